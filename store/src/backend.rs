@@ -1,0 +1,317 @@
+//! Where objects live. A backend stores immutable objects keyed by (kind, name)
+//! and does only what object stores do well: create-only writes, whole and
+//! ranged reads, listing by kind, and deletes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::{crash_point, Error, Result};
+
+/// The kinds of object a repository holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    /// The repository config (one object, named `config`).
+    Config,
+    /// Pack files, named by their id in hex.
+    Pack,
+    /// Snapshot objects, named by their id in hex.
+    Snapshot,
+    /// Deletion markers of forgotten snapshots, named by the snapshot id.
+    Marker,
+}
+
+impl ObjectKind {
+    /// A word for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::Config => "config",
+            ObjectKind::Pack => "pack",
+            ObjectKind::Snapshot => "snapshot object",
+            ObjectKind::Marker => "deletion marker",
+        }
+    }
+}
+
+/// Storage for repository objects.
+///
+/// Contract, for every implementation:
+/// - `write_new` MUST be atomic and durable when it returns `Ok`: a reader sees
+///   the whole object or nothing, and a crash after `Ok` keeps it. It MUST NOT
+///   replace an existing object: it returns [`Error::AlreadyExists`] instead,
+///   which for content-addressed objects means the same bytes are there.
+/// - `read` and `read_range` return exactly the stored bytes or an error
+///   naming the object; a range past the end is an error, never short data.
+/// - `list` returns the names of every complete object of a kind, and never a
+///   temporary one.
+pub trait Backend: Send + Sync {
+    /// A human-readable location, for messages.
+    fn location(&self) -> String;
+    /// Names of all objects of `kind`.
+    fn list(&self, kind: ObjectKind) -> Result<Vec<String>>;
+    /// The whole object.
+    fn read(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>>;
+    /// `len` bytes starting at `offset`.
+    fn read_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
+    /// The object's size in bytes.
+    fn size(&self, kind: ObjectKind, name: &str) -> Result<u64>;
+    /// Whether the object exists.
+    fn exists(&self, kind: ObjectKind, name: &str) -> Result<bool>;
+    /// Creates the object atomically and durably (see the trait's contract).
+    fn write_new(&self, kind: ObjectKind, name: &str, data: &[u8]) -> Result<()>;
+    /// Removes the object; removing a missing object is not an error.
+    fn delete(&self, kind: ObjectKind, name: &str) -> Result<()>;
+}
+
+/// Objects as files under a local directory (FORMAT.md "Repository layout").
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    root: PathBuf,
+}
+
+impl LocalBackend {
+    /// A backend over the repository directory `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalBackend { root: root.into() }
+    }
+
+    /// The repository directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir(&self, kind: ObjectKind) -> PathBuf {
+        match kind {
+            ObjectKind::Config => self.root.clone(),
+            ObjectKind::Pack => self.root.join("packs"),
+            ObjectKind::Snapshot => self.root.join("snapshots"),
+            ObjectKind::Marker => self.root.join("deleted"),
+        }
+    }
+
+    /// The file of an object. Packs are sharded by the first two hex digits of
+    /// their name, so no directory grows past a few thousand entries.
+    pub fn path(&self, kind: ObjectKind, name: &str) -> PathBuf {
+        match kind {
+            ObjectKind::Pack if name.len() > 2 => self.dir(kind).join(&name[..2]).join(name),
+            _ => self.dir(kind).join(name),
+        }
+    }
+
+    /// Creates the top-level directories of a new repository.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the directory that could not be created.
+    pub fn create_layout(&self) -> Result<()> {
+        for kind in [ObjectKind::Pack, ObjectKind::Snapshot, ObjectKind::Marker] {
+            let dir = self.dir(kind);
+            fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+        }
+        sync_dir(&self.root)
+    }
+
+    fn not_found(kind: ObjectKind, name: &str, path: &Path, e: std::io::Error, action: &'static str) -> Error {
+        if e.kind() == ErrorKind::NotFound {
+            Error::NotFound {
+                kind: kind.noun(),
+                name: name.to_owned(),
+            }
+        } else {
+            Error::io(action, path, e)
+        }
+    }
+}
+
+/// Makes a directory's entries (a rename, a new file) durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("syncing directory", dir, e))
+}
+
+impl Backend for LocalBackend {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn list(&self, kind: ObjectKind) -> Result<Vec<String>> {
+        let dir = self.dir(kind);
+        let mut out = Vec::new();
+        let mut dirs = vec![dir.clone()];
+        if kind == ObjectKind::Pack {
+            dirs.clear();
+            match fs::read_dir(&dir) {
+                Ok(rd) => {
+                    for e in rd {
+                        let e = e.map_err(|e| Error::io("listing", &dir, e))?;
+                        if e.file_type().is_ok_and(|t| t.is_dir()) {
+                            dirs.push(e.path());
+                        }
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(out),
+                Err(e) => return Err(Error::io("listing", &dir, e)),
+            }
+        }
+        for d in dirs {
+            let rd = match fs::read_dir(&d) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("listing", &d, e)),
+            };
+            for e in rd {
+                let e = e.map_err(|e| Error::io("listing", &d, e))?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                // Temporary files start with a dot and are never objects.
+                if !name.starts_with('.') && e.file_type().is_ok_and(|t| t.is_file()) {
+                    out.push(name);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn read(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>> {
+        let path = self.path(kind, name);
+        fs::read(&path).map_err(|e| Self::not_found(kind, name, &path, e, "reading"))
+    }
+
+    fn read_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let path = self.path(kind, name);
+        let file = File::open(&path).map_err(|e| Self::not_found(kind, name, &path, e, "opening"))?;
+        let mut buf = vec![0u8; len as usize];
+        file.read_exact_at(&mut buf, offset).map_err(|e| {
+            if e.kind() == ErrorKind::UnexpectedEof {
+                Error::corrupt(
+                    format!("{} {name}", kind.noun()),
+                    format!("range {offset}+{len} lies past the end of the file"),
+                )
+            } else {
+                Error::io("reading", &path, e)
+            }
+        })?;
+        Ok(buf)
+    }
+
+    fn size(&self, kind: ObjectKind, name: &str) -> Result<u64> {
+        let path = self.path(kind, name);
+        fs::metadata(&path)
+            .map(|m| m.len())
+            .map_err(|e| Self::not_found(kind, name, &path, e, "reading metadata of"))
+    }
+
+    fn exists(&self, kind: ObjectKind, name: &str) -> Result<bool> {
+        let path = self.path(kind, name);
+        match fs::symlink_metadata(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("reading metadata of", &path, e)),
+        }
+    }
+
+    fn write_new(&self, kind: ObjectKind, name: &str, data: &[u8]) -> Result<()> {
+        let path = self.path(kind, name);
+        let dir = path.parent().expect("object paths have a parent").to_path_buf();
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+            // The new shard directory's entry lives in its parent.
+            sync_dir(dir.parent().unwrap_or(&self.root))?;
+        }
+        let tmp = dir.join(format!(".tmp-{}-{:016x}", name, rand::random::<u64>()));
+        let guard = TempFile(&tmp);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io("creating", &tmp, e))?;
+        f.write_all(data).map_err(|e| Error::io("writing", &tmp, e))?;
+        // The content must be on disk before the name points at it.
+        f.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
+        drop(f);
+        if kind == ObjectKind::Pack {
+            crash_point("pack-written");
+        }
+        match rename_noreplace(&tmp, &path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(Error::AlreadyExists {
+                    kind: kind.noun(),
+                    name: name.to_owned(),
+                })
+            }
+            Err(e) => return Err(Error::io("renaming into place", &path, e)),
+        }
+        std::mem::forget(guard);
+        // The rename itself must survive a crash.
+        sync_dir(&dir)?;
+        if kind == ObjectKind::Pack {
+            crash_point("pack-renamed");
+        }
+        Ok(())
+    }
+
+    fn delete(&self, kind: ObjectKind, name: &str) -> Result<()> {
+        let path = self.path(kind, name);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("deleting", &path, e)),
+        }
+    }
+}
+
+/// Renames without replacing an existing file. Filesystems without
+/// `RENAME_NOREPLACE` fall back to a check and a plain rename, which is safe
+/// because objects are content-addressed and the writer lock excludes a
+/// second writer.
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::EXIST => Err(ErrorKind::AlreadyExists.into()),
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+            if to.exists() {
+                Err(ErrorKind::AlreadyExists.into())
+            } else {
+                fs::rename(from, to)
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes a temporary file when the write fails half-way.
+struct TempFile<'a>(&'a Path);
+
+impl Drop for TempFile<'_> {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_new_is_create_only_and_lists_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path());
+        b.create_layout().unwrap();
+        let name = "ab".repeat(32);
+        b.write_new(ObjectKind::Pack, &name, b"hello").unwrap();
+        assert!(matches!(
+            b.write_new(ObjectKind::Pack, &name, b"other"),
+            Err(Error::AlreadyExists { .. })
+        ));
+        assert_eq!(b.read(ObjectKind::Pack, &name).unwrap(), b"hello");
+        assert_eq!(b.read_range(ObjectKind::Pack, &name, 1, 3).unwrap(), b"ell");
+        assert!(b.read_range(ObjectKind::Pack, &name, 3, 3).is_err());
+        fs::write(b.path(ObjectKind::Pack, &name).with_file_name(".tmp-x"), b"").unwrap();
+        assert_eq!(b.list(ObjectKind::Pack).unwrap(), vec![name.clone()]);
+        b.delete(ObjectKind::Pack, &name).unwrap();
+        assert!(matches!(b.read(ObjectKind::Pack, &name), Err(Error::NotFound { .. })));
+    }
+}

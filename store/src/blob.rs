@@ -1,0 +1,182 @@
+//! Blobs: the unit of storage. A blob's id is the BLAKE3 of its uncompressed
+//! bytes; it is stored zstd-compressed, or raw when compression does not pay, and
+//! every read decompresses and re-hashes it before handing it out.
+
+use std::cell::RefCell;
+
+use crate::{BlobId, Error, PackId, Result};
+
+/// What a blob holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlobKind {
+    /// A chunk of file content.
+    Data,
+    /// An encoded directory (see [`crate::tree`]).
+    Tree,
+}
+
+/// How a blob's bytes are stored in its pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Stored as is.
+    None,
+    /// One zstd frame.
+    Zstd,
+}
+
+impl BlobKind {
+    /// The byte that stands for this kind in pack footers (FORMAT.md).
+    pub fn code(self) -> u8 {
+        match self {
+            BlobKind::Data => 0,
+            BlobKind::Tree => 1,
+        }
+    }
+
+    /// The kind a footer byte stands for.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(BlobKind::Data),
+            1 => Some(BlobKind::Tree),
+            _ => None,
+        }
+    }
+
+    /// `"data"` or `"tree"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BlobKind::Data => "data",
+            BlobKind::Tree => "tree",
+        }
+    }
+}
+
+impl Compression {
+    /// The byte that stands for this compression in pack footers (FORMAT.md).
+    pub fn code(self) -> u8 {
+        match self {
+            Compression::None => 0,
+            Compression::Zstd => 1,
+        }
+    }
+
+    /// The compression a footer byte stands for.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Compression::None),
+            1 => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// Where a blob lives and how to read it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlobLocation {
+    /// The pack holding it.
+    pub pack: PackId,
+    /// Byte offset of its stored bytes in the pack.
+    pub offset: u64,
+    /// Length of its stored (possibly compressed) bytes.
+    pub stored_len: u32,
+    /// Length of its content.
+    pub raw_len: u32,
+    /// How the stored bytes are encoded.
+    pub compression: Compression,
+    /// What it holds.
+    pub kind: BlobKind,
+}
+
+thread_local! {
+    // A zstd context costs a few hundred KiB to set up; keep one per thread.
+    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+}
+
+/// Compresses `raw` at `level`, or keeps it raw when that saves less than 1/32
+/// of its size (decompressing would then cost more than it saves).
+pub fn compress(raw: &[u8], level: i32) -> (Compression, Vec<u8>) {
+    if raw.len() < 64 {
+        return (Compression::None, raw.to_vec());
+    }
+    let packed = COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().map(|(l, _)| *l) != Some(level) {
+            *slot = zstd::bulk::Compressor::new(level).ok().map(|c| (level, c));
+        }
+        slot.as_mut().and_then(|(_, c)| c.compress(raw).ok())
+    });
+    match packed {
+        Some(p) if p.len() < raw.len() - raw.len() / 32 => (Compression::Zstd, p),
+        _ => (Compression::None, raw.to_vec()),
+    }
+}
+
+/// Decodes the stored bytes of blob `id` at `loc` and checks them against the id.
+///
+/// # Errors
+/// [`Error::Corrupt`] when the bytes do not decompress to `raw_len` bytes,
+/// [`Error::HashMismatch`] when they do not hash to `id`.
+pub fn decode(id: &BlobId, loc: &BlobLocation, stored: &[u8]) -> Result<Vec<u8>> {
+    let object = || format!("blob {id} in pack {} at offset {}", loc.pack, loc.offset);
+    if stored.len() != loc.stored_len as usize {
+        return Err(Error::corrupt(object(), "stored length differs from the index"));
+    }
+    let raw = match loc.compression {
+        Compression::None => stored.to_vec(),
+        Compression::Zstd => zstd::bulk::decompress(stored, loc.raw_len as usize)
+            .map_err(|e| Error::corrupt(object(), format!("zstd: {e}")))?,
+    };
+    if raw.len() != loc.raw_len as usize || BlobId::of(&raw) != *id {
+        return Err(Error::HashMismatch {
+            id: id.to_hex(),
+            pack: loc.pack.to_hex(),
+            offset: loc.offset,
+        });
+    }
+    Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(c: Compression, stored: usize, raw: usize) -> BlobLocation {
+        BlobLocation {
+            pack: PackId::default(),
+            offset: 8,
+            stored_len: stored as u32,
+            raw_len: raw as u32,
+            compression: c,
+            kind: BlobKind::Data,
+        }
+    }
+
+    #[test]
+    fn compressible_data_is_compressed_and_decodes() {
+        let raw = b"hello world ".repeat(1000);
+        let (c, stored) = compress(&raw, 3);
+        assert_eq!(c, Compression::Zstd);
+        assert!(stored.len() < raw.len() / 10);
+        let id = BlobId::of(&raw);
+        assert_eq!(decode(&id, &loc(c, stored.len(), raw.len()), &stored).unwrap(), raw);
+    }
+
+    #[test]
+    fn random_data_is_kept_raw() {
+        let raw: Vec<u8> = (0..10_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let (c, stored) = compress(&raw, 3);
+        if c == Compression::None {
+            assert_eq!(stored, raw);
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_is_detected() {
+        let raw = b"some content that is long enough to compress, some content".repeat(10);
+        let (c, mut stored) = compress(&raw, 3);
+        let n = stored.len() / 2;
+        stored[n] ^= 1;
+        let id = BlobId::of(&raw);
+        assert!(decode(&id, &loc(c, stored.len(), raw.len()), &stored).is_err());
+    }
+}

@@ -1,0 +1,91 @@
+//! The repository's writer lock: an OS file lock on `REPO/lock`, so it vanishes
+//! with the process that held it, never stale. The holder writes who it is into
+//! the file, so that a waiting writer can name it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::{Error, Result};
+
+/// An exclusive writer lock, held until dropped.
+#[derive(Debug)]
+pub struct WriterLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl WriterLock {
+    /// Takes the writer lock of the repository in `repo`, waiting up to `wait`
+    /// for another writer to finish. `holder` describes this process
+    /// ("pid 4242 on host fs01 since 2025-01-07 02:00:00 +01:00").
+    ///
+    /// # Errors
+    /// [`Error::Locked`] naming the holder when the lock stays taken;
+    /// [`Error::Io`] when the lock file cannot be opened.
+    pub fn acquire(repo: &Path, holder: &str, wait: Duration) -> Result<WriterLock> {
+        let path = repo.join("lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io("opening lock file", &path, e))?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if Instant::now() >= deadline {
+                        let mut text = String::new();
+                        let _ = file.read_to_string(&mut text);
+                        let holder = text.trim();
+                        return Err(Error::Locked {
+                            holder: if holder.is_empty() {
+                                "another process".into()
+                            } else {
+                                holder.to_owned()
+                            },
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("locking", &path, e)),
+            }
+        }
+        // Best effort: the lock itself is what excludes; the text only names us.
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = file.write_all(holder.as_bytes());
+        Ok(WriterLock { file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holder_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = WriterLock::acquire(dir.path(), "pid 1 on host a", Duration::ZERO).unwrap();
+        let err = WriterLock::acquire(dir.path(), "pid 2", Duration::from_millis(120)).unwrap_err();
+        assert!(err.to_string().contains("pid 1 on host a"), "{err}");
+        drop(first);
+        WriterLock::acquire(dir.path(), "pid 2", Duration::ZERO).unwrap();
+    }
+}

@@ -1,0 +1,258 @@
+//! Pack files: many blobs in one immutable file, with a footer that lists them,
+//! so that the store alone can say what every pack holds.
+//!
+//! ```text
+//! header   "RVPK" | version u32
+//! blobs    stored bytes, back to back
+//! footer   N × entry (52 bytes): id[32] kind u8 compression u8 0u16 offset u64 stored_len u32 raw_len u32
+//! trailer  N u32 | BLAKE3(footer)[32] | version u32 | "RVPKTAIL"
+//! ```
+//! All integers little-endian. The pack's id is the BLAKE3 of the whole file.
+
+use crate::blob::{BlobKind, BlobLocation, Compression};
+use crate::{BlobId, Error, PackId, Result};
+
+const MAGIC: &[u8; 4] = b"RVPK";
+const TAIL_MAGIC: &[u8; 8] = b"RVPKTAIL";
+/// The pack format version this build writes and reads.
+pub const PACK_VERSION: u32 = 1;
+/// Bytes before the first blob.
+pub const HEADER_LEN: u64 = 8;
+/// Bytes of one footer entry.
+pub const ENTRY_LEN: usize = 52;
+/// Bytes of the trailer at the very end.
+pub const TRAILER_LEN: usize = 48;
+
+/// One blob as the footer lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackEntry {
+    /// The blob's id.
+    pub id: BlobId,
+    /// What it holds.
+    pub kind: BlobKind,
+    /// How it is stored.
+    pub compression: Compression,
+    /// Offset of its stored bytes from the start of the pack.
+    pub offset: u64,
+    /// Length of its stored bytes.
+    pub stored_len: u32,
+    /// Length of its content.
+    pub raw_len: u32,
+}
+
+impl PackEntry {
+    /// Where this blob lives, given the pack it is in.
+    pub fn location(&self, pack: PackId) -> BlobLocation {
+        BlobLocation {
+            pack,
+            offset: self.offset,
+            stored_len: self.stored_len,
+            raw_len: self.raw_len,
+            compression: self.compression,
+            kind: self.kind,
+        }
+    }
+}
+
+/// Builds one pack in memory; [`PackBuilder::finish`] gives the bytes to store.
+#[derive(Debug)]
+pub struct PackBuilder {
+    buf: Vec<u8>,
+    entries: Vec<PackEntry>,
+}
+
+impl Default for PackBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PackBuilder {
+    /// An empty pack, header written.
+    pub fn new() -> Self {
+        let mut buf = Vec::with_capacity(1 << 20);
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&PACK_VERSION.to_le_bytes());
+        PackBuilder {
+            buf,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Appends a blob's stored bytes.
+    pub fn add(&mut self, id: BlobId, kind: BlobKind, compression: Compression, raw_len: u32, stored: &[u8]) {
+        self.entries.push(PackEntry {
+            id,
+            kind,
+            compression,
+            offset: self.buf.len() as u64,
+            stored_len: stored.len() as u32,
+            raw_len,
+        });
+        self.buf.extend_from_slice(stored);
+    }
+
+    /// Bytes so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True when no blob was added.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Writes footer and trailer; returns the pack's id, bytes and entries.
+    pub fn finish(mut self) -> (PackId, Vec<u8>, Vec<PackEntry>) {
+        let footer_start = self.buf.len();
+        for e in &self.entries {
+            encode_entry(e, &mut self.buf);
+        }
+        let footer_hash = blake3::hash(&self.buf[footer_start..]);
+        self.buf.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(footer_hash.as_bytes());
+        self.buf.extend_from_slice(&PACK_VERSION.to_le_bytes());
+        self.buf.extend_from_slice(TAIL_MAGIC);
+        (PackId::of(&self.buf), self.buf, self.entries)
+    }
+}
+
+fn encode_entry(e: &PackEntry, out: &mut Vec<u8>) {
+    out.extend_from_slice(e.id.as_bytes());
+    out.push(e.kind.code());
+    out.push(e.compression.code());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&e.offset.to_le_bytes());
+    out.extend_from_slice(&e.stored_len.to_le_bytes());
+    out.extend_from_slice(&e.raw_len.to_le_bytes());
+}
+
+/// Reads the trailer (the last [`TRAILER_LEN`] bytes of a pack of `pack_len`
+/// bytes) and returns how many footer bytes precede it.
+///
+/// # Errors
+/// [`Error::Corrupt`] when the trailer is malformed or claims more entries than fit.
+pub fn parse_trailer(pack: &PackId, trailer: &[u8], pack_len: u64) -> Result<(usize, [u8; 32])> {
+    let object = || format!("pack {pack} trailer");
+    if trailer.len() != TRAILER_LEN || pack_len < HEADER_LEN + TRAILER_LEN as u64 {
+        return Err(Error::corrupt(object(), "pack too short"));
+    }
+    if &trailer[40..48] != TAIL_MAGIC {
+        return Err(Error::corrupt(object(), "bad magic"));
+    }
+    let version = u32::from_le_bytes(trailer[36..40].try_into().expect("4 bytes"));
+    if version != PACK_VERSION {
+        return Err(Error::UnsupportedVersion {
+            object: format!("pack {pack}"),
+            found: version,
+            supported: PACK_VERSION,
+        });
+    }
+    let count = u32::from_le_bytes(trailer[0..4].try_into().expect("4 bytes")) as u64;
+    let footer_len = count * ENTRY_LEN as u64;
+    if footer_len > pack_len - HEADER_LEN - TRAILER_LEN as u64 {
+        return Err(Error::corrupt(object(), format!("{count} entries do not fit in {pack_len} bytes")));
+    }
+    let hash: [u8; 32] = trailer[4..36].try_into().expect("32 bytes");
+    Ok((footer_len as usize, hash))
+}
+
+/// Decodes and checks a footer: its hash, and that every blob lies between the
+/// header and the footer without overlapping another.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming the pack and what is wrong.
+pub fn parse_footer(pack: &PackId, footer: &[u8], hash: &[u8; 32], pack_len: u64) -> Result<Vec<PackEntry>> {
+    let object = || format!("pack {pack} footer");
+    if blake3::hash(footer).as_bytes() != hash {
+        return Err(Error::corrupt(object(), "footer checksum mismatch"));
+    }
+    if footer.len() % ENTRY_LEN != 0 {
+        return Err(Error::corrupt(object(), "footer length is not a whole number of entries"));
+    }
+    let blobs_end = pack_len - TRAILER_LEN as u64 - footer.len() as u64;
+    let mut entries = Vec::with_capacity(footer.len() / ENTRY_LEN);
+    let mut next_free = HEADER_LEN;
+    for raw in footer.chunks_exact(ENTRY_LEN) {
+        let e = decode_entry(raw).ok_or_else(|| Error::corrupt(object(), "unknown blob kind or compression"))?;
+        let end = e.offset.checked_add(e.stored_len as u64);
+        if e.offset < next_free || end.is_none_or(|end| end > blobs_end) {
+            return Err(Error::corrupt(
+                object(),
+                format!("blob {} at offset {} lies outside its space", e.id, e.offset),
+            ));
+        }
+        if e.compression == Compression::None && e.stored_len != e.raw_len {
+            return Err(Error::corrupt(object(), format!("raw blob {} has two lengths", e.id)));
+        }
+        next_free = end.unwrap_or(blobs_end);
+        entries.push(e);
+    }
+    Ok(entries)
+}
+
+fn decode_entry(raw: &[u8]) -> Option<PackEntry> {
+    let u32_at = |i: usize| u32::from_le_bytes(raw[i..i + 4].try_into().expect("4 bytes"));
+    Some(PackEntry {
+        id: BlobId(raw[0..32].try_into().expect("32 bytes")),
+        kind: BlobKind::from_code(raw[32])?,
+        compression: Compression::from_code(raw[33])?,
+        offset: u64::from_le_bytes(raw[36..44].try_into().expect("8 bytes")),
+        stored_len: u32_at(44),
+        raw_len: u32_at(48),
+    })
+}
+
+/// Decodes the footer of a whole pack held in memory, checking its header too.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming the pack and what is wrong.
+pub fn parse_pack(pack: &PackId, bytes: &[u8]) -> Result<Vec<PackEntry>> {
+    let len = bytes.len() as u64;
+    if bytes.len() < HEADER_LEN as usize + TRAILER_LEN || &bytes[0..4] != MAGIC {
+        return Err(Error::corrupt(format!("pack {pack}"), "bad header"));
+    }
+    let (footer_len, hash) = parse_trailer(pack, &bytes[bytes.len() - TRAILER_LEN..], len)?;
+    let start = bytes.len() - TRAILER_LEN - footer_len;
+    parse_footer(pack, &bytes[start..bytes.len() - TRAILER_LEN], &hash, len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn pack_round_trips(blobs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..20)) {
+            let mut b = PackBuilder::new();
+            for blob in &blobs {
+                b.add(BlobId::of(blob), BlobKind::Data, Compression::None, blob.len() as u32, blob);
+            }
+            let (id, bytes, entries) = b.finish();
+            prop_assert_eq!(id, PackId::of(&bytes));
+            let parsed = parse_pack(&id, &bytes).unwrap();
+            prop_assert_eq!(&parsed, &entries);
+            for (e, blob) in parsed.iter().zip(&blobs) {
+                let start = e.offset as usize;
+                prop_assert_eq!(&bytes[start..start + e.stored_len as usize], &blob[..]);
+            }
+        }
+
+        #[test]
+        fn parsing_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse_pack(&PackId::default(), &bytes);
+        }
+    }
+
+    #[test]
+    fn a_truncated_pack_is_corrupt() {
+        let mut b = PackBuilder::new();
+        b.add(BlobId::of(b"x"), BlobKind::Data, Compression::None, 1, b"x");
+        let (id, bytes, _) = b.finish();
+        assert!(parse_pack(&id, &bytes[..bytes.len() - 1]).is_err());
+        let mut flipped = bytes.clone();
+        flipped[bytes.len() - TRAILER_LEN - 3] ^= 0x40;
+        assert!(parse_pack(&id, &flipped).is_err());
+    }
+}
