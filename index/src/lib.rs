@@ -1,1 +1,528 @@
-//! x
+//! robovault's catalog: a SQLite database (WAL) of series, snapshots, their
+//! runs, and a temporal record of file versions. A version is one row with the
+//! range of snapshots `[from_seq, to_seq)` of its series that hold it, so an
+//! unchanged nightly run writes one snapshot row and nothing else, and both
+//! "the tree at snapshot S" and "every version of PATH" are indexed queries.
+//!
+//! All SQL of the project lives in this crate. Reads go through [`Index`]
+//! (any number of connections, each a consistent view in WAL mode); a write is
+//! a [`Writer`], one `IMMEDIATE` transaction that `commit` consumes and `Drop`
+//! rolls back.
+//!
+//! ```no_run
+//! let index = robovault_index::Index::open_or_create("/srv/vault/index.sqlite".as_ref())?;
+//! for s in index.snapshots(None)? {
+//!     println!("{} {}", s.snap_id, s.exit_code);
+//! }
+//! # Ok::<(), robovault_index::Error>(())
+//! ```
+
+mod error;
+mod schema;
+mod types;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+
+pub use error::{Error, Result};
+pub use schema::SCHEMA_VERSION;
+pub use types::*;
+pub use writer::Writer;
+
+/// A connection to the catalog.
+pub struct Index {
+    path: PathBuf,
+    conn: Connection,
+}
+
+const SNAPSHOT_COLUMNS: &str = "id, snap_id, series_id, seq, started_ns, ended_ns, parent, root_tree, exit_code, partial, \
+     dirs_total, dirs_copied, dirs_skipped, dirs_mismatch, dirs_failed, dirs_extras, \
+     files_total, files_copied, files_skipped, files_mismatch, files_failed, files_extras, \
+     bytes_total, bytes_copied, bytes_skipped, bytes_mismatch, bytes_failed, bytes_extras, \
+     new_data, published";
+
+pub(crate) const ENTRY_COLUMNS: &str = "v.kind, v.size, v.mtime_sec, v.mtime_nsec, v.mode, v.uid, v.gid, v.user, v.grp, \
+     v.rdev, v.link_dev, v.link_ino, v.xattrs, v.content_id, v.target, v.dev, v.ino, v.ctime_sec, v.ctime_nsec";
+
+impl Index {
+    /// Opens the catalog at `path`, creating it if missing, and brings its
+    /// schema up to date.
+    ///
+    /// # Errors
+    /// [`Error::NewerSchema`] for a database written by a newer robovault;
+    /// [`Error::Sqlite`] when it cannot be opened or migrated.
+    pub fn open_or_create(path: &Path) -> Result<Index> {
+        let conn = Connection::open(path).map_err(|e| sql(path, e))?;
+        let index = Index::configure(path, conn)?;
+        index.migrate()?;
+        Ok(index)
+    }
+
+    /// Opens an existing catalog without creating it, migrating an older schema.
+    ///
+    /// # Errors
+    /// As [`Index::open_or_create`]; a missing file is [`Error::Sqlite`].
+    pub fn open(path: &Path) -> Result<Index> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| sql(path, e))?;
+        let index = Index::configure(path, conn)?;
+        let version = index.schema_version()?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::NewerSchema {
+                path: path.to_owned(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            index.migrate()?;
+        }
+        Ok(index)
+    }
+
+    fn configure(path: &Path, conn: Connection) -> Result<Index> {
+        // WAL lets readers run while a backup writes; synchronous=FULL makes a
+        // commit durable when COMMIT returns, which the write ordering needs.
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| sql(path, e))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sql(path, e))?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| sql(path, e))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Index {
+            path: path.to_owned(),
+            conn,
+        })
+    }
+
+    fn schema_version(&self) -> Result<u32> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0))
+            .map_err(|e| self.err(e))
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let version = self.schema_version()?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::NewerSchema {
+                path: self.path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (i, step) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let sql = format!("BEGIN IMMEDIATE; {step}; PRAGMA user_version = {}; COMMIT;", i + 1);
+            if let Err(e) = self.conn.execute_batch(&sql) {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(self.err(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Another connection to the same database, for another thread.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`] when it cannot be opened.
+    pub fn reopen(&self) -> Result<Index> {
+        Index::open(&self.path)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        sql(&self.path, e)
+    }
+
+    /// Starts the one write transaction of a command, on its own connection.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`] when the database cannot be opened or locked.
+    pub fn writer(&self) -> Result<Writer> {
+        Writer::begin(&self.path)
+    }
+
+    /// A value of the `meta` table.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every series, by name.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn all_series(&self) -> Result<Vec<SeriesRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, name, host, source FROM series ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], series_from_row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// The series named `name`.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn series_by_name(&self, name: &str) -> Result<Option<SeriesRecord>> {
+        self.conn
+            .query_row("SELECT id, name, host, source FROM series WHERE name = ?1", [name], series_from_row)
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The snapshots of `series` (or of every series), by series then sequence.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn snapshots(&self, series: Option<SeriesKey>) -> Result<Vec<SnapshotRecord>> {
+        let sql = format!(
+            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE ?1 IS NULL OR series_id = ?1 ORDER BY series_id, seq"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([series.map(|s| s.0)], snapshot_from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// The newest snapshot of `series`.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn latest_snapshot(&self, series: SeriesKey) -> Result<Option<SnapshotRecord>> {
+        let sql = format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE series_id = ?1 ORDER BY seq DESC LIMIT 1");
+        self.conn
+            .query_row(&sql, [series.0], snapshot_from_row)
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The snapshots whose id starts with `prefix` (lowercase hex).
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn snapshots_by_prefix(&self, prefix: &str) -> Result<Vec<SnapshotRecord>> {
+        let sql = format!(
+            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE substr(snap_id, 1, length(?1)) = ?1 ORDER BY series_id, seq"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([prefix], snapshot_from_row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// The last snapshot of `series` that started at or before `t_ns`.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn snapshot_at(&self, series: SeriesKey, t_ns: i64) -> Result<Option<SnapshotRecord>> {
+        let sql = format!(
+            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE series_id = ?1 AND started_ns <= ?2 \
+             ORDER BY started_ns DESC, seq DESC LIMIT 1"
+        );
+        self.conn
+            .query_row(&sql, params![series.0, t_ns], snapshot_from_row)
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Committed snapshots whose object may not be published yet:
+    /// (row, snapshot id, object bytes).
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn unpublished(&self) -> Result<Vec<(SnapshotKey, String, Vec<u8>)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, snap_id, object FROM snapshots WHERE published = 0 ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((SnapshotKey(r.get(0)?), r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// Records that snapshot `key`'s object is in the store.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn mark_published(&self, key: SnapshotKey) -> Result<()> {
+        self.conn
+            .execute("UPDATE snapshots SET published = 1 WHERE id = ?1", [key.0])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The failures of snapshot `key`'s run.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn run_errors(&self, key: SnapshotKey) -> Result<Vec<RunErrorRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT path, action, code, message, attempts FROM run_errors WHERE snapshot = ?1 ORDER BY rowid")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([key.0], |r| {
+                Ok(RunErrorRow {
+                    path: r.get(0)?,
+                    action: r.get(1)?,
+                    code: r.get(2)?,
+                    message: r.get(3)?,
+                    attempts: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// The entries directly inside directory `parent` in snapshot `seq` of
+    /// `series`, sorted by name bytes, with their contents.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`], or [`Error::Corrupt`] for a malformed chunk list.
+    pub fn children_at(&self, series: SeriesKey, parent: PathId, seq: u64) -> Result<Vec<ChildVersion>> {
+        let sql = format!(
+            "SELECT v.id, p.id, p.name, {ENTRY_COLUMNS}, c.size, c.chunks \
+             FROM paths p JOIN versions v ON v.path_id = p.id \
+             LEFT JOIN contents c ON c.id = v.content_id \
+             WHERE p.parent = ?1 AND v.series_id = ?2 AND v.from_seq <= ?3 AND (v.to_seq IS NULL OR v.to_seq > ?3) \
+             ORDER BY p.name"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query(params![parent.0, series.0, seq as i64])
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let entry = entry_from_row(r, 3).map_err(|e| self.err(e))?;
+            let content = match entry.content {
+                Some(key) => Some(Content {
+                    key,
+                    size: r.get::<_, i64>(22).map_err(|e| self.err(e))? as u64,
+                    chunks: self.chunks_from(r.get_ref(23).map_err(|e| self.err(e))?.as_blob().unwrap_or(&[]))?,
+                }),
+                None => None,
+            };
+            out.push(ChildVersion {
+                key: VersionKey(r.get(0).map_err(|e| self.err(e))?),
+                path: PathId(r.get(1).map_err(|e| self.err(e))?),
+                name: r.get(2).map_err(|e| self.err(e))?,
+                entry,
+                content,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The version of `path` itself in snapshot `seq` of `series`.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn version_at(&self, series: SeriesKey, path: PathId, seq: u64) -> Result<Option<VersionRow>> {
+        Ok(self
+            .versions_of(series, path)?
+            .into_iter()
+            .find(|v| v.from_seq <= seq && v.to_seq.is_none_or(|t| t > seq)))
+    }
+
+    fn chunks_from(&self, bytes: &[u8]) -> Result<Vec<Hash32>> {
+        if bytes.len() % 32 != 0 {
+            return Err(Error::Corrupt {
+                path: self.path.clone(),
+                what: "a chunk list is not a whole number of ids".into(),
+            });
+        }
+        Ok(bytes
+            .chunks_exact(32)
+            .map(|c| Hash32(c.try_into().expect("32 bytes")))
+            .collect())
+    }
+
+    /// The interned path `name` inside `parent`, if any entry ever had it.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn lookup_path(&self, parent: PathId, name: &[u8]) -> Result<Option<PathId>> {
+        self.conn
+            .prepare_cached("SELECT id FROM paths WHERE parent = ?1 AND name = ?2")
+            .and_then(|mut s| s.query_row(params![parent.0, name], |r| r.get(0)).optional())
+            .map(|o| o.map(PathId))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every version of `path` in `series`, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn versions_of(&self, series: SeriesKey, path: PathId) -> Result<Vec<VersionRow>> {
+        let sql = format!(
+            "SELECT v.id, v.from_seq, v.to_seq, {ENTRY_COLUMNS} FROM versions v \
+             WHERE v.path_id = ?1 AND v.series_id = ?2 ORDER BY v.from_seq"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![path.0, series.0], |r| {
+                Ok(VersionRow {
+                    key: VersionKey(r.get(0)?),
+                    from_seq: r.get::<_, i64>(1)? as u64,
+                    to_seq: r.get::<_, Option<i64>>(2)?.map(|t| t as u64),
+                    entry: entry_from_row(r, 3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// The content `key`.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`], [`Error::Corrupt`].
+    pub fn content(&self, key: ContentKey) -> Result<Content> {
+        let (size, chunks): (i64, Vec<u8>) = self
+            .conn
+            .prepare_cached("SELECT size, chunks FROM contents WHERE id = ?1")
+            .and_then(|mut s| s.query_row([key.0], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(|e| self.err(e))?;
+        Ok(Content {
+            key,
+            size: size as u64,
+            chunks: self.chunks_from(&chunks)?,
+        })
+    }
+
+    /// Where blob `id` lives.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn blob(&self, id: &Hash32) -> Result<Option<BlobRecord>> {
+        self.conn
+            .prepare_cached(
+                "SELECT p.pack_id, b.kind, b.compression, b.offset, b.stored_len, b.raw_len \
+                 FROM blobs b JOIN packs p ON p.id = b.pack WHERE b.id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([&id.0[..]], |r| {
+                    let pack: Vec<u8> = r.get(0)?;
+                    Ok(BlobRecord {
+                        pack: Hash32(pack.try_into().unwrap_or([0; 32])),
+                        kind: r.get(1)?,
+                        compression: r.get(2)?,
+                        offset: r.get::<_, i64>(3)? as u64,
+                        stored_len: r.get(4)?,
+                        raw_len: r.get(5)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Whether blob `id` is stored.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn has_blob(&self, id: &Hash32) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1")
+            .and_then(|mut s| s.exists([&id.0[..]]))
+            .map_err(|e| self.err(e))
+    }
+
+    /// How many rows a table holds (for tests and statistics).
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`]; an unknown table name is an error too.
+    pub fn count_rows(&self, table: &str) -> Result<u64> {
+        if !["versions", "paths", "contents", "blobs", "packs", "snapshots", "series", "run_errors"].contains(&table) {
+            return Err(Error::Corrupt {
+                path: self.path.clone(),
+                what: format!("no table {table}"),
+            });
+        }
+        self.conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+}
+
+pub(crate) fn sql(path: &Path, source: rusqlite::Error) -> Error {
+    Error::Sqlite {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn series_from_row(r: &Row<'_>) -> rusqlite::Result<SeriesRecord> {
+    Ok(SeriesRecord {
+        key: SeriesKey(r.get(0)?),
+        name: r.get(1)?,
+        host: r.get(2)?,
+        source: r.get(3)?,
+    })
+}
+
+fn snapshot_from_row(r: &Row<'_>) -> rusqlite::Result<SnapshotRecord> {
+    let row6 = |start: usize| -> rusqlite::Result<[u64; 6]> {
+        let mut out = [0u64; 6];
+        for (i, v) in out.iter_mut().enumerate() {
+            *v = r.get::<_, i64>(start + i)? as u64;
+        }
+        Ok(out)
+    };
+    let root: Vec<u8> = r.get(7)?;
+    Ok(SnapshotRecord {
+        key: SnapshotKey(r.get(0)?),
+        snap_id: r.get(1)?,
+        series: SeriesKey(r.get(2)?),
+        seq: r.get::<_, i64>(3)? as u64,
+        started_ns: r.get(4)?,
+        ended_ns: r.get(5)?,
+        parent: r.get(6)?,
+        root_tree: Hash32(root.try_into().unwrap_or([0; 32])),
+        exit_code: r.get(8)?,
+        partial: r.get(9)?,
+        counts: Counts {
+            dirs: row6(10)?,
+            files: row6(16)?,
+            bytes: row6(22)?,
+        },
+        new_data: r.get::<_, i64>(28)? as u64,
+        published: r.get(29)?,
+    })
+}
+
+pub(crate) fn entry_from_row(r: &Row<'_>, s: usize) -> rusqlite::Result<Entry> {
+    let u = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(s + i)? as u64) };
+    Ok(Entry {
+        kind: r.get(s)?,
+        size: u(1)?,
+        mtime_sec: r.get(s + 2)?,
+        mtime_nsec: r.get(s + 3)?,
+        mode: r.get(s + 4)?,
+        uid: r.get(s + 5)?,
+        gid: r.get(s + 6)?,
+        user: r.get(s + 7)?,
+        group: r.get(s + 8)?,
+        rdev: u(9)?,
+        link: (u(10)?, u(11)?),
+        xattrs: r.get(s + 12)?,
+        content: r.get::<_, Option<i64>>(s + 13)?.map(ContentKey),
+        target: r.get(s + 14)?,
+        dev: u(15)?,
+        ino: u(16)?,
+        ctime_sec: r.get(s + 17)?,
+        ctime_nsec: r.get(s + 18)?,
+    })
+}
