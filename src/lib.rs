@@ -1,1 +1,56 @@
-//! x
+//! The robovault engine: the use cases behind the command line. Backup walks a
+//! source tree and commits a snapshot; restore materialises one; the read
+//! commands browse history, trees and versions. It never prints: progress and
+//! per-item events go to a [`Reporter`], results come back as `*Summary` values.
+//!
+//! ```no_run
+//! use robovault::{backup, BackupOptions, Silent};
+//! let summary = backup("/srv/data".as_ref(), "/backup/repo".as_ref(), &BackupOptions::default(), &Silent)?;
+//! println!("snapshot {} exit {}", summary.snapshot, summary.exit_code);
+//! # Ok::<(), robovault::Error>(())
+//! ```
+
+mod backup;
+mod browse;
+mod error;
+mod node;
+mod paths;
+mod repo;
+mod report;
+mod restore;
+mod retry;
+mod summary;
+
+pub use backup::{backup, default_threads, BackupOptions, BackupSummary};
+pub use browse::{cat, choose, choose_series, history, ls, resolve, snapshot_by_prefix, versions, Found, SeriesHistory, SnapshotChoice, VersionSpan};
+pub use error::{Error, Result};
+pub use paths::absolute;
+pub use repo::{Repository, INDEX_FILE};
+pub use report::{Next, Reporter, Silent};
+pub use restore::{restore, RestoreOptions, RestoreSummary};
+pub use summary::{Class, Counts, Row, RunError, EXIT_FATAL};
+
+/// The store and index crates, for callers that need their types.
+pub use robovault_index as index;
+pub use robovault_store as store;
+
+/// Bytes as text: UTF-8 as is, any other byte as `\xNN` (ROBOCOPY.md §6.5).
+pub fn display_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn invalid_utf8_prints_as_escapes() {
+        assert_eq!(super::display_bytes(b"a\xffb"), "a\\xFFb");
+        assert_eq!(super::display_bytes("é".as_bytes()), "é");
+    }
+}

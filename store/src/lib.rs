@@ -39,9 +39,9 @@ pub use id::{BlobId, PackId, SnapshotId, TreeId};
 pub use lock::WriterLock;
 pub use pack::PackEntry;
 pub use packer::{OnPack, Packer, PackerStats};
-pub use snapshot::{CountsRow, RunErrorRecord, SnapshotObject, SNAPSHOT_VERSION};
+pub use snapshot::{CountsRow, RootDir, RunErrorRecord, SnapshotObject, SNAPSHOT_VERSION};
 pub use testing::crash_point;
-pub use tree::{Node, NodeContent, NodeKind, Tree};
+pub use tree::{valid_name, Node, NodeContent, NodeKind, Tree};
 
 /// A repository's objects: its backend and its config.
 pub struct Store {

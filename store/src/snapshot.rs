@@ -44,6 +44,22 @@ pub struct RunErrorRecord {
     pub attempts: u32,
 }
 
+/// The source root directory's own metadata (its entries are in the root tree).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootDir {
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Modification time, seconds.
+    pub mtime_sec: i64,
+    /// Modification time, nanoseconds.
+    pub mtime_nsec: u32,
+}
+
 /// The content of `snapshots/<id>` (FORMAT.md "Snapshot objects").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +84,8 @@ pub struct SnapshotObject {
     pub parent: Option<String>,
     /// The root tree's id.
     pub root: String,
+    /// The source root directory's own metadata.
+    pub root_dir: RootDir,
     /// The exit code of the run (ROBOCOPY.md §4.7).
     pub exit_code: u32,
     /// True when some entry failed and carries its baseline version.
@@ -152,6 +170,7 @@ mod tests {
                 ended: "2025-01-01T00:00:01Z".into(),
                 parent,
                 root: "cd".repeat(32),
+                root_dir: RootDir { mode: 0o755, uid: 1, gid: 2, mtime_sec: -5, mtime_nsec: 7 },
                 exit_code,
                 partial: rows.1.failed > 0,
                 dirs: rows.0,

@@ -1,0 +1,311 @@
+//! A repository: the store (config, packs, snapshot objects) and the index,
+//! under one directory. Opening checks that both belong together; writers take
+//! the lock and heal what a crashed writer left unpublished.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use robovault_index::{BlobRecord, Hash32, Index};
+use robovault_store::{
+    BlobId, BlobKind, BlobLocation, Compression, Config, LocalBackend, PackId, Store, TreeId, WriterLock,
+};
+
+use crate::{Error, Result};
+
+/// The name of the index file inside a repository.
+pub const INDEX_FILE: &str = "index.sqlite";
+
+/// An open repository.
+pub struct Repository {
+    path: PathBuf,
+    store: Arc<Store>,
+    /// Idle connections to the index: SQLite connections are not shared
+    /// between threads, so each worker borrows one.
+    pool: Mutex<Vec<Index>>,
+}
+
+/// A connection borrowed from the repository's pool; returned on drop.
+pub struct PooledIndex<'a> {
+    pool: &'a Mutex<Vec<Index>>,
+    conn: Option<Index>,
+}
+
+impl std::ops::Deref for PooledIndex<'_> {
+    type Target = Index;
+    fn deref(&self) -> &Index {
+        self.conn.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for PooledIndex<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+        }
+    }
+}
+
+/// What is at a path given as a repository.
+enum Found {
+    Repository,
+    Missing,
+    EmptyDir,
+    Other(String),
+}
+
+fn probe(path: &Path) -> Result<Found> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Missing),
+        Err(e) => return Err(Error::io("reading", path, e)),
+    };
+    if !meta.is_dir() {
+        return Ok(Found::Other("it is not a directory".into()));
+    }
+    if path.join("config").exists() {
+        return Ok(Found::Repository);
+    }
+    let mut entries = fs::read_dir(path).map_err(|e| Error::io("listing", path, e))?;
+    if entries.next().is_none() {
+        Ok(Found::EmptyDir)
+    } else {
+        Ok(Found::Other("the directory holds no repository config".into()))
+    }
+}
+
+impl Repository {
+    /// Creates a new repository at `path`, which must not exist or be an empty
+    /// directory (missing parents are created).
+    ///
+    /// # Errors
+    /// [`Error::RepositoryExists`] when something else is there.
+    pub fn init(path: &Path) -> Result<Repository> {
+        match probe(path)? {
+            Found::Missing | Found::EmptyDir => {}
+            Found::Repository | Found::Other(_) => return Err(Error::RepositoryExists { path: path.to_owned() }),
+        }
+        fs::create_dir_all(path).map_err(|e| Error::io("creating", path, e))?;
+        let path = fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
+        let backend = Arc::new(LocalBackend::new(&path));
+        backend.create_layout()?;
+        let config = Config::new();
+        // The index first, then the config: a crash in between leaves a
+        // directory without config, which `init` may reuse.
+        let index = Index::open_or_create(&path.join(INDEX_FILE))?;
+        let mut w = index.writer()?;
+        w.set_meta("repository", &config.id)?;
+        w.commit()?;
+        let store = Arc::new(Store::create(backend, config)?);
+        Ok(Repository::assemble(path, store, index))
+    }
+
+    /// Opens the repository at `path`.
+    ///
+    /// # Errors
+    /// [`Error::NotARepository`] when `path` holds none; store and index
+    /// errors for a damaged or newer one.
+    pub fn open(path: &Path) -> Result<Repository> {
+        match probe(path)? {
+            Found::Repository => {}
+            Found::Missing => {
+                return Err(Error::NotARepository {
+                    path: path.to_owned(),
+                    reason: "it does not exist".into(),
+                })
+            }
+            Found::EmptyDir => {
+                return Err(Error::NotARepository {
+                    path: path.to_owned(),
+                    reason: "the directory is empty".into(),
+                })
+            }
+            Found::Other(reason) => return Err(Error::NotARepository { path: path.to_owned(), reason }),
+        }
+        let path = fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
+        let backend = Arc::new(LocalBackend::new(&path));
+        let store = Arc::new(Store::open(backend)?);
+        let index_path = path.join(INDEX_FILE);
+        if !index_path.exists() {
+            return Err(Error::NotARepository {
+                path,
+                reason: format!("{INDEX_FILE} is missing"),
+            });
+        }
+        let index = Index::open(&index_path)?;
+        match index.meta("repository")? {
+            Some(id) if id == store.config().id => {}
+            other => {
+                return Err(Error::NotARepository {
+                    path,
+                    reason: format!(
+                        "{INDEX_FILE} belongs to repository {}, the config to {}",
+                        other.unwrap_or_else(|| "(none)".into()),
+                        store.config().id
+                    ),
+                })
+            }
+        }
+        Ok(Repository::assemble(path, store, index))
+    }
+
+    fn assemble(path: PathBuf, store: Arc<Store>, index: Index) -> Repository {
+        Repository {
+            path,
+            store,
+            pool: Mutex::new(vec![index]),
+        }
+    }
+
+    /// Opens the repository at `path`, or creates it when `path` does not
+    /// exist or is an empty directory. Returns whether it was created.
+    ///
+    /// # Errors
+    /// As [`Repository::open`] and [`Repository::init`].
+    pub fn open_or_create(path: &Path) -> Result<(Repository, bool)> {
+        match probe(path)? {
+            Found::Missing | Found::EmptyDir => Ok((Repository::init(path)?, true)),
+            _ => Ok((Repository::open(path)?, false)),
+        }
+    }
+
+    /// Whether `path` would be created by [`Repository::open_or_create`].
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the path cannot be examined.
+    pub fn would_create(path: &Path) -> Result<bool> {
+        Ok(matches!(probe(path)?, Found::Missing | Found::EmptyDir))
+    }
+
+    /// The repository directory (absolute, resolved).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// A connection to the index, from the pool or newly opened.
+    ///
+    /// # Errors
+    /// [`Error::Index`] when a new connection cannot be opened.
+    pub fn index(&self) -> Result<PooledIndex<'_>> {
+        let idle = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => Index::open(&self.path.join(INDEX_FILE))?,
+        };
+        Ok(PooledIndex {
+            pool: &self.pool,
+            conn: Some(conn),
+        })
+    }
+
+    /// Takes the writer lock, waiting up to `wait`.
+    ///
+    /// # Errors
+    /// [`robovault_store::Error::Locked`] naming the holder.
+    pub fn lock_writer(&self, wait: Duration) -> Result<WriterLock> {
+        let holder = format!(
+            "pid {} on host {} since {}",
+            std::process::id(),
+            hostname(),
+            chrono::Local::now().format("%Y-%m-%d %H:%M:%S %:z")
+        );
+        Ok(WriterLock::acquire(&self.path, &holder, wait)?)
+    }
+
+    /// Publishes the snapshot objects of committed snapshots that a crashed
+    /// writer did not publish (DESIGN.md, data flow step 7). Needs the lock.
+    ///
+    /// # Errors
+    /// Store and index errors.
+    pub fn heal(&self) -> Result<()> {
+        let index = self.index()?;
+        for (key, id, object) in index.unpublished()? {
+            let written = self.store.write_snapshot(&object)?;
+            if written.to_hex() != id {
+                return Err(Error::Store(robovault_store::Error::Corrupt {
+                    object: format!("snapshot {id} in {INDEX_FILE}"),
+                    reason: "its stored object does not hash to its id".into(),
+                }));
+            }
+            index.mark_published(key)?;
+        }
+        Ok(())
+    }
+
+    /// Where blob `id` lives, or an error naming it when the index lacks it.
+    ///
+    /// # Errors
+    /// [`robovault_store::Error::NotFound`] for an unknown blob.
+    pub fn locate(&self, id: &BlobId) -> Result<BlobLocation> {
+        match self.index()?.blob(&to_hash(id))? {
+            Some(rec) => from_record(id, &rec),
+            None => Err(Error::Store(robovault_store::Error::NotFound {
+                kind: "blob",
+                name: id.to_hex(),
+            })),
+        }
+    }
+
+    /// Reads and verifies data blob `id`.
+    ///
+    /// # Errors
+    /// Store errors naming the blob and its pack.
+    pub fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
+        let loc = self.locate(id)?;
+        Ok(self.store.read_blob(id, &loc)?)
+    }
+
+    /// Reads, verifies and decodes tree `id`.
+    ///
+    /// # Errors
+    /// Store errors naming the tree and its pack.
+    pub fn read_tree(&self, id: &TreeId) -> Result<robovault_store::Tree> {
+        let loc = self.locate(id)?;
+        Ok(self.store.read_tree(id, &loc)?)
+    }
+}
+
+/// The host name, as the system reports it.
+pub fn hostname() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
+}
+
+/// A store id as the index keeps it.
+pub fn to_hash(id: &BlobId) -> Hash32 {
+    Hash32(id.0)
+}
+
+/// An index digest as a store blob id.
+pub fn to_blob(h: &Hash32) -> BlobId {
+    BlobId(h.0)
+}
+
+/// A pack id as the index keeps it.
+pub fn pack_hash(id: &PackId) -> Hash32 {
+    Hash32(id.0)
+}
+
+fn from_record(id: &BlobId, rec: &BlobRecord) -> Result<BlobLocation> {
+    let kind = BlobKind::from_code(rec.kind);
+    let compression = Compression::from_code(rec.compression);
+    match (kind, compression) {
+        (Some(kind), Some(compression)) => Ok(BlobLocation {
+            pack: PackId(rec.pack.0),
+            offset: rec.offset,
+            stored_len: rec.stored_len,
+            raw_len: rec.raw_len,
+            compression,
+            kind,
+        }),
+        _ => Err(Error::Store(robovault_store::Error::Corrupt {
+            object: format!("index row of blob {id}"),
+            reason: "unknown kind or compression".into(),
+        })),
+    }
+}

@@ -1,0 +1,137 @@
+//! Per-item retries (ROBOCOPY.md §7.1): an item that fails with a retryable
+//! error is tried again after a wait, up to the configured number of retries,
+//! and then counted FAILED; other errors fail it at once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::report::{Next, Reporter};
+use crate::summary::{io_message, RunError};
+use crate::{Error, Result};
+
+/// One failed attempt at an item.
+#[derive(Debug)]
+pub struct Failure {
+    /// The robocopy action that failed.
+    pub action: &'static str,
+    /// The error.
+    pub error: std::io::Error,
+    /// Whether another attempt may succeed.
+    pub retry: bool,
+}
+
+impl Failure {
+    /// A failure from an I/O error, retried when the error is retryable.
+    pub fn io(action: &'static str, error: std::io::Error) -> Failure {
+        let retry = retryable(&error);
+        Failure { action, error, retry }
+    }
+
+    /// A failure that no retry can cure (damaged repository data).
+    pub fn fatal_for_item(action: &'static str, message: String) -> Failure {
+        Failure {
+            action,
+            error: std::io::Error::other(message),
+            retry: false,
+        }
+    }
+}
+
+/// The message of a file that changed while it was read.
+pub const CHANGED_WHILE_READING: &str = "the file changed while it was being read";
+
+/// Errors worth another attempt (ROBOCOPY.md §7.1), and a file that changed
+/// while it was read.
+pub fn retryable(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    let Some(code) = e.raw_os_error() else {
+        return e.to_string() == CHANGED_WHILE_READING;
+    };
+    [
+        Errno::ACCESS,
+        Errno::PERM,
+        Errno::BUSY,
+        Errno::TXTBSY,
+        Errno::AGAIN,
+        Errno::INTR,
+        Errno::IO,
+        Errno::STALE,
+        Errno::TIMEDOUT,
+        Errno::NOTCONN,
+        Errno::CONNRESET,
+        Errno::CONNABORTED,
+        Errno::NETDOWN,
+        Errno::NETUNREACH,
+        Errno::HOSTUNREACH,
+        Errno::HOSTDOWN,
+    ]
+    .iter()
+    .any(|e| e.raw_os_error() == code)
+}
+
+/// How retries run.
+pub struct Retry<'a> {
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// Wait between attempts.
+    pub wait: Duration,
+    /// Stops the waiting when set.
+    pub interrupt: &'a AtomicBool,
+    /// Told of each failed attempt.
+    pub reporter: &'a dyn Reporter,
+}
+
+impl Retry<'_> {
+    /// Runs `attempt` until it succeeds, fails for good, or the retries run
+    /// out. The outer error is fatal (the run stops); the inner is the item's
+    /// failure, already reported, to be counted.
+    ///
+    /// # Errors
+    /// [`Error::Interrupted`] when interrupted while waiting; whatever fatal
+    /// error `attempt` returns.
+    pub fn run<T>(
+        &self,
+        rel: &[u8],
+        mut attempt: impl FnMut() -> Result<std::result::Result<T, Failure>>,
+    ) -> Result<std::result::Result<T, RunError>> {
+        let attempts = self.retries + 1;
+        for n in 1..=attempts {
+            let failure = match attempt()? {
+                Ok(v) => return Ok(Ok(v)),
+                Err(f) => f,
+            };
+            let err = RunError {
+                path: rel.to_vec(),
+                action: failure.action.into(),
+                code: failure.error.raw_os_error().unwrap_or(0),
+                message: io_message(&failure.error),
+                attempts: n,
+            };
+            if !failure.retry {
+                self.reporter.error(&err, Next::NotRetried);
+                return Ok(Err(err));
+            }
+            if n == attempts {
+                self.reporter.error(&err, Next::LimitExceeded);
+                return Ok(Err(err));
+            }
+            self.reporter.error(&err, Next::Retry(self.wait));
+            self.sleep()?;
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    fn sleep(&self) -> Result<()> {
+        let end = Instant::now() + self.wait;
+        loop {
+            if self.interrupt.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            let now = Instant::now();
+            if now >= end {
+                return Ok(());
+            }
+            std::thread::sleep((end - now).min(Duration::from_millis(50)));
+        }
+    }
+}
