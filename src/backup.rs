@@ -25,11 +25,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rayon::prelude::*;
-use robovault_index::{ChildVersion, ContentKey, Counts as IndexCounts, Entry, Hash32, Index, NewSnapshot, PathId, RunErrorRow, SeriesKey, SnapshotRecord, VersionKey, Writer, ROOT_PATH};
-use robovault_store::{crash_point, BlobId, BlobKind, Chunker, CountsRow, NodeContent, NodeKind, Packer, RootDir, RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION};
+use robovault_index::{
+    ChildVersion, ContentKey, Counts as IndexCounts, Entry, Hash32, Index, NewSnapshot, PathId, RunErrorRow, SeriesKey,
+    SnapshotRecord, VersionKey, Writer, ROOT_PATH,
+};
+use robovault_store::{
+    crash_point, pause_point, BlobId, BlobKind, Chunker, CountsRow, NodeContent, NodeKind, Packer, RootDir,
+    RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION,
+};
 
 use crate::node::{entry_of, make_node, node_of_entry, read_xattrs, Names, SourceMeta};
-use crate::paths::{absolute, child_rel, check_backup_paths};
+use crate::paths::{absolute, check_backup_paths, child_rel};
 use crate::repo::{hostname, pack_hash, to_blob, to_hash, Repository};
 use crate::report::Reporter;
 use crate::retry::{Failure, Retry, CHANGED_WHILE_READING};
@@ -148,7 +154,16 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
             Box::new(move |pack, size, entries| {
                 let blobs: Vec<_> = entries
                     .iter()
-                    .map(|e| (to_hash(&e.id), e.kind.code(), e.compression.code(), e.offset, e.stored_len, e.raw_len))
+                    .map(|e| {
+                        (
+                            to_hash(&e.id),
+                            e.kind.code(),
+                            e.compression.code(),
+                            e.offset,
+                            e.stored_len,
+                            e.raw_len,
+                        )
+                    })
                     .collect();
                 lock(&writer)
                     .add_pack(&pack_hash(&pack), size, &blobs)
@@ -268,6 +283,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
             })
             .collect::<Vec<_>>(),
     )?;
+    pause_point("before-commit");
     if opts.interrupt.load(Ordering::SeqCst) {
         return Err(Error::Interrupted);
     }
@@ -438,14 +454,23 @@ impl Run<'_> {
             Some(b) => self.with_reader(|r| r.version_at(self.series, ROOT_PATH, b.seq))?,
             None => None,
         };
-        let done = self.process_dir(source, b"", ROOT_PATH, base_root.is_some())?.map_err(|e| Error::Source {
-            path: source.to_owned(),
-            source: e,
-        })?;
+        let done = self
+            .process_dir(source, b"", ROOT_PATH, base_root.is_some())?
+            .map_err(|e| Error::Source {
+                path: source.to_owned(),
+                source: e,
+            })?;
         let mut counts = done.counts;
         counts.dirs.total += 1;
         let xattrs = read_xattrs(source).unwrap_or_default();
-        let node = make_node(b"", &meta, NodeKind::Dir, xattrs, &self.names, NodeContent::Subtree(done.tree));
+        let node = make_node(
+            b"",
+            &meta,
+            NodeKind::Dir,
+            xattrs,
+            &self.names,
+            NodeContent::Subtree(done.tree),
+        );
         let entry = entry_of(&node, None, &meta);
         let action = match &base_root {
             None => {
@@ -635,7 +660,14 @@ impl Run<'_> {
         };
         out.counts.add(&done.counts);
         let xattrs = read_xattrs(abs).unwrap_or_default();
-        let node = make_node(name, &meta, NodeKind::Dir, xattrs, &self.names, NodeContent::Subtree(done.tree));
+        let node = make_node(
+            name,
+            &meta,
+            NodeKind::Dir,
+            xattrs,
+            &self.names,
+            NodeContent::Subtree(done.tree),
+        );
         let entry = entry_of(&node, None, &meta);
         match &base {
             None => {
@@ -692,7 +724,10 @@ impl Run<'_> {
             NodeKind::File if class == Class::Same => {
                 let chunks = base_chunks.clone().unwrap_or_default();
                 let key = base.as_ref().and_then(|b| b.entry.content);
-                (NodeContent::Chunks(chunks.iter().map(to_blob).collect()), key.map(ContentRef::Known))
+                (
+                    NodeContent::Chunks(chunks.iter().map(to_blob).collect()),
+                    key.map(ContentRef::Known),
+                )
             }
             NodeKind::File => match self.read_file(abs, rel, &meta)? {
                 Ok(data) => {
@@ -828,7 +863,11 @@ impl Run<'_> {
             interrupt: &self.opts.interrupt,
             reporter: self.reporter,
         };
-        retry.run(rel, || Ok(self.read_once(abs, meta.size)?.map_err(|e| Failure::io("Copying File", e))))
+        retry.run(rel, || {
+            Ok(self
+                .read_once(abs, meta.size)?
+                .map_err(|e| Failure::io("Copying File", e)))
+        })
     }
 
     fn read_once(&self, abs: &Path, listed_size: u64) -> Result<std::io::Result<FileData>> {
@@ -933,7 +972,13 @@ fn resolve(w: &mut Writer, content: Option<ContentRef>) -> Result<Option<Content
 /// The row change for an entry present in the baseline: none when it is the
 /// same version, an in-place update when only change-detection fields moved,
 /// else a new version.
-fn row_for(old: VersionKey, path: PathId, base: &Entry, entry: Entry, content: Option<ContentRef>) -> Option<RowAction> {
+fn row_for(
+    old: VersionKey,
+    path: PathId,
+    base: &Entry,
+    entry: Entry,
+    content: Option<ContentRef>,
+) -> Option<RowAction> {
     let same_content = match &content {
         None => base.content.is_none(),
         Some(ContentRef::Known(k)) => base.content == Some(*k),

@@ -54,7 +54,11 @@ pub fn choose_series(repo: &Repository, name: Option<&str>) -> Result<SeriesReco
 /// # Errors
 /// As [`choose_series`], and [`Error::UnknownSnapshot`],
 /// [`Error::AmbiguousSnapshot`], [`Error::WrongSeries`], [`Error::NoSnapshotAt`].
-pub fn choose(repo: &Repository, series: Option<&str>, choice: &SnapshotChoice) -> Result<(SeriesRecord, SnapshotRecord)> {
+pub fn choose(
+    repo: &Repository,
+    series: Option<&str>,
+    choice: &SnapshotChoice,
+) -> Result<(SeriesRecord, SnapshotRecord)> {
     let index = repo.index()?;
     match choice {
         SnapshotChoice::Id(prefix) => {
@@ -77,7 +81,9 @@ pub fn choose(repo: &Repository, series: Option<&str>, choice: &SnapshotChoice) 
         }
         SnapshotChoice::Latest => {
             let s = choose_series(repo, series)?;
-            let snap = index.latest_snapshot(s.key)?.ok_or_else(|| Error::NoSnapshots(s.name.clone()))?;
+            let snap = index
+                .latest_snapshot(s.key)?
+                .ok_or_else(|| Error::NoSnapshots(s.name.clone()))?;
             Ok((s, snap))
         }
         SnapshotChoice::At { ns, moment } => {
@@ -135,7 +141,11 @@ pub fn history(repo: &Repository, series: Option<&str>, with_errors: bool) -> Re
     for s in all {
         let mut runs = Vec::new();
         for snap in index.snapshots(Some(s.key))? {
-            let errors = if with_errors { index.run_errors(snap.key)? } else { Vec::new() };
+            let errors = if with_errors {
+                index.run_errors(snap.key)?
+            } else {
+                Vec::new()
+            };
             runs.push((snap, errors));
         }
         out.push(SeriesHistory { series: s, runs });
@@ -218,7 +228,8 @@ pub fn cat(repo: &Repository, snapshot: &SnapshotRecord, path: &[u8], out: &mut 
     if let NodeContent::Chunks(chunks) = &node.content {
         for id in chunks {
             let data = repo.read_blob(id)?;
-            out.write_all(&data).map_err(|e| Error::io("writing", "standard output", e))?;
+            out.write_all(&data)
+                .map_err(|e| Error::io("writing", "standard output", e))?;
         }
     }
     out.flush().map_err(|e| Error::io("writing", "standard output", e))

@@ -22,7 +22,10 @@ mod retry;
 mod summary;
 
 pub use backup::{backup, default_threads, BackupOptions, BackupSummary};
-pub use browse::{cat, choose, choose_series, history, ls, resolve, snapshot_by_prefix, versions, Found, SeriesHistory, SnapshotChoice, VersionSpan};
+pub use browse::{
+    cat, choose, choose_series, history, ls, resolve, snapshot_by_prefix, versions, Found, SeriesHistory,
+    SnapshotChoice, VersionSpan,
+};
 pub use error::{Error, Result};
 pub use paths::absolute;
 pub use repo::{Repository, INDEX_FILE};

@@ -125,7 +125,11 @@ impl Names {
         use std::os::unix::ffi::OsStrExt;
         let mut map = self.users.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(uid)
-            .or_insert_with(|| uzers::get_user_by_uid(uid).map(|u| u.name().as_bytes().to_vec()).unwrap_or_default())
+            .or_insert_with(|| {
+                uzers::get_user_by_uid(uid)
+                    .map(|u| u.name().as_bytes().to_vec())
+                    .unwrap_or_default()
+            })
             .clone()
     }
 
@@ -134,7 +138,11 @@ impl Names {
         use std::os::unix::ffi::OsStrExt;
         let mut map = self.groups.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(gid)
-            .or_insert_with(|| uzers::get_group_by_gid(gid).map(|g| g.name().as_bytes().to_vec()).unwrap_or_default())
+            .or_insert_with(|| {
+                uzers::get_group_by_gid(gid)
+                    .map(|g| g.name().as_bytes().to_vec())
+                    .unwrap_or_default()
+            })
             .clone()
     }
 }

@@ -98,7 +98,12 @@ pub fn components(path: &[u8]) -> Result<Vec<&[u8]>> {
     for part in path.split(|c| *c == b'/') {
         match part {
             b"" | b"." => {}
-            b".." => return Err(Error::Usage(format!("{}: \"..\" is not allowed here", crate::display_bytes(path)))),
+            b".." => {
+                return Err(Error::Usage(format!(
+                    "{}: \"..\" is not allowed here",
+                    crate::display_bytes(path)
+                )))
+            }
             p => out.push(p),
         }
     }

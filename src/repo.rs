@@ -121,7 +121,12 @@ impl Repository {
                     reason: "the directory is empty".into(),
                 })
             }
-            Found::Other(reason) => return Err(Error::NotARepository { path: path.to_owned(), reason }),
+            Found::Other(reason) => {
+                return Err(Error::NotARepository {
+                    path: path.to_owned(),
+                    reason,
+                })
+            }
         }
         let path = fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
         let backend = Arc::new(LocalBackend::new(&path));

@@ -32,9 +32,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps, CWD};
 use robovault_index::ROOT_PATH;
 use robovault_store::{valid_name, Node, NodeContent, NodeKind, TreeId};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps, CWD};
 
 use crate::browse::{choose, resolve, SnapshotChoice};
 use crate::paths::{canonical_or_ancestor, child_rel, components};
@@ -127,9 +127,13 @@ impl Selection {
             for (i, part) in parts.iter().enumerate() {
                 let Selection::Some(map) = cur else { break };
                 let last = i + 1 == parts.len();
-                let next = map
-                    .entry(part.to_vec())
-                    .or_insert_with(|| if last { Selection::All } else { Selection::Some(BTreeMap::new()) });
+                let next = map.entry(part.to_vec()).or_insert_with(|| {
+                    if last {
+                        Selection::All
+                    } else {
+                        Selection::Some(BTreeMap::new())
+                    }
+                });
                 if last {
                     *next = Selection::All;
                 }
@@ -145,7 +149,12 @@ impl Selection {
 /// # Errors
 /// Fatal conditions only: unknown series, snapshot or path, a target that
 /// cannot be created or is the repository, an unreadable root tree.
-pub fn restore(repo_path: &Path, target: &Path, opts: &RestoreOptions, reporter: &dyn Reporter) -> Result<RestoreSummary> {
+pub fn restore(
+    repo_path: &Path,
+    target: &Path,
+    opts: &RestoreOptions,
+    reporter: &dyn Reporter,
+) -> Result<RestoreSummary> {
     let started = Utc::now();
     let repo = Repository::open(repo_path)?;
     let (series, snapshot) = choose(&repo, opts.series.as_deref(), &opts.snapshot)?;
@@ -163,8 +172,12 @@ pub fn restore(repo_path: &Path, target: &Path, opts: &RestoreOptions, reporter:
     let created = !target.exists();
     std::fs::create_dir_all(target).map_err(|e| Error::io("creating target directory", target, e))?;
     let target = std::fs::canonicalize(target).map_err(|e| Error::io("resolving", target, e))?;
-    let root_fd = rustix::fs::open(&target, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| Error::io("opening target directory", &target, e.into()))?;
+    let root_fd = rustix::fs::open(
+        &target,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("opening target directory", &target, e.into()))?;
 
     let run = RestoreRun {
         repo: &repo,
@@ -227,14 +240,28 @@ struct DirMeta {
     mtime: (i64, u32),
 }
 
+/// The first restored member of a hard-link group, behind the group's lock.
+type LinkSlot = Arc<Mutex<Option<Vec<u8>>>>;
+
+// `struct stat` field types differ between architectures.
+#[allow(clippy::unnecessary_cast)]
+fn stat_mtime(st: &Stat) -> (i64, u32) {
+    (st.st_mtime as i64, st.st_mtime_nsec as u32)
+}
+
+#[allow(clippy::unnecessary_cast)]
+fn stat_rdev(st: &Stat) -> u64 {
+    st.st_rdev as u64
+}
+
 struct RestoreRun<'a> {
     repo: &'a Repository,
     opts: &'a RestoreOptions,
     reporter: &'a dyn Reporter,
     errors: Mutex<Vec<RunError>>,
-    /// Hard-link groups already restored: (dev, ino) of the source → path
-    /// relative to TARGET of the first member.
-    links: Mutex<HashMap<(u64, u64), Vec<u8>>>,
+    /// Hard-link groups: (dev, ino) of the source → path relative to TARGET
+    /// of the first member restored, behind the group's own lock.
+    links: Mutex<HashMap<(u64, u64), LinkSlot>>,
     target: PathBuf,
 }
 
@@ -354,7 +381,11 @@ impl RestoreRun<'_> {
             }
         } else {
             counts.files.extras += 1;
-            let size = if kind_of(&st) == Some(NodeKind::File) { st.st_size as u64 } else { 0 };
+            let size = if kind_of(&st) == Some(NodeKind::File) {
+                st.st_size as u64
+            } else {
+                0
+            };
             counts.bytes.extras += size;
             self.reporter.file(rel, Class::Extra, false, size);
         }
@@ -413,7 +444,9 @@ impl RestoreRun<'_> {
         }
         let result = match class {
             Class::Same => Ok(Ok(false)),
-            Class::Tweaked => self.retry().run(&rel, || Ok(self.apply_meta_at(dir, node).map(|_| false))),
+            Class::Tweaked => self
+                .retry()
+                .run(&rel, || Ok(self.apply_meta_at(dir, node).map(|_| false))),
             _ => self.retry().run(&rel, || self.write_entry(dir, &rel, node)),
         };
         let size = file_bytes(node);
@@ -511,7 +544,7 @@ impl RestoreRun<'_> {
 
     /// ROBOCOPY.md §4.2 for restore: change times are never compared.
     fn classify(&self, node: &Node, st: &Stat, dir: &OwnedFd) -> Class {
-        let mtime = (st.st_mtime as i64, st.st_mtime_nsec as u32);
+        let mtime = stat_mtime(st);
         if node.kind == NodeKind::Dir {
             return Class::Same;
         }
@@ -528,7 +561,7 @@ impl RestoreRun<'_> {
                     _ => true,
                 }
             }
-            NodeKind::CharDevice | NodeKind::BlockDevice => st.st_rdev as u64 != node.rdev,
+            NodeKind::CharDevice | NodeKind::BlockDevice => stat_rdev(st) != node.rdev,
             _ => false,
         };
         if differs {
@@ -548,50 +581,77 @@ impl RestoreRun<'_> {
         let name = OsStr::from_bytes(&node.name);
         let fail = |e: std::io::Error| Failure::io("Copying File", e);
         if node.kind != NodeKind::Symlink {
-            rustix::fs::chmodat(dir, name, Mode::from_raw_mode(node.mode), AtFlags::empty()).map_err(|e| fail(e.into()))?;
+            rustix::fs::chmodat(dir, name, Mode::from_raw_mode(node.mode), AtFlags::empty())
+                .map_err(|e| fail(e.into()))?;
         }
         if self.opts.owner {
             chown_at_if_permitted(dir, name, node.uid, node.gid).map_err(fail)?;
         }
-        rustix::fs::utimensat(dir, name, &times((node.mtime_sec, node.mtime_nsec)), AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| fail(e.into()))
+        rustix::fs::utimensat(
+            dir,
+            name,
+            &times((node.mtime_sec, node.mtime_nsec)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| fail(e.into()))
     }
 
     /// Creates the entry under a temporary name, then renames it over `name`.
-    /// Returns whether it was written.
+    /// Members of a hard-link group are written once and linked after: the
+    /// group's lock is held from the first member's write to its rename.
     fn write_entry(&self, dir: &OwnedFd, rel: &[u8], node: &Node) -> Result<std::result::Result<bool, Failure>> {
+        let Some(key) = node.hardlink.filter(|_| node.kind == NodeKind::File) else {
+            return self.create_and_rename(dir, node, None);
+        };
+        let slot = Arc::clone(
+            self.links
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key)
+                .or_default(),
+        );
+        let mut first = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let result = self.create_and_rename(dir, node, first.as_deref())?;
+        if result.is_ok() && first.is_none() {
+            *first = Some(rel.to_vec());
+        }
+        Ok(result)
+    }
+
+    fn create_and_rename(
+        &self,
+        dir: &OwnedFd,
+        node: &Node,
+        link_from: Option<&[u8]>,
+    ) -> Result<std::result::Result<bool, Failure>> {
         let tmp = temp_name();
         let tmp_os = OsStr::from_bytes(&tmp);
         let mut guard = TempEntry {
             dir,
             name: tmp.clone(),
-            armed: false,
+            armed: true,
         };
         let mtime = (node.mtime_sec, node.mtime_nsec);
         let made: std::result::Result<(), Failure> = match (&node.kind, &node.content) {
             (NodeKind::File, NodeContent::Chunks(chunks)) => {
-                guard.armed = true;
-                if self.link_existing(dir, &tmp, node) {
+                if link_from.is_some_and(|from| self.link_to(from, dir, &tmp)) {
                     Ok(())
                 } else {
                     self.write_file(dir, tmp_os, node, chunks)?
                 }
             }
-            (NodeKind::Symlink, NodeContent::Target(t)) => {
-                guard.armed = true;
-                rustix::fs::symlinkat(OsStr::from_bytes(t), dir, tmp_os)
-                    .and_then(|_| rustix::fs::utimensat(dir, tmp_os, &times(mtime), AtFlags::SYMLINK_NOFOLLOW))
-                    .map_err(|e| Failure::io("Copying File", e.into()))
-                    .and_then(|_| {
-                        if self.opts.owner {
-                            chown_at_if_permitted(dir, tmp_os, node.uid, node.gid).map_err(|e| Failure::io("Copying File", e))
-                        } else {
-                            Ok(())
-                        }
-                    })
-            }
+            (NodeKind::Symlink, NodeContent::Target(t)) => rustix::fs::symlinkat(OsStr::from_bytes(t), dir, tmp_os)
+                .and_then(|_| rustix::fs::utimensat(dir, tmp_os, &times(mtime), AtFlags::SYMLINK_NOFOLLOW))
+                .map_err(|e| Failure::io("Copying File", e.into()))
+                .and_then(|_| {
+                    if self.opts.owner {
+                        chown_at_if_permitted(dir, tmp_os, node.uid, node.gid)
+                            .map_err(|e| Failure::io("Copying File", e))
+                    } else {
+                        Ok(())
+                    }
+                }),
             (NodeKind::Fifo | NodeKind::CharDevice | NodeKind::BlockDevice, _) => {
-                guard.armed = true;
                 let ft = match node.kind {
                     NodeKind::Fifo => FileType::Fifo,
                     NodeKind::CharDevice => FileType::CharacterDevice,
@@ -602,7 +662,10 @@ impl RestoreRun<'_> {
                     .and_then(|_| rustix::fs::utimensat(dir, tmp_os, &times(mtime), AtFlags::SYMLINK_NOFOLLOW))
                     .map_err(|e| Failure::io("Copying File", e.into()))
             }
-            _ => Err(Failure::fatal_for_item("Reading Repository Data", "entry without its content".into())),
+            _ => Err(Failure::fatal_for_item(
+                "Reading Repository Data",
+                "entry without its content".into(),
+            )),
         };
         if let Err(f) = made {
             return Ok(Err(f));
@@ -611,24 +674,27 @@ impl RestoreRun<'_> {
             return Ok(Err(Failure::io("Copying File", e.into())));
         }
         guard.armed = false;
-        if let Some(key) = node.hardlink {
-            self.links.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_insert_with(|| rel.to_vec());
-        }
         Ok(Ok(true))
     }
 
-    /// Links `tmp` to an already restored member of the node's hard-link
-    /// group; false when there is none yet or linking failed.
-    fn link_existing(&self, dir: &OwnedFd, tmp: &[u8], node: &Node) -> bool {
-        let Some(key) = node.hardlink else { return false };
-        let first = self.links.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
-        let Some(first) = first else { return false };
+    /// Links `tmp` in `dir` to the already restored `first` (relative to
+    /// TARGET); false when that fails and the content must be written.
+    fn link_to(&self, first: &[u8], dir: &OwnedFd, tmp: &[u8]) -> bool {
         let (parent, name) = match first.iter().rposition(|c| *c == b'/') {
             Some(i) => (&first[..i], &first[i + 1..]),
-            None => (&b""[..], &first[..]),
+            None => (&b""[..], first),
         };
-        let Ok(parent_fd) = open_rel_dir(&self.target, parent) else { return false };
-        rustix::fs::linkat(&parent_fd, OsStr::from_bytes(name), dir, OsStr::from_bytes(tmp), AtFlags::empty()).is_ok()
+        let Ok(parent_fd) = open_rel_dir(&self.target, parent) else {
+            return false;
+        };
+        rustix::fs::linkat(
+            &parent_fd,
+            OsStr::from_bytes(name),
+            dir,
+            OsStr::from_bytes(tmp),
+            AtFlags::empty(),
+        )
+        .is_ok()
     }
 
     fn write_file(
@@ -665,7 +731,9 @@ impl RestoreRun<'_> {
                 return Ok(Err(Failure::io("Copying File", e)));
             }
         }
-        Ok(self.finish_file(&file, node).map_err(|e| Failure::io("Copying File", e)))
+        Ok(self
+            .finish_file(&file, node)
+            .map_err(|e| Failure::io("Copying File", e)))
     }
 
     fn finish_file(&self, file: &File, node: &Node) -> std::io::Result<()> {
@@ -714,7 +782,13 @@ fn chown_if_permitted(fd: impl AsFd, uid: u32, gid: u32) -> std::io::Result<()> 
 
 fn chown_at_if_permitted(dir: &OwnedFd, name: &OsStr, uid: u32, gid: u32) -> std::io::Result<()> {
     use rustix::fs::{Gid, Uid};
-    match rustix::fs::chownat(dir, name, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::SYMLINK_NOFOLLOW) {
+    match rustix::fs::chownat(
+        dir,
+        name,
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+        AtFlags::SYMLINK_NOFOLLOW,
+    ) {
         Ok(()) => Ok(()),
         Err(e) if e == rustix::io::Errno::PERM => Ok(()),
         Err(e) => Err(e.into()),
@@ -733,7 +807,12 @@ fn open_dir_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<OwnedFd> {
 
 /// Opens `rel` below `root` one component at a time, never following links.
 fn open_rel_dir(root: &Path, rel: &[u8]) -> std::io::Result<OwnedFd> {
-    let mut fd = rustix::fs::openat(CWD, root, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut fd = rustix::fs::openat(
+        CWD,
+        root,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     for part in rel.split(|c| *c == b'/').filter(|p| !p.is_empty()) {
         fd = open_dir_at(&fd, part)?;
     }
@@ -762,9 +841,11 @@ mod tests {
     fn selection_of_nested_paths() {
         let s = Selection::from_paths(&[b"a/b".to_vec(), b"c".to_vec()]).unwrap();
         let Selection::Some(map) = s else { panic!() };
-        assert_eq!(map.get(&b"c".to_vec()), Some(&Selection::All));
-        let Some(Selection::Some(inner)) = map.get(&b"a".to_vec()) else { panic!() };
-        assert_eq!(inner.get(&b"b".to_vec()), Some(&Selection::All));
+        assert_eq!(map.get(b"c".as_slice()), Some(&Selection::All));
+        let Some(Selection::Some(inner)) = map.get(b"a".as_slice()) else {
+            panic!()
+        };
+        assert_eq!(inner.get(b"b".as_slice()), Some(&Selection::All));
         assert_eq!(Selection::from_paths(&[]).unwrap(), Selection::All);
     }
 }

@@ -80,7 +80,14 @@ impl Row {
 
     /// The six columns in table order.
     pub fn columns(&self) -> [u64; 6] {
-        [self.total, self.copied, self.skipped, self.mismatch, self.failed, self.extras]
+        [
+            self.total,
+            self.copied,
+            self.skipped,
+            self.mismatch,
+            self.failed,
+            self.extras,
+        ]
     }
 
     /// A row from the six columns in table order.
@@ -202,7 +209,9 @@ mod tests {
     #[test]
     fn tags_are_twelve_characters() {
         use Class::*;
-        for class in [Lonely, Newer, Older, Changed, Tweaked, Modified, Same, Extra, Mismatched] {
+        for class in [
+            Lonely, Newer, Older, Changed, Tweaked, Modified, Same, Extra, Mismatched,
+        ] {
             for dir in [false, true] {
                 for copied in [false, true] {
                     assert_eq!(class.tag(dir, copied).len(), 12);

@@ -1,1 +1,351 @@
-fn main(){}
+//! The `robovault` binary: parses the command line, runs the engine, prints
+//! the log, summaries and listings, and turns the outcome into the exit code
+//! of ROBOCOPY.md §4.7 and §7.3.
+
+mod args;
+mod console;
+mod output;
+mod when;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use robovault::{display_bytes, BackupOptions, Repository, RestoreOptions, SnapshotChoice, EXIT_FATAL};
+use serde_json::json;
+
+use args::{
+    BackupArgs, CatArgs, Cli, Command, ExitCodes, HistoryArgs, LsArgs, RestoreArgs, SnapshotArgs, VersionsArgs,
+};
+use console::Console;
+use output::*;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(EXIT_FATAL as u8),
+            };
+        }
+    };
+    let interrupt = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupt);
+        // Without a handler the process would die with temporary files and
+        // the lock file's holder text left behind; with it, the run stops
+        // cleanly and commits nothing.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+    let code = match run(&cli, &interrupt) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            eprintln!("ERROR : {e:#}");
+            EXIT_FATAL
+        }
+    };
+    ExitCode::from(map_exit(code, cli.exit_codes))
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.to_string().contains("Broken pipe")
+    })
+}
+
+/// `--exit-codes posix`: 0–7 → 0, 8–15 → 1, 16 → 2.
+fn map_exit(code: u32, style: ExitCodes) -> u8 {
+    match style {
+        ExitCodes::Robocopy => code.min(255) as u8,
+        ExitCodes::Posix => match code {
+            0..=7 => 0,
+            8..=15 => 1,
+            _ => 2,
+        },
+    }
+}
+
+fn run(cli: &Cli, interrupt: &Arc<AtomicBool>) -> Result<u32> {
+    match &cli.command {
+        Command::Init { repo } => {
+            let r = Repository::init(repo).with_context(|| format!("creating repository {}", repo.display()))?;
+            println!(
+                "created repository {} (id {})",
+                r.path().display(),
+                r.store().config().id
+            );
+            Ok(0)
+        }
+        Command::Backup(a) => backup(a, interrupt),
+        Command::Restore(a) => restore(a, interrupt),
+        Command::History(a) => history(a),
+        Command::Ls(a) => ls(a),
+        Command::Versions(a) => versions(a),
+        Command::Cat(a) => cat(a),
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("invalid duration \"{text}\": use 30s, 5m, 1h or seconds"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => anyhow::bail!("invalid duration \"{text}\": use 30s, 5m, 1h or seconds"),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn backup(a: &BackupArgs, interrupt: &Arc<AtomicBool>) -> Result<u32> {
+    let opts = BackupOptions {
+        series: a.series.clone(),
+        retries: a.run.retries,
+        wait: Duration::from_secs(a.run.wait),
+        lock_wait: parse_duration(&a.lock_wait)?,
+        threads: a.run.threads.map(|t| t as usize),
+        interrupt: Arc::clone(interrupt),
+    };
+    let source = robovault::absolute(&a.source)?;
+    let console = Console::new(&source, a.run.json);
+    let started = chrono::Utc::now();
+    if !a.run.json {
+        let mut head = format!(
+            "{BANNER}\n   ROBOVAULT    ::     Robust Versioned Backup   v{}\n{BANNER}\n\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        head.push_str(&format!("  Started : {}\n", header_time(&started)));
+        head.push_str(&format!(
+            "   Source : {}/\n",
+            source.display().to_string().trim_end_matches('/')
+        ));
+        head.push_str(&format!(
+            "     Dest : {}/\n\n{RULE}\n\n",
+            robovault::absolute(&a.repo)?.display()
+        ));
+        print_flush(&head);
+    }
+    let result = robovault::backup(&a.source, &a.repo, &opts, &console);
+    let s = match result {
+        Ok(s) => s,
+        Err(e) => {
+            if a.run.json {
+                print_flush(&format!(
+                    "{}\n",
+                    json!({"command": "backup", "repository": a.repo.display().to_string(), "snapshot": null,
+                           "exit_code": EXIT_FATAL, "error": format!("{e}")})
+                ));
+            }
+            return Err(anyhow::Error::new(e).context(format!("backing up {}", a.source.display())));
+        }
+    };
+    if a.run.json {
+        let (dirs, files, bytes) = counts_json(&s.counts);
+        let v = json!({
+            "command": "backup",
+            "repository": s.repository.display().to_string(),
+            "series": s.series,
+            "snapshot": s.snapshot,
+            "parent": s.parent,
+            "started": s.started.with_timezone(&chrono::Local).to_rfc3339(),
+            "ended": s.ended.with_timezone(&chrono::Local).to_rfc3339(),
+            "exit_code": s.exit_code,
+            "partial": s.counts.files.failed + s.counts.dirs.failed > 0,
+            "list_only": false,
+            "repository_created": s.repository_created,
+            "dirs": dirs, "files": files, "bytes": bytes,
+            "new_data": s.new_data,
+            "errors": errors_json(&s.errors),
+            "read": {"files": s.files_read, "bytes": s.bytes_read},
+            "stored": {"blobs": s.blobs_stored, "packed_bytes": s.packed_bytes},
+        });
+        print_flush(&format!("{v}\n"));
+    } else {
+        let wall = (s.ended - s.started).num_milliseconds() as f64 / 1000.0;
+        let mut ext = vec![
+            ("Snapshot", s.snapshot.clone()),
+            ("Parent", s.parent.clone().unwrap_or_else(|| "none".into())),
+        ];
+        ext.push((
+            "New Data",
+            format!("{:>10}", summary_bytes(s.new_data)).trim_start().to_owned(),
+        ));
+        if s.repository_created {
+            ext.push(("New Repo", format!("{}/ (created)", s.repository.display())));
+        }
+        print_flush(&format!("\n{}", summary_table(&s.counts, wall, &ext, &s.ended)));
+    }
+    Ok(s.exit_code)
+}
+
+fn print_flush(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+fn choice(a: &SnapshotArgs) -> Result<SnapshotChoice> {
+    if let Some(at) = &a.at {
+        let now = chrono::Local::now();
+        let t = when::parse_at(at, now).map_err(anyhow::Error::msg)?;
+        return Ok(SnapshotChoice::At {
+            ns: t.timestamp_nanos_opt().unwrap_or(i64::MAX),
+            moment: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        });
+    }
+    Ok(match a.snapshot.as_deref() {
+        None | Some("latest") => SnapshotChoice::Latest,
+        Some(id) => SnapshotChoice::Id(id.to_owned()),
+    })
+}
+
+fn restore(a: &RestoreArgs, interrupt: &Arc<AtomicBool>) -> Result<u32> {
+    let opts = RestoreOptions {
+        series: a.snapshot.series.clone(),
+        snapshot: choice(&a.snapshot)?,
+        paths: a.paths.iter().map(|p| p.as_bytes().to_vec()).collect(),
+        owner: a.owner,
+        retries: a.run.retries,
+        wait: Duration::from_secs(a.run.wait),
+        threads: a.run.threads.map(|t| t as usize),
+        interrupt: Arc::clone(interrupt),
+    };
+    let target = robovault::absolute(&a.target)?;
+    let console = Console::new(&target, a.run.json);
+    let s = robovault::restore(&a.repo, &a.target, &opts, &console)
+        .with_context(|| format!("restoring into {}", a.target.display()))?;
+    if a.run.json {
+        let (dirs, files, bytes) = counts_json(&s.counts);
+        let v = json!({
+            "command": "restore",
+            "repository": s.repository.display().to_string(),
+            "series": s.series,
+            "snapshot": s.snapshot,
+            "parent": null,
+            "target": s.target.display().to_string(),
+            "started": s.started.with_timezone(&chrono::Local).to_rfc3339(),
+            "ended": s.ended.with_timezone(&chrono::Local).to_rfc3339(),
+            "exit_code": s.exit_code,
+            "partial": s.counts.files.failed + s.counts.dirs.failed > 0,
+            "list_only": false,
+            "repository_created": false,
+            "dirs": dirs, "files": files, "bytes": bytes,
+            "new_data": null,
+            "errors": errors_json(&s.errors),
+        });
+        print_flush(&format!("{v}\n"));
+    } else {
+        let wall = (s.ended - s.started).num_milliseconds() as f64 / 1000.0;
+        let head = format!(
+            "{BANNER}\n   ROBOVAULT    ::     Robust Versioned Backup   v{}\n{BANNER}\n\n  Started : {}\n   Source : {}/ [series {}, snapshot {}]\n     Dest : {}/\n\n",
+            env!("CARGO_PKG_VERSION"),
+            header_time(&s.started),
+            s.repository.display(),
+            s.series,
+            s.snapshot,
+            s.target.display()
+        );
+        print_flush(&format!(
+            "{head}{}",
+            summary_table(&s.counts, wall, &[("Snapshot", s.snapshot.clone())], &s.ended)
+        ));
+    }
+    Ok(s.exit_code)
+}
+
+fn open(repo: &std::path::Path) -> Result<Repository> {
+    Repository::open(repo).with_context(|| format!("opening repository {}", repo.display()))
+}
+
+fn history(a: &HistoryArgs) -> Result<u32> {
+    let repo = open(&a.repo)?;
+    let all = robovault::history(&repo, a.series.as_deref(), a.verbose)?;
+    let repo_text = repo.path().display().to_string();
+    if a.json {
+        let items: Vec<_> = all
+            .iter()
+            .flat_map(|h| h.runs.iter().map(|(s, _)| history_json(&repo_text, &h.series.name, s)))
+            .collect();
+        println!("{}", serde_json::Value::Array(items));
+        return Ok(0);
+    }
+    let mut out = String::new();
+    for h in &all {
+        if a.series.is_none() {
+            out.push_str(&format!("series {}\n", h.series.name));
+        }
+        for (s, errors) in &h.runs {
+            out.push_str(&history_line(s));
+            out.push('\n');
+            for e in errors {
+                out.push_str(&format!(
+                    "    FAILED  {}  {}  {} (error {})  attempts={}\n",
+                    display_bytes(&e.path),
+                    e.action,
+                    e.message,
+                    e.code,
+                    e.attempts
+                ));
+            }
+        }
+    }
+    write_out(out.as_bytes())?;
+    Ok(0)
+}
+
+fn write_out(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).context("writing standard output")?;
+    out.flush().context("writing standard output")?;
+    Ok(())
+}
+
+fn ls(a: &LsArgs) -> Result<u32> {
+    let repo = open(&a.repo)?;
+    let (_, snap) = robovault::choose(&repo, a.snapshot.series.as_deref(), &choice(&a.snapshot)?)?;
+    let path = a.path.as_deref().unwrap_or("");
+    let nodes = robovault::ls(&repo, &snap, path.as_bytes())?;
+    if a.json {
+        println!("{}", serde_json::Value::Array(nodes.iter().map(ls_json).collect()));
+    } else {
+        write_out(ls_lines(&nodes).as_bytes())?;
+    }
+    Ok(0)
+}
+
+fn versions(a: &VersionsArgs) -> Result<u32> {
+    let repo = open(&a.repo)?;
+    let series = robovault::choose_series(&repo, a.series.as_deref())?;
+    let spans = robovault::versions(&repo, &series, a.path.as_bytes())?;
+    if a.json {
+        let items: Vec<_> = spans.iter().map(|v| version_json(&v.from, &v.to, &v.entry)).collect();
+        println!("{}", serde_json::Value::Array(items));
+    } else {
+        let text: String = spans
+            .iter()
+            .map(|v| version_line(&v.from, &v.to, &v.entry) + "\n")
+            .collect();
+        write_out(text.as_bytes())?;
+    }
+    Ok(0)
+}
+
+fn cat(a: &CatArgs) -> Result<u32> {
+    let repo = open(&a.repo)?;
+    let (_, snap) = robovault::choose(&repo, a.snapshot.series.as_deref(), &choice(&a.snapshot)?)?;
+    let mut out = std::io::stdout().lock();
+    robovault::cat(&repo, &snap, a.path.as_bytes(), &mut out)?;
+    Ok(0)
+}

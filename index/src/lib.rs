@@ -37,13 +37,15 @@ pub struct Index {
     conn: Connection,
 }
 
-const SNAPSHOT_COLUMNS: &str = "id, snap_id, series_id, seq, started_ns, ended_ns, parent, root_tree, exit_code, partial, \
+const SNAPSHOT_COLUMNS: &str =
+    "id, snap_id, series_id, seq, started_ns, ended_ns, parent, root_tree, exit_code, partial, \
      dirs_total, dirs_copied, dirs_skipped, dirs_mismatch, dirs_failed, dirs_extras, \
      files_total, files_copied, files_skipped, files_mismatch, files_failed, files_extras, \
      bytes_total, bytes_copied, bytes_skipped, bytes_mismatch, bytes_failed, bytes_extras, \
      new_data, published";
 
-pub(crate) const ENTRY_COLUMNS: &str = "v.kind, v.size, v.mtime_sec, v.mtime_nsec, v.mode, v.uid, v.gid, v.user, v.grp, \
+pub(crate) const ENTRY_COLUMNS: &str =
+    "v.kind, v.size, v.mtime_sec, v.mtime_nsec, v.mode, v.uid, v.gid, v.user, v.grp, \
      v.rdev, v.link_dev, v.link_ino, v.xattrs, v.content_id, v.target, v.dev, v.ino, v.ctime_sec, v.ctime_nsec";
 
 impl Index {
@@ -87,8 +89,10 @@ impl Index {
         // commit durable when COMMIT returns, which the write ordering needs.
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| sql(path, e))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sql(path, e))?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| sql(path, e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| sql(path, e))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| sql(path, e))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Index {
             path: path.to_owned(),
@@ -176,7 +180,11 @@ impl Index {
     /// [`Error::Sqlite`].
     pub fn series_by_name(&self, name: &str) -> Result<Option<SeriesRecord>> {
         self.conn
-            .query_row("SELECT id, name, host, source FROM series WHERE name = ?1", [name], series_from_row)
+            .query_row(
+                "SELECT id, name, host, source FROM series WHERE name = ?1",
+                [name],
+                series_from_row,
+            )
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -270,7 +278,9 @@ impl Index {
     pub fn run_errors(&self, key: SnapshotKey) -> Result<Vec<RunErrorRow>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT path, action, code, message, attempts FROM run_errors WHERE snapshot = ?1 ORDER BY rowid")
+            .prepare_cached(
+                "SELECT path, action, code, message, attempts FROM run_errors WHERE snapshot = ?1 ORDER BY rowid",
+            )
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([key.0], |r| {
@@ -337,7 +347,7 @@ impl Index {
     }
 
     fn chunks_from(&self, bytes: &[u8]) -> Result<Vec<Hash32>> {
-        if bytes.len() % 32 != 0 {
+        if !bytes.len().is_multiple_of(32) {
             return Err(Error::Corrupt {
                 path: self.path.clone(),
                 what: "a chunk list is not a whole number of ids".into(),
@@ -444,7 +454,18 @@ impl Index {
     /// # Errors
     /// [`Error::Sqlite`]; an unknown table name is an error too.
     pub fn count_rows(&self, table: &str) -> Result<u64> {
-        if !["versions", "paths", "contents", "blobs", "packs", "snapshots", "series", "run_errors"].contains(&table) {
+        if ![
+            "versions",
+            "paths",
+            "contents",
+            "blobs",
+            "packs",
+            "snapshots",
+            "series",
+            "run_errors",
+        ]
+        .contains(&table)
+        {
             return Err(Error::Corrupt {
                 path: self.path.clone(),
                 what: format!("no table {table}"),

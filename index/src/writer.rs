@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::{sql, ContentKey, Entry, Hash32, NewSnapshot, PathId, Result, RunErrorRow, SeriesKey, SnapshotKey, VersionKey};
+use crate::{
+    sql, ContentKey, Entry, Hash32, NewSnapshot, PathId, Result, RunErrorRow, SeriesKey, SnapshotKey, VersionKey,
+};
 
 /// One open `IMMEDIATE` transaction on a connection of its own. Dropping it
 /// without [`Writer::commit`] rolls everything back.
@@ -18,11 +20,14 @@ pub struct Writer {
 impl Writer {
     pub(crate) fn begin(path: &Path) -> Result<Writer> {
         let conn = Connection::open(path).map_err(|e| sql(path, e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| sql(path, e))?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| sql(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| sql(path, e))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| sql(path, e))?;
         // Large runs insert many rows; a bigger page cache keeps them off disk
         // until the commit.
-        conn.pragma_update(None, "cache_size", -65536).map_err(|e| sql(path, e))?;
+        conn.pragma_update(None, "cache_size", -65536)
+            .map_err(|e| sql(path, e))?;
         conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| sql(path, e))?;
         Ok(Writer {
@@ -111,8 +116,16 @@ impl Writer {
             )
             .map_err(|e| sql(&self.path, e))?;
         for (id, kind, compression, offset, stored, raw) in blobs {
-            stmt.execute(params![&id.0[..], pack_row, kind, compression, *offset as i64, stored, raw])
-                .map_err(|e| sql(&self.path, e))?;
+            stmt.execute(params![
+                &id.0[..],
+                pack_row,
+                kind,
+                compression,
+                *offset as i64,
+                stored,
+                raw
+            ])
+            .map_err(|e| sql(&self.path, e))?;
         }
         Ok(())
     }
@@ -228,7 +241,10 @@ impl Writer {
         }
         values.push((s.new_data as i64).into());
         values.push(s.object.clone().into());
-        let placeholders = (1..=values.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let placeholders = (1..=values.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql_text = format!(
             "INSERT INTO snapshots (snap_id, series_id, seq, started_ns, ended_ns, parent, root_tree, exit_code, \
              partial, dirs_total, dirs_copied, dirs_skipped, dirs_mismatch, dirs_failed, dirs_extras, \

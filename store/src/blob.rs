@@ -163,7 +163,9 @@ mod tests {
 
     #[test]
     fn random_data_is_kept_raw() {
-        let raw: Vec<u8> = (0..10_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let raw: Vec<u8> = (0..10_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let (c, stored) = compress(&raw, 3);
         if c == Compression::None {
             assert_eq!(stored, raw);

@@ -119,8 +119,7 @@ impl Config {
             format: String,
             version: u32,
         }
-        let probe: Probe = serde_json::from_slice(bytes)
-            .map_err(|e| Error::corrupt("config", e.to_string()))?;
+        let probe: Probe = serde_json::from_slice(bytes).map_err(|e| Error::corrupt("config", e.to_string()))?;
         if probe.format != "robovault" {
             return Err(Error::corrupt("config", "not a robovault repository config"));
         }
@@ -131,8 +130,7 @@ impl Config {
                 supported: FORMAT_VERSION,
             });
         }
-        let config: Config = serde_json::from_slice(bytes)
-            .map_err(|e| Error::corrupt("config", e.to_string()))?;
+        let config: Config = serde_json::from_slice(bytes).map_err(|e| Error::corrupt("config", e.to_string()))?;
         config.check()?;
         Ok(config)
     }

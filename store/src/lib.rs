@@ -40,7 +40,7 @@ pub use lock::WriterLock;
 pub use pack::PackEntry;
 pub use packer::{OnPack, Packer, PackerStats};
 pub use snapshot::{CountsRow, RootDir, RunErrorRecord, SnapshotObject, SNAPSHOT_VERSION};
-pub use testing::crash_point;
+pub use testing::{crash_point, pause_point};
 pub use tree::{valid_name, Node, NodeContent, NodeKind, Tree};
 
 /// A repository's objects: its backend and its config.
@@ -86,9 +86,9 @@ impl Store {
     /// [`Error::NotFound`] for a missing pack, [`Error::Corrupt`] or
     /// [`Error::HashMismatch`] naming the blob and the pack.
     pub fn read_blob(&self, id: &BlobId, loc: &BlobLocation) -> Result<Vec<u8>> {
-        let stored = self
-            .backend
-            .read_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset, loc.stored_len as u64)?;
+        let stored =
+            self.backend
+                .read_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset, loc.stored_len as u64)?;
         blob::decode(id, loc, &stored)
     }
 
@@ -118,7 +118,9 @@ impl Store {
         )?;
         let (footer_len, hash) = pack::parse_trailer(id, &trailer, len)?;
         let start = len - pack::TRAILER_LEN as u64 - footer_len as u64;
-        let footer = self.backend.read_range(ObjectKind::Pack, &name, start, footer_len as u64)?;
+        let footer = self
+            .backend
+            .read_range(ObjectKind::Pack, &name, start, footer_len as u64)?;
         pack::parse_footer(id, &footer, &hash, len)
     }
 

@@ -151,7 +151,10 @@ pub fn parse_trailer(pack: &PackId, trailer: &[u8], pack_len: u64) -> Result<(us
     let count = u32::from_le_bytes(trailer[0..4].try_into().expect("4 bytes")) as u64;
     let footer_len = count * ENTRY_LEN as u64;
     if footer_len > pack_len - HEADER_LEN - TRAILER_LEN as u64 {
-        return Err(Error::corrupt(object(), format!("{count} entries do not fit in {pack_len} bytes")));
+        return Err(Error::corrupt(
+            object(),
+            format!("{count} entries do not fit in {pack_len} bytes"),
+        ));
     }
     let hash: [u8; 32] = trailer[4..36].try_into().expect("32 bytes");
     Ok((footer_len as usize, hash))
@@ -167,8 +170,11 @@ pub fn parse_footer(pack: &PackId, footer: &[u8], hash: &[u8; 32], pack_len: u64
     if blake3::hash(footer).as_bytes() != hash {
         return Err(Error::corrupt(object(), "footer checksum mismatch"));
     }
-    if footer.len() % ENTRY_LEN != 0 {
-        return Err(Error::corrupt(object(), "footer length is not a whole number of entries"));
+    if !footer.len().is_multiple_of(ENTRY_LEN) {
+        return Err(Error::corrupt(
+            object(),
+            "footer length is not a whole number of entries",
+        ));
     }
     let blobs_end = pack_len - TRAILER_LEN as u64 - footer.len() as u64;
     let mut entries = Vec::with_capacity(footer.len() / ENTRY_LEN);

@@ -29,6 +29,9 @@ pub struct PackerStats {
     pub packed_bytes: u64,
 }
 
+/// Bytes and packs the writer thread wrote.
+type Written = (u64, u64);
+
 struct State {
     data: PackBuilder,
     tree: PackBuilder,
@@ -40,7 +43,7 @@ struct State {
 pub struct Packer {
     state: Mutex<State>,
     tx: Mutex<Option<SyncSender<PackBuilder>>>,
-    writer: Mutex<Option<JoinHandle<Result<(u64, u64)>>>>,
+    writer: Mutex<Option<JoinHandle<Result<Written>>>>,
     level: i32,
     target: usize,
 }
@@ -52,7 +55,7 @@ impl Packer {
         let store2 = Arc::clone(store);
         let writer = std::thread::Builder::new()
             .name("pack-writer".into())
-            .spawn(move || -> Result<(u64, u64)> {
+            .spawn(move || -> Result<Written> {
                 let (mut written, mut packs) = (0, 0);
                 for builder in rx {
                     let (id, bytes, entries) = builder.finish();

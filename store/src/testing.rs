@@ -19,3 +19,20 @@ pub fn crash_point(name: &str) {
     #[cfg(not(feature = "testing"))]
     let _ = name;
 }
+
+/// Pauses here for a few seconds if the tests asked for it (with the
+/// `testing` feature), after saying so on stderr, so a test can signal the
+/// process at a known moment.
+#[inline]
+pub fn pause_point(name: &str) {
+    #[cfg(feature = "testing")]
+    {
+        if std::env::var_os("ROBOVAULT_PAUSE_AT").is_some_and(|v| v == name) {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "robovault: paused at {name}");
+            std::thread::sleep(std::time::Duration::from_secs(3));
+        }
+    }
+    #[cfg(not(feature = "testing"))]
+    let _ = name;
+}

@@ -375,30 +375,32 @@ mod tests {
             proptest::collection::vec(id, 0..4),
             proptest::collection::vec(any::<u8>(), 0..30),
         )
-            .prop_map(|(name, kind, mode, (uid, gid, sec), nsec, (size, rdev), hardlink, xattrs, ids, target)| {
-                let content = match kind {
-                    NodeKind::Dir => NodeContent::Subtree(BlobId(ids.first().copied().unwrap_or_default())),
-                    NodeKind::File => NodeContent::Chunks(ids.into_iter().map(BlobId).collect()),
-                    NodeKind::Symlink => NodeContent::Target(target),
-                    _ => NodeContent::None,
-                };
-                Node {
-                    name,
-                    kind,
-                    mode,
-                    uid,
-                    gid,
-                    user: b"root".to_vec(),
-                    group: vec![],
-                    mtime_sec: sec,
-                    mtime_nsec: nsec,
-                    size,
-                    rdev,
-                    hardlink,
-                    xattrs: xattrs.into_iter().collect(),
-                    content,
-                }
-            })
+            .prop_map(
+                |(name, kind, mode, (uid, gid, sec), nsec, (size, rdev), hardlink, xattrs, ids, target)| {
+                    let content = match kind {
+                        NodeKind::Dir => NodeContent::Subtree(BlobId(ids.first().copied().unwrap_or_default())),
+                        NodeKind::File => NodeContent::Chunks(ids.into_iter().map(BlobId).collect()),
+                        NodeKind::Symlink => NodeContent::Target(target),
+                        _ => NodeContent::None,
+                    };
+                    Node {
+                        name,
+                        kind,
+                        mode,
+                        uid,
+                        gid,
+                        user: b"root".to_vec(),
+                        group: vec![],
+                        mtime_sec: sec,
+                        mtime_nsec: nsec,
+                        size,
+                        rdev,
+                        hardlink,
+                        xattrs: xattrs.into_iter().collect(),
+                        content,
+                    }
+                },
+            )
     }
 
     proptest! {

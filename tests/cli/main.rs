@@ -1,1 +1,444 @@
+//! End-to-end tests: the `robovault` binary run as a user would run it.
 
+#[path = "../util/mod.rs"]
+mod util;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+use util::*;
+
+/// A source tree and a repository in a temp directory.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn src(&self) -> PathBuf {
+        self.path("src")
+    }
+
+    fn repo(&self) -> PathBuf {
+        self.path("repo")
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("robovault").unwrap();
+        c.current_dir(self.dir.path());
+        c.env_remove("ROBOVAULT_CRASH_AT").env_remove("ROBOVAULT_PAUSE_AT");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn backup_json(&self) -> Value {
+        let out = self.run(&["backup", "src", "repo", "--series", "s", "--json", "-r", "0", "-w", "0"]);
+        assert!(out.status.code().unwrap() < 8, "backup failed: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn init_creates_a_repository_once() {
+    let env = Env::new();
+    let out = env.run(&["init", "repo"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(env.repo().join("config").exists());
+    let again = env.run(&["init", "repo"]);
+    assert_eq!(code(&again), 16);
+    assert!(
+        text(&again.stderr).contains("already exists"),
+        "{}",
+        text(&again.stderr)
+    );
+}
+
+#[test]
+fn backup_creates_the_repository_and_history_lists_each_run() {
+    let env = Env::new();
+    write(&env.src().join("a.txt"), b"hello");
+    write(&env.src().join("d/b.txt"), b"world");
+    let first = env.run(&["backup", "src", "repo", "--series", "s"]);
+    assert_eq!(code(&first), 1, "files copied: exit 1\n{}", text(&first.stderr));
+    let log = text(&first.stdout);
+    assert!(log.contains("New Repo : "), "{log}");
+    assert!(
+        log.contains("               Total    Copied   Skipped  Mismatch    FAILED    Extras"),
+        "{log}"
+    );
+    assert!(
+        log.contains("   Files :         2         2         0         0         0         0"),
+        "{log}"
+    );
+    let second = env.run(&["backup", "src", "repo", "--series", "s"]);
+    assert_eq!(code(&second), 0, "nothing new: exit 0");
+    fs::remove_file(env.src().join("d/b.txt")).unwrap();
+    write(&env.src().join("c.txt"), b"new");
+    let third = env.run(&["backup", "src", "repo", "--series", "s"]);
+    assert_eq!(code(&third), 3, "copied + extra");
+    let hist = env.run(&["history", "repo"]);
+    assert_eq!(code(&hist), 0);
+    let lines: Vec<String> = text(&hist.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines[0], "series s");
+    assert_eq!(lines.len(), 4);
+    assert!(
+        lines[1].contains("  exit=1  dirs=2/2/0/0/0/0  files=2/2/0/0/0/0  bytes=10/10/0/0/0/0"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].contains("  exit=0  dirs=2/0/2/0/0/0  files=2/0/2/0/0/0  bytes=10/0/10/0/0/0"),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].contains("  exit=3  dirs=2/0/2/0/0/0  files=2/1/1/0/0/1  bytes=8/3/5/0/0/5"),
+        "{}",
+        lines[3]
+    );
+    let json: Value = serde_json::from_slice(&env.run(&["snapshots", "repo", "--json"]).stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 3);
+    assert_eq!(json[2]["exit_code"], 3);
+    assert_eq!(json[2]["files"]["extras"], 1);
+    assert_eq!(json[1]["parent"], json[0]["snapshot"]);
+}
+
+#[test]
+fn at_versions_and_cat_follow_three_runs() {
+    let env = Env::new();
+    let f = env.src().join("notes.txt");
+    let mut ids = Vec::new();
+    for (i, content) in ["first", "second version", "third"].iter().enumerate() {
+        write(&f, content.as_bytes());
+        set_mtime(&f, 1_700_000_000 + i as i64 * 100, 0);
+        let v = env.backup_json();
+        ids.push((
+            v["snapshot"].as_str().unwrap().to_owned(),
+            v["started"].as_str().unwrap().to_owned(),
+        ));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let versions = env.run(&["versions", "repo", "notes.txt"]);
+    assert_eq!(code(&versions), 0, "{}", text(&versions.stderr));
+    let lines: Vec<String> = text(&versions.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for (line, (id, _)) in lines.iter().zip(&ids) {
+        assert!(line.starts_with(&format!("{id}  ")), "{line}");
+        assert!(line.contains("  file  "), "{line}");
+    }
+    for (i, content) in ["first", "second version", "third"].iter().enumerate() {
+        // The run's start, to the second, is "at or before" its own start + 1 s.
+        let started = chrono::DateTime::parse_from_rfc3339(&ids[i].1).unwrap();
+        let at = started.format("%Y-%m-%d %H:%M:%S").to_string();
+        let at_out = env.run(&["cat", "repo", "notes.txt", "--at", &at]);
+        assert_eq!(text(&at_out.stdout), *content, "--at {at}");
+        let by_id = env.run(&["cat", "repo", "notes.txt", "--snapshot", &ids[i].0[..10]]);
+        assert_eq!(text(&by_id.stdout), *content);
+    }
+    let before = env.run(&["cat", "repo", "notes.txt", "--at", "2001-01-01"]);
+    assert_eq!(code(&before), 16);
+    assert!(
+        text(&before.stderr).contains("No snapshot of series \"s\" at or before"),
+        "{}",
+        text(&before.stderr)
+    );
+    let unknown = env.run(&["cat", "repo", "notes.txt", "--snapshot", "0123456789abcdef"]);
+    assert_eq!(code(&unknown), 16);
+    assert!(
+        text(&unknown.stderr).contains("no snapshot 0123456789abcdef"),
+        "{}",
+        text(&unknown.stderr)
+    );
+    let ls: Value = serde_json::from_slice(&env.run(&["ls", "repo", "--json"]).stdout).unwrap();
+    assert_eq!(ls[0]["name"], "notes.txt");
+    assert_eq!(ls[0]["size"], 5);
+}
+
+#[test]
+fn restore_of_chosen_paths_into_a_new_target() {
+    let env = Env::new();
+    write(&env.src().join("docs/report.txt"), b"report");
+    write(&env.src().join("docs/other.txt"), b"other");
+    write(&env.src().join("top.txt"), b"top");
+    env.backup_json();
+    let out = env.run(&["restore", "repo", "out", "docs/report.txt", "--json"]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files"]["copied"], 1);
+    assert_eq!(fs::read(env.path("out/docs/report.txt")).unwrap(), b"report");
+    assert!(!env.path("out/docs/other.txt").exists());
+    assert!(!env.path("out/top.txt").exists());
+    let all = env.run(&["restore", "repo", "full"]);
+    assert_eq!(code(&all), 1);
+    assert_same_tree(&env.src(), &env.path("full"));
+    let again = env.run(&["restore", "repo", "full", "--json"]);
+    assert_eq!(code(&again), 0, "an unchanged re-restore copies nothing");
+}
+
+#[test]
+fn clear_errors_for_bad_input() {
+    let env = Env::new();
+    let missing = env.run(&["backup", "nowhere", "repo"]);
+    assert_eq!(code(&missing), 16);
+    assert!(text(&missing.stderr).contains("nowhere"), "{}", text(&missing.stderr));
+    assert!(!env.repo().exists(), "a fatal run creates nothing");
+    write(&env.path("notrepo/file"), b"x");
+    let not_repo = env.run(&["history", "notrepo"]);
+    assert_eq!(code(&not_repo), 16);
+    assert!(
+        text(&not_repo.stderr).contains("is not a robovault repository"),
+        "{}",
+        text(&not_repo.stderr)
+    );
+    write(&env.src().join("f"), b"x");
+    let into_file = env.run(&["backup", "src", "notrepo"]);
+    assert_eq!(code(&into_file), 16);
+    let swapped = env.run(&["backup", "src", "src/inner-repo"]);
+    assert_eq!(code(&swapped), 16);
+    assert!(
+        text(&swapped.stderr).contains("lies inside source"),
+        "{}",
+        text(&swapped.stderr)
+    );
+    let bad_flag = env.run(&["backup", "src", "repo", "--threads", "0"]);
+    assert_eq!(code(&bad_flag), 16);
+    let posix = env.run(&["--exit-codes", "posix", "history", "notrepo"]);
+    assert_eq!(code(&posix), 2);
+}
+
+#[test]
+fn a_locked_repository_fails_at_once_naming_the_holder() {
+    let env = Env::new();
+    write(&env.src().join("f"), b"x");
+    env.backup_json();
+    let repo = robovault::Repository::open(&env.repo()).unwrap();
+    let _lock = repo.lock_writer(std::time::Duration::ZERO).unwrap();
+    let out = env.run(&["backup", "src", "repo", "--series", "s"]);
+    assert_eq!(code(&out), 16);
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("locked by pid {}", std::process::id())), "{err}");
+}
+
+/// Runs a backup that kills itself at `point`, and checks that it died there.
+fn killed_backup(env: &Env, point: &str) {
+    let out = env
+        .cmd()
+        .args(["backup", "src", "repo", "--series", "s", "-r", "0"])
+        .env("ROBOVAULT_CRASH_AT", point)
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "killed by SIGKILL at {point}: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains(&format!("crash point {point} reached")),
+        "the kill landed at {point}: {}",
+        text(&out.stderr)
+    );
+}
+
+fn history_ids(env: &Env) -> Vec<String> {
+    let v: Value = serde_json::from_slice(&env.run(&["history", "repo", "--json"]).stdout).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["snapshot"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_backup_killed_at_each_named_point_loses_nothing() {
+    for (point, committed) in [
+        ("pack-written", false),
+        ("pack-renamed", false),
+        ("before-commit", false),
+        ("after-commit", true),
+        ("after-publish", true),
+    ] {
+        let env = Env::new();
+        write(&env.src().join("one"), &random_bytes(100_000, 1));
+        let first = env.backup_json();
+        let first_id = first["snapshot"].as_str().unwrap().to_owned();
+        write(&env.src().join("two"), &random_bytes(400_000, 2));
+        killed_backup(&env, point);
+        let ids = history_ids(&env);
+        assert_eq!(ids.len(), if committed { 2 } else { 1 }, "at {point}");
+        assert_eq!(ids[0], first_id);
+        // Every earlier snapshot restores.
+        let out = env.run(&["restore", "repo", "old", "--snapshot", &first_id]);
+        assert_eq!(code(&out), 1, "at {point}: {}", text(&out.stderr));
+        assert_eq!(fs::read(env.path("old/one")).unwrap(), random_bytes(100_000, 1));
+        if committed {
+            let killed = ids[1].clone();
+            let obj = env.repo().join("snapshots").join(&killed);
+            assert_eq!(obj.exists(), point == "after-publish", "at {point}");
+            let out = env.run(&["restore", "repo", "mid", "--snapshot", &killed]);
+            assert_eq!(code(&out), 1, "at {point}: {}", text(&out.stderr));
+            assert_eq!(fs::read(env.path("mid/two")).unwrap(), random_bytes(400_000, 2));
+        }
+        // The next backup succeeds and heals the unpublished snapshot object.
+        let next = env.backup_json();
+        assert!(next["exit_code"].as_u64().unwrap() < 8);
+        for id in history_ids(&env) {
+            assert!(
+                env.repo().join("snapshots").join(&id).exists(),
+                "at {point}: {id} published"
+            );
+        }
+        assert!(
+            fs::read_dir(env.repo().join("snapshots")).unwrap().count() == history_ids(&env).len(),
+            "at {point}: one object per committed snapshot"
+        );
+        let out = env.run(&["restore", "repo", "latest"]);
+        assert!(code(&out) < 8);
+        assert_same_tree(&env.src(), &env.path("latest"));
+    }
+}
+
+#[test]
+fn an_interrupted_backup_commits_nothing_and_releases_the_lock() {
+    let env = Env::new();
+    write(&env.src().join("f"), b"x");
+    env.backup_json();
+    write(&env.src().join("g"), &random_bytes(300_000, 3));
+    let mut child = env
+        .cmd()
+        .args(["backup", "src", "repo", "--series", "s"])
+        .env("ROBOVAULT_PAUSE_AT", "before-commit")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    use std::io::Read;
+    while !text(&seen).contains("paused at before-commit") {
+        let n = stderr.read(&mut buf).unwrap();
+        assert!(n > 0, "the backup ended before pausing: {}", text(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(16));
+    assert_eq!(history_ids(&env).len(), 1, "nothing committed");
+    let tmp: Vec<PathBuf> = walk(&env.repo())
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(tmp.is_empty(), "temporary files left: {tmp:?}");
+    let next = env.run(&["backup", "src", "repo", "--series", "s"]);
+    assert_eq!(code(&next), 1, "the lock was released: {}", text(&next.stderr));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+fn setpriv_nobody(env: &Env, args: &[&str]) -> Output {
+    let bin = assert_cmd::cargo::cargo_bin("robovault");
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin)
+        .args(args)
+        .current_dir(env.dir.path())
+        .output()
+        .expect("setpriv (util-linux) is installed")
+}
+
+fn require_root() -> bool {
+    let root = rustix::process::geteuid().is_root();
+    assert!(root || !in_ci(), "CI runs as root: the privilege tests must run");
+    root
+}
+
+fn chown_tree(path: &Path, uid: u32) {
+    for p in walk(path).into_iter().chain([path.to_path_buf()]) {
+        std::os::unix::fs::lchown(&p, Some(uid), Some(uid)).unwrap();
+    }
+}
+
+#[test]
+fn an_unchanged_rerun_as_nobody_over_unreadable_files_reads_nothing() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    chmod(env.dir.path(), 0o755);
+    write(&env.src().join("secret"), b"root only");
+    write(&env.src().join("d/also-secret"), b"root only too");
+    chmod(&env.src().join("secret"), 0o600);
+    chmod(&env.src().join("d/also-secret"), 0o600);
+    let first = env.run(&["backup", "src", "repo", "--series", "s"]);
+    assert_eq!(code(&first), 1, "{}", text(&first.stderr));
+    chown_tree(&env.repo(), 65534);
+    let second = setpriv_nobody(&env, &["backup", "src", "repo", "--series", "s", "-r", "0", "--json"]);
+    assert_eq!(
+        code(&second),
+        0,
+        "nothing was read: {}{}",
+        text(&second.stdout),
+        text(&second.stderr)
+    );
+    let v: Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(v["read"]["files"], 0);
+    // A changed file it cannot read fails, and its baseline version is carried.
+    write(&env.src().join("secret"), b"root only, edited");
+    let third = setpriv_nobody(&env, &["backup", "src", "repo", "--series", "s", "-r", "1", "-w", "0"]);
+    assert_eq!(code(&third), 8, "{}", text(&third.stdout));
+    let log = text(&third.stdout);
+    let root = env.src();
+    let err_line = format!("ERROR 13 (0x0000000D) Copying File {}/secret", root.display());
+    assert_eq!(log.matches(&err_line).count(), 2, "two attempts: {log}");
+    assert_eq!(log.matches("Waiting 0 seconds... Retrying...").count(), 1, "{log}");
+    assert_eq!(log.matches("ERROR: RETRY LIMIT EXCEEDED.").count(), 1, "{log}");
+    assert!(log.contains("Permission denied"), "{log}");
+    let cat = env.run(&["cat", "repo", "secret"]);
+    assert_eq!(
+        text(&cat.stdout),
+        "root only",
+        "the failed file keeps its previous version"
+    );
+    let hist = env.run(&["history", "repo", "-v"]);
+    assert!(text(&hist.stdout).contains("  partial"), "{}", text(&hist.stdout));
+    assert!(
+        text(&hist.stdout).contains("FAILED  secret  Copying File  Permission denied"),
+        "{}",
+        text(&hist.stdout)
+    );
+}

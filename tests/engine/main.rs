@@ -1,1 +1,491 @@
+//! Engine tests: the library on real temp directories and real repositories.
 
+#[path = "../util/mod.rs"]
+mod util;
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use proptest::prelude::*;
+use robovault::index::ROOT_PATH;
+use robovault::store::{BlobId, NodeContent, NodeKind, ObjectKind, PackId};
+use robovault::{backup, restore, BackupOptions, BackupSummary, Repository, RestoreOptions, Silent, SnapshotChoice};
+use util::*;
+
+fn opts() -> BackupOptions {
+    BackupOptions {
+        series: Some("test".into()),
+        retries: 0,
+        wait: std::time::Duration::ZERO,
+        ..BackupOptions::default()
+    }
+}
+
+fn run_backup(src: &Path, repo: &Path) -> BackupSummary {
+    backup(src, repo, &opts(), &Silent).expect("backup")
+}
+
+fn run_restore(repo: &Path, target: &Path, snapshot: SnapshotChoice) -> robovault::RestoreSummary {
+    let o = RestoreOptions {
+        snapshot,
+        retries: 0,
+        wait: std::time::Duration::ZERO,
+        ..RestoreOptions::default()
+    };
+    restore(repo, target, &o, &Silent).expect("restore")
+}
+
+fn rows(repo: &Path, table: &str) -> u64 {
+    Repository::open(repo)
+        .unwrap()
+        .index()
+        .unwrap()
+        .count_rows(table)
+        .unwrap()
+}
+
+/// A tree description for the property test: (path components, kind).
+#[derive(Debug, Clone)]
+enum Gen {
+    File { data: Vec<u8>, mode: u32 },
+    Dir { mode: u32 },
+    Link { target: Vec<u8> },
+}
+
+fn gen_entry() -> impl Strategy<Value = Gen> {
+    prop_oneof![
+        4 => (prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..2000),
+                (300_000usize..700_000, any::<u64>()).prop_map(|(n, seed)| random_bytes(n, seed)),
+             ], prop_oneof![Just(0o644u32), Just(0o600), Just(0o755), Just(0o4755)])
+            .prop_map(|(data, mode)| Gen::File { data, mode }),
+        2 => prop_oneof![Just(0o755u32), Just(0o700), Just(0o1777)].prop_map(|mode| Gen::Dir { mode }),
+        1 => proptest::collection::vec(1u8..=255, 1..40)
+            .prop_filter("no NUL", |t| !t.contains(&0))
+            .prop_map(|target| Gen::Link { target }),
+    ]
+}
+
+fn gen_tree() -> impl Strategy<Value = Vec<(Vec<String>, Gen, (i64, u32))>> {
+    let name = "[a-zA-Z0-9_é]{1,8}";
+    proptest::collection::vec(
+        (
+            proptest::collection::vec(name, 1..4),
+            gen_entry(),
+            (0i64..2_000_000_000, 0u32..1_000_000_000),
+        ),
+        1..25,
+    )
+}
+
+fn build(root: &Path, spec: &[(Vec<String>, Gen, (i64, u32))]) {
+    fs::create_dir_all(root).unwrap();
+    let mut times = Vec::new();
+    for (parts, g, t) in spec {
+        let (dirs, last) = parts.split_at(parts.len() - 1);
+        let mut dir = root.to_path_buf();
+        let mut blocked = false;
+        for d in dirs {
+            dir.push(d);
+            if dir.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+                blocked = true;
+                break;
+            }
+            fs::create_dir_all(&dir).unwrap();
+        }
+        let path = dir.join(&last[0]);
+        if blocked || path.symlink_metadata().is_ok() {
+            continue;
+        }
+        match g {
+            Gen::File { data, mode } => {
+                fs::write(&path, data).unwrap();
+                chmod(&path, *mode);
+            }
+            Gen::Dir { mode } => {
+                fs::create_dir(&path).unwrap();
+                chmod(&path, *mode);
+            }
+            Gen::Link { target } => std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &path).unwrap(),
+        }
+        times.push((path, *t));
+    }
+    // Times last, deepest first, so creating entries does not move them.
+    let mut all: Vec<_> = describe(root).into_keys().collect();
+    all.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    for (i, rel) in all.iter().enumerate() {
+        let p = root.join(std::ffi::OsStr::from_bytes(rel));
+        let t = times
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map(|(_, t)| *t)
+            .unwrap_or((1_600_000_000 + i as i64, 123));
+        set_mtime(&p, t.0, t.1);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, .. ProptestConfig::default() })]
+
+    #[test]
+    fn backup_then_restore_reproduces_a_random_tree(spec in gen_tree()) {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        build(&src, &spec);
+        let repo = dir.path().join("repo");
+        let s = run_backup(&src, &repo);
+        prop_assert_eq!(s.counts.files.failed, 0);
+        let out = dir.path().join("out");
+        let r = run_restore(&repo, &out, SnapshotChoice::Latest);
+        prop_assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_same_tree(&src, &out);
+    }
+}
+
+#[test]
+fn unchanged_rerun_reads_nothing_and_writes_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    for i in 0..50 {
+        write(
+            &src.join(format!("d{}/f{i}", i % 5)),
+            &random_bytes(1000 + i * 100, i as u64),
+        );
+    }
+    write(&src.join("big"), &random_bytes(3 << 20, 7));
+    let repo = dir.path().join("repo");
+    let first = run_backup(&src, &repo);
+    assert_eq!(first.files_read, 51);
+    let before: Vec<u64> = ["versions", "blobs", "packs", "contents", "paths", "snapshots"]
+        .iter()
+        .map(|t| rows(&repo, t))
+        .collect();
+    let second = run_backup(&src, &repo);
+    assert_eq!(second.files_read, 0, "an unchanged re-run reads no file content");
+    assert_eq!(second.bytes_read, 0);
+    assert_eq!(second.blobs_stored, 0, "no new chunk or tree blob");
+    assert_eq!(second.new_data, 0);
+    assert_eq!(second.exit_code, 0);
+    assert_eq!(second.counts.files.skipped, 51);
+    let after: Vec<u64> = ["versions", "blobs", "packs", "contents", "paths", "snapshots"]
+        .iter()
+        .map(|t| rows(&repo, t))
+        .collect();
+    assert_eq!(
+        &after[..5],
+        &before[..5],
+        "no new version, blob, pack, content or path rows"
+    );
+    assert_eq!(after[5], before[5] + 1, "exactly one new snapshot");
+    assert_ne!(first.snapshot, second.snapshot);
+}
+
+#[test]
+fn inserting_4k_in_the_middle_of_a_large_file_stores_few_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let mut data = random_bytes(64 << 20, 42);
+    write(&src.join("big.bin"), &data);
+    let repo = dir.path().join("repo");
+    let first = run_backup(&src, &repo);
+    let chunks_first = first.blobs_stored - 1;
+    assert!(
+        chunks_first > 30,
+        "64 MiB should make dozens of ~1 MiB chunks, got {chunks_first}"
+    );
+    let mid = data.len() / 2;
+    let insert = random_bytes(4096, 9);
+    data.splice(mid..mid, insert);
+    write(&src.join("big.bin"), &data);
+    let second = run_backup(&src, &repo);
+    // One tree (the root) changes; the rest are data chunks.
+    let new_chunks = second.blobs_stored - 1;
+    assert!((1..=3).contains(&new_chunks), "stored {new_chunks} new chunks");
+    assert!(second.new_data < 3 * 4 * 1024 * 1024);
+    let out = dir.path().join("out");
+    run_restore(&repo, &out, SnapshotChoice::Latest);
+    assert_eq!(fs::read(out.join("big.bin")).unwrap(), data);
+}
+
+#[test]
+fn a_chmod_alone_reaches_the_next_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write(&src.join("f"), b"content");
+    let repo = dir.path().join("repo");
+    run_backup(&src, &repo);
+    chmod(&src.join("f"), 0o600);
+    let s = run_backup(&src, &repo);
+    assert_eq!(s.files_read, 1, "a Tweaked file is re-read");
+    assert_eq!(s.counts.files.copied, 0, "same content: counted Skipped");
+    let out = dir.path().join("out");
+    run_restore(&repo, &out, SnapshotChoice::Latest);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::metadata(out.join("f")).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn a_content_change_behind_kept_size_and_mtime_is_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let f = src.join("f");
+    write(&f, b"version one");
+    set_mtime(&f, 1_700_000_000, 5);
+    let repo = dir.path().join("repo");
+    run_backup(&src, &repo);
+    write(&f, b"version two");
+    set_mtime(&f, 1_700_000_000, 5);
+    let s = run_backup(&src, &repo);
+    assert_eq!(s.counts.files.copied, 1, "the new content is stored");
+    let out = dir.path().join("out");
+    run_restore(&repo, &out, SnapshotChoice::Latest);
+    assert_eq!(fs::read(out.join("f")).unwrap(), b"version two");
+}
+
+/// Walks every snapshot's trees and checks them against the index.
+fn check_trees_against_index(repo_path: &Path) {
+    let repo = Repository::open(repo_path).unwrap();
+    let index = repo.index().unwrap();
+    let series = index.all_series().unwrap();
+    for s in &series {
+        for snap in index.snapshots(Some(s.key)).unwrap() {
+            let root = BlobId(snap.root_tree.0);
+            check_dir(&repo, &index, s.key, snap.seq, ROOT_PATH, &root);
+        }
+    }
+}
+
+fn check_dir(
+    repo: &Repository,
+    index: &robovault::index::Index,
+    series: robovault::index::SeriesKey,
+    seq: u64,
+    path: robovault::index::PathId,
+    tree: &BlobId,
+) {
+    let nodes = repo.read_tree(tree).unwrap().nodes;
+    let kids = index.children_at(series, path, seq).unwrap();
+    assert_eq!(
+        nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>(),
+        kids.iter().map(|k| k.name.clone()).collect::<Vec<_>>(),
+        "names of a directory"
+    );
+    for (n, k) in nodes.iter().zip(&kids) {
+        let e = &k.entry;
+        assert_eq!(n.kind.code(), e.kind);
+        assert_eq!((n.mtime_sec, n.mtime_nsec), (e.mtime_sec, e.mtime_nsec));
+        assert_eq!(
+            (n.mode, n.uid, n.gid, n.size, n.rdev),
+            (e.mode, e.uid, e.gid, e.size, e.rdev)
+        );
+        assert_eq!(n.hardlink.unwrap_or((0, 0)), e.link);
+        let mut xattr_bytes = Vec::new();
+        for (key, v) in &n.xattrs {
+            xattr_bytes.extend_from_slice(&(key.len() as u16).to_le_bytes());
+            xattr_bytes.extend_from_slice(key);
+            xattr_bytes.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            xattr_bytes.extend_from_slice(v);
+        }
+        assert_eq!(xattr_bytes, e.xattrs);
+        match &n.content {
+            NodeContent::Chunks(c) => {
+                let content = k.content.as_ref().expect("a file has a content row");
+                assert_eq!(
+                    c.iter().map(|b| b.0).collect::<Vec<_>>(),
+                    content.chunks.iter().map(|h| h.0).collect::<Vec<_>>()
+                );
+            }
+            NodeContent::Target(t) => assert_eq!(Some(t), e.target.as_ref()),
+            NodeContent::Subtree(sub) => check_dir(repo, index, series, seq, k.path, sub),
+            NodeContent::None => assert!(matches!(
+                n.kind,
+                NodeKind::Fifo | NodeKind::CharDevice | NodeKind::BlockDevice
+            )),
+        }
+    }
+}
+
+#[test]
+fn trees_agree_with_the_index_on_a_tree_with_every_kind_of_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write(&src.join("a/file"), b"one");
+    fs::hard_link(src.join("a/file"), src.join("a/hardlink")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        src.join("fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let is_root = rustix::process::geteuid().is_root();
+    if is_root {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            src.join("null"),
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::from_raw_mode(0o666),
+            rustix::fs::makedev(1, 3),
+        )
+        .unwrap();
+    } else {
+        assert!(!in_ci(), "CI runs as root and must test device nodes");
+    }
+    let weird = std::ffi::OsStr::from_bytes(b"not-utf8-\xff\xfe");
+    write(&src.join(weird), b"bytes");
+    write(&src.join("x"), b"with xattrs");
+    let has_xattrs = xattr::set(src.join("x"), "user.robovault", b"v1").is_ok();
+    assert!(
+        has_xattrs || !in_ci(),
+        "the test filesystem must support user xattrs in CI"
+    );
+    std::os::unix::fs::symlink("a/file", src.join("link")).unwrap();
+    set_mtime(&src.join("x"), 1_600_000_000, 123_456_789);
+    let repo = dir.path().join("repo");
+    let s1 = run_backup(&src, &repo);
+    assert_eq!(s1.counts.files.failed, 0, "{:?}", s1.errors);
+    write(&src.join("a/new"), b"two");
+    fs::remove_file(src.join("fifo")).unwrap();
+    run_backup(&src, &repo);
+    check_trees_against_index(&repo);
+    let out = dir.path().join("out");
+    let r = run_restore(&repo, &out, SnapshotChoice::Latest);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_same_tree(&src, &out);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        fs::metadata(out.join("a/file")).unwrap().ino(),
+        fs::metadata(out.join("a/hardlink")).unwrap().ino(),
+        "hard links are restored as links"
+    );
+}
+
+#[test]
+fn a_flipped_byte_in_a_data_blob_fails_that_file_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let bad = random_bytes(5000, 1);
+    write(&src.join("bad.bin"), &bad);
+    write(&src.join("good.bin"), &random_bytes(5000, 2));
+    let repo = dir.path().join("repo");
+    run_backup(&src, &repo);
+    // Find the blob through the pack footers, as a second reader would.
+    let r = Repository::open(&repo).unwrap();
+    let id = BlobId::of(&bad);
+    let mut hit = None;
+    for name in r.store().backend().list(ObjectKind::Pack).unwrap() {
+        let pack = PackId::from_hex(&name).unwrap();
+        for e in r.store().read_pack_footer(&pack).unwrap() {
+            if e.id == id {
+                hit = Some((pack, e));
+            }
+        }
+    }
+    let (pack, entry) = hit.expect("the blob is in some pack");
+    let pack_path = repo.join("packs").join(&pack.to_hex()[..2]).join(pack.to_hex());
+    let mut bytes = fs::read(&pack_path).unwrap();
+    bytes[(entry.offset + entry.stored_len as u64 / 2) as usize] ^= 0x01;
+    fs::write(&pack_path, bytes).unwrap();
+    drop(r);
+    let out = dir.path().join("out");
+    let s = run_restore(&repo, &out, SnapshotChoice::Latest);
+    assert_eq!(s.exit_code & 8, 8);
+    assert_eq!(s.errors.len(), 1, "{:?}", s.errors);
+    let e = &s.errors[0];
+    assert_eq!(e.path, b"bad.bin");
+    assert_eq!(e.action, "Reading Repository Data");
+    assert!(
+        e.message.contains(&id.to_hex()) && e.message.contains(&pack.to_hex()),
+        "{}",
+        e.message
+    );
+    assert!(
+        !out.join("bad.bin").exists(),
+        "nothing half-written under the final name"
+    );
+    assert_eq!(fs::read(out.join("good.bin")).unwrap(), random_bytes(5000, 2));
+    let leftovers: Vec<_> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
+}
+
+#[test]
+fn a_second_writer_is_refused_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write(&src.join("f"), b"x");
+    let repo = dir.path().join("repo");
+    run_backup(&src, &repo);
+    let r = Repository::open(&repo).unwrap();
+    let _held = r.lock_writer(std::time::Duration::ZERO).unwrap();
+    let err = backup(&src, &repo, &opts(), &Silent).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&format!("pid {}", std::process::id())), "{text}");
+}
+
+#[test]
+fn a_deleted_file_leaves_the_new_view_but_stays_in_the_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write(&src.join("keep"), b"k");
+    write(&src.join("gone/inner"), b"g");
+    let repo = dir.path().join("repo");
+    let first = run_backup(&src, &repo);
+    fs::remove_dir_all(src.join("gone")).unwrap();
+    let second = run_backup(&src, &repo);
+    assert_eq!(second.counts.dirs.extras, 1);
+    assert_eq!(second.counts.files.extras, 1);
+    assert_eq!(second.exit_code, 2);
+    let new = dir.path().join("new");
+    run_restore(&repo, &new, SnapshotChoice::Latest);
+    assert!(!new.join("gone").exists());
+    let old = dir.path().join("old");
+    run_restore(&repo, &old, SnapshotChoice::Id(first.snapshot[..12].to_owned()));
+    assert_eq!(fs::read(old.join("gone/inner")).unwrap(), b"g");
+}
+
+#[test]
+fn restoring_again_skips_what_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write(&src.join("a"), b"aaa");
+    write(&src.join("d/b"), b"bbb");
+    let repo = dir.path().join("repo");
+    run_backup(&src, &repo);
+    let out = dir.path().join("out");
+    run_restore(&repo, &out, SnapshotChoice::Latest);
+    write(&out.join("extra"), b"mine");
+    write(&out.join("a"), b"edited");
+    let again = run_restore(&repo, &out, SnapshotChoice::Latest);
+    assert_eq!(again.counts.files.copied, 1, "only the edited file is rewritten");
+    assert_eq!(again.counts.files.skipped, 1);
+    assert_eq!(again.counts.files.extras, 1);
+    assert_eq!(again.exit_code, 3);
+    assert_eq!(fs::read(out.join("a")).unwrap(), b"aaa");
+    assert_eq!(fs::read(out.join("extra")).unwrap(), b"mine", "extras are left alone");
+}
+
+#[test]
+fn restore_never_writes_through_a_symlink_in_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write(&src.join("d/secret"), b"payload");
+    let repo = dir.path().join("repo");
+    run_backup(&src, &repo);
+    let out = dir.path().join("out");
+    let outside = dir.path().join("outside");
+    fs::create_dir_all(&out).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, out.join("d")).unwrap();
+    let s = run_restore(&repo, &out, SnapshotChoice::Latest);
+    assert_eq!(
+        s.counts.dirs.mismatch, 1,
+        "a link where a directory belongs is a mismatch"
+    );
+    assert_eq!(s.exit_code & 4, 4);
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "nothing written outside the target"
+    );
+}
