@@ -144,6 +144,12 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         None => None,
     };
     let new_seq = baseline.as_ref().map_or(1, |b| b.seq + 1);
+    reporter.start(&crate::report::RunStart {
+        repository: repo.path().to_owned(),
+        repository_created: created,
+        series: series_name.clone(),
+        snapshot: baseline.as_ref().map(|b| b.snap_id.clone()),
+    });
     let mut writer = index.writer()?;
     let series = writer.ensure_series(&series_name, &host, source.as_os_str().as_bytes())?;
     let writer = Arc::new(Mutex::new(writer));
@@ -200,9 +206,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         Ok(r) => r,
         Err(e) => {
             // A failed pack write is the real cause of a stopped packer.
-            if let Err(store_err) = packer.finish() {
-                return Err(store_err.into());
-            }
+            packer.abort()?;
             return Err(e);
         }
     };

@@ -29,7 +29,7 @@ pub use browse::{
 pub use error::{Error, Result};
 pub use paths::absolute;
 pub use repo::{Repository, INDEX_FILE};
-pub use report::{Next, Reporter, Silent};
+pub use report::{Next, Reporter, RunStart, Silent};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use summary::{Class, Counts, Row, RunError, EXIT_FATAL};
 

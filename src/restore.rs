@@ -179,6 +179,12 @@ pub fn restore(
     )
     .map_err(|e| Error::io("opening target directory", &target, e.into()))?;
 
+    reporter.start(&crate::report::RunStart {
+        repository: repo.path().to_owned(),
+        repository_created: false,
+        series: series.name.clone(),
+        snapshot: Some(snapshot.snap_id.clone()),
+    });
     let run = RestoreRun {
         repo: &repo,
         opts,

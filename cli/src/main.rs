@@ -21,7 +21,7 @@ use serde_json::json;
 use args::{
     BackupArgs, CatArgs, Cli, Command, ExitCodes, HistoryArgs, LsArgs, RestoreArgs, SnapshotArgs, VersionsArgs,
 };
-use console::Console;
+use console::{Console, Job};
 use output::*;
 
 fn main() -> ExitCode {
@@ -119,24 +119,7 @@ fn backup(a: &BackupArgs, interrupt: &Arc<AtomicBool>) -> Result<u32> {
         interrupt: Arc::clone(interrupt),
     };
     let source = robovault::absolute(&a.source)?;
-    let console = Console::new(&source, a.run.json);
-    let started = chrono::Utc::now();
-    if !a.run.json {
-        let mut head = format!(
-            "{BANNER}\n   ROBOVAULT    ::     Robust Versioned Backup   v{}\n{BANNER}\n\n",
-            env!("CARGO_PKG_VERSION")
-        );
-        head.push_str(&format!("  Started : {}\n", header_time(&started)));
-        head.push_str(&format!(
-            "   Source : {}/\n",
-            source.display().to_string().trim_end_matches('/')
-        ));
-        head.push_str(&format!(
-            "     Dest : {}/\n\n{RULE}\n\n",
-            robovault::absolute(&a.repo)?.display()
-        ));
-        print_flush(&head);
-    }
+    let console = Console::new(Job::Backup, &source, options_line(&a.run, opts.threads), a.run.json);
     let result = robovault::backup(&a.source, &a.repo, &opts, &console);
     let s = match result {
         Ok(s) => s,
@@ -190,6 +173,15 @@ fn backup(a: &BackupArgs, interrupt: &Arc<AtomicBool>) -> Result<u32> {
     Ok(s.exit_code)
 }
 
+/// The Options line of the header (ROBOCOPY.md §6.2).
+fn options_line(run: &args::RunArgs, threads: Option<usize>) -> String {
+    let mt = threads.unwrap_or_else(robovault::default_threads);
+    format!(
+        "*.* /S /E /DCOPY:DAT /COPY:DAT /MT:{mt} /R:{} /W:{}",
+        run.retries, run.wait
+    )
+}
+
 fn print_flush(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -223,7 +215,8 @@ fn restore(a: &RestoreArgs, interrupt: &Arc<AtomicBool>) -> Result<u32> {
         interrupt: Arc::clone(interrupt),
     };
     let target = robovault::absolute(&a.target)?;
-    let console = Console::new(&target, a.run.json);
+    let threads = a.run.threads.map(|t| t as usize);
+    let console = Console::new(Job::Restore, &target, options_line(&a.run, threads), a.run.json);
     let s = robovault::restore(&a.repo, &a.target, &opts, &console)
         .with_context(|| format!("restoring into {}", a.target.display()))?;
     if a.run.json {
@@ -248,17 +241,8 @@ fn restore(a: &RestoreArgs, interrupt: &Arc<AtomicBool>) -> Result<u32> {
         print_flush(&format!("{v}\n"));
     } else {
         let wall = (s.ended - s.started).num_milliseconds() as f64 / 1000.0;
-        let head = format!(
-            "{BANNER}\n   ROBOVAULT    ::     Robust Versioned Backup   v{}\n{BANNER}\n\n  Started : {}\n   Source : {}/ [series {}, snapshot {}]\n     Dest : {}/\n\n",
-            env!("CARGO_PKG_VERSION"),
-            header_time(&s.started),
-            s.repository.display(),
-            s.series,
-            s.snapshot,
-            s.target.display()
-        );
         print_flush(&format!(
-            "{head}{}",
+            "\n{}",
             summary_table(&s.counts, wall, &[("Snapshot", s.snapshot.clone())], &s.ended)
         ));
     }

@@ -168,6 +168,26 @@ impl Packer {
     }
 }
 
+impl Packer {
+    /// Stops without writing the open packs (the run failed or was
+    /// interrupted) and returns the writer thread's error, if it had one.
+    ///
+    /// # Errors
+    /// The writer thread's first error.
+    pub fn abort(&self) -> Result<()> {
+        {
+            let mut st = self.lock();
+            st.data = PackBuilder::new();
+            st.tree = PackBuilder::new();
+        }
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(h) => h.join().map_err(|_| Error::Interrupted)?.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Drop for Packer {
     fn drop(&mut self) {
         // Unfinished: stop the writer without writing the open packs.
