@@ -466,33 +466,8 @@ impl Run<'_> {
             })?;
         let mut counts = done.counts;
         counts.dirs.total += 1;
-        let xattrs = read_xattrs(source).unwrap_or_default();
-        let node = make_node(
-            b"",
-            &meta,
-            NodeKind::Dir,
-            xattrs,
-            &self.names,
-            NodeContent::Subtree(done.tree),
-        );
-        let entry = entry_of(&node, None, &meta);
-        let action = match &base_root {
-            None => {
-                counts.dirs.copied += 1;
-                self.reporter.dir(b"", Class::Lonely, true);
-                Some(RowAction::Open {
-                    path: Some(ROOT_PATH),
-                    name: Vec::new(),
-                    entry,
-                    content: None,
-                })
-            }
-            Some(b) => {
-                counts.dirs.skipped += 1;
-                self.reporter.dir(b"", Class::Same, false);
-                row_for(b.key, ROOT_PATH, &b.entry, entry, None)
-            }
-        };
+        let base = base_root.as_ref().map(|b| (b.key, &b.entry));
+        let (_, action) = self.dir_record(b"", b"", source, &meta, done.tree, ROOT_PATH, base, &mut counts);
         self.apply(ROOT_PATH, action.into_iter().collect())?;
         Ok(RootDone {
             tree: done.tree,
@@ -663,35 +638,55 @@ impl Run<'_> {
             }
         };
         out.counts.add(&done.counts);
+        let base = base.as_ref().map(|b| (b.key, &b.entry));
+        let (node, action) = self.dir_record(name, rel, abs, &meta, done.tree, path, base, &mut out.counts);
+        out.rows.extend(action);
+        out.node = Some(node);
+        Ok(out)
+    }
+
+    /// The node and row change of a walked directory (the root included),
+    /// counted New Dir when the baseline lacks it and Skipped otherwise.
+    #[allow(clippy::too_many_arguments)]
+    fn dir_record(
+        &self,
+        name: &[u8],
+        rel: &[u8],
+        abs: &Path,
+        meta: &SourceMeta,
+        tree: TreeId,
+        path: PathId,
+        base: Option<(VersionKey, &Entry)>,
+        counts: &mut Counts,
+    ) -> (robovault_store::Node, Option<RowAction>) {
         let xattrs = read_xattrs(abs).unwrap_or_default();
         let node = make_node(
             name,
-            &meta,
+            meta,
             NodeKind::Dir,
             xattrs,
             &self.names,
-            NodeContent::Subtree(done.tree),
+            NodeContent::Subtree(tree),
         );
-        let entry = entry_of(&node, None, &meta);
-        match &base {
+        let entry = entry_of(&node, None, meta);
+        let action = match base {
             None => {
-                out.counts.dirs.copied += 1;
+                counts.dirs.copied += 1;
                 self.reporter.dir(rel, Class::Lonely, true);
-                out.rows.push(RowAction::Open {
+                Some(RowAction::Open {
                     path: Some(path),
                     name: name.to_vec(),
                     entry,
                     content: None,
-                });
+                })
             }
-            Some(b) => {
-                out.counts.dirs.skipped += 1;
+            Some((key, base)) => {
+                counts.dirs.skipped += 1;
                 self.reporter.dir(rel, Class::Same, false);
-                out.rows.extend(row_for(b.key, b.path, &b.entry, entry, None));
+                row_for(key, path, base, entry, None)
             }
-        }
-        out.node = Some(node);
-        Ok(out)
+        };
+        (node, action)
     }
 
     #[allow(clippy::too_many_arguments)]
