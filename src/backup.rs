@@ -26,8 +26,8 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rayon::prelude::*;
 use robovault_index::{
-    ChildVersion, ContentKey, Counts as IndexCounts, Entry, Hash32, Index, NewSnapshot, PathId, RunErrorRow, SeriesKey,
-    SnapshotRecord, VersionKey, Writer, ROOT_PATH,
+    ChildVersion, Counts as IndexCounts, Entry, Index, NewSnapshot, PathId, RunErrorRow, SeriesKey, SnapshotRecord,
+    VersionKey, Writer, ROOT_PATH,
 };
 use robovault_store::{
     crash_point, pause_point, BlobId, BlobKind, Chunker, CountsRow, NodeContent, NodeKind, Packer, RootDir,
@@ -383,27 +383,17 @@ struct DirDone {
     counts: Counts,
 }
 
-/// A file's content: known by its row, or new (hash of its chunk list, size,
-/// chunks) and to be recorded.
-#[derive(Debug, Clone)]
-enum ContentRef {
-    Known(ContentKey),
-    New(Hash32, u64, Vec<Hash32>),
-}
-
 /// A change to the catalog that a directory's processing decided.
 enum RowAction {
     Open {
         path: Option<PathId>,
         name: Vec<u8>,
         entry: Entry,
-        content: Option<ContentRef>,
     },
     Replace {
         old: VersionKey,
         path: PathId,
         entry: Entry,
-        content: Option<ContentRef>,
     },
     Update {
         old: VersionKey,
@@ -531,26 +521,14 @@ impl Run<'_> {
         let seq = self.new_seq;
         for row in rows {
             match row {
-                RowAction::Open {
-                    path,
-                    name,
-                    mut entry,
-                    content,
-                } => {
+                RowAction::Open { path, name, entry } => {
                     let path = match path {
                         Some(p) => p,
                         None => w.intern_path(parent, &name)?,
                     };
-                    entry.content = resolve(&mut w, content)?;
                     w.open_version(self.series, path, seq, &entry)?;
                 }
-                RowAction::Replace {
-                    old,
-                    path,
-                    mut entry,
-                    content,
-                } => {
-                    entry.content = resolve(&mut w, content)?;
+                RowAction::Replace { old, path, entry } => {
                     w.close_version(old, seq)?;
                     w.open_version(self.series, path, seq, &entry)?;
                 }
@@ -668,7 +646,7 @@ impl Run<'_> {
             &self.names,
             NodeContent::Subtree(tree),
         );
-        let entry = entry_of(&node, None, meta);
+        let entry = entry_of(&node, meta);
         let action = match base {
             None => {
                 counts.dirs.copied += 1;
@@ -677,13 +655,12 @@ impl Run<'_> {
                     path: Some(path),
                     name: name.to_vec(),
                     entry,
-                    content: None,
                 })
             }
             Some((key, base)) => {
                 counts.dirs.skipped += 1;
                 self.reporter.dir(rel, Class::Same, false);
-                row_for(key, path, base, entry, None)
+                row_for(key, path, base, entry)
             }
         };
         (node, action)
@@ -718,25 +695,15 @@ impl Run<'_> {
             None => Class::Lonely,
             Some(b) => classify(&meta, &xattrs, target.as_deref(), &b.entry, &self.names),
         };
-        let base_chunks = base.as_ref().and_then(|b| b.content.as_ref()).map(|c| c.chunks.clone());
-        let (content, content_ref) = match kind {
+        let base_chunks = base.as_ref().and_then(|b| b.entry.chunks.clone());
+        let content = match kind {
             NodeKind::File if class == Class::Same => {
-                let chunks = base_chunks.clone().unwrap_or_default();
-                let key = base.as_ref().and_then(|b| b.entry.content);
-                (
-                    NodeContent::Chunks(chunks.iter().map(to_blob).collect()),
-                    key.map(ContentRef::Known),
-                )
+                NodeContent::Chunks(base_chunks.iter().flatten().map(to_blob).collect())
             }
             NodeKind::File => match self.read_file(abs, rel, &meta)? {
                 Ok(data) => {
                     meta = data.meta;
-                    let hashes: Vec<Hash32> = data.chunks.iter().map(to_hash).collect();
-                    let content_ref = match (&base_chunks, base.as_ref().and_then(|b| b.entry.content)) {
-                        (Some(old), Some(key)) if *old == hashes => ContentRef::Known(key),
-                        _ => ContentRef::New(content_hash(&hashes), meta.size, hashes),
-                    };
-                    (NodeContent::Chunks(data.chunks), Some(content_ref))
+                    NodeContent::Chunks(data.chunks)
                 }
                 Err(err) => {
                     out.counts.files.failed += 1;
@@ -746,11 +713,12 @@ impl Run<'_> {
                     return Ok(out);
                 }
             },
-            NodeKind::Symlink => (NodeContent::Target(target.unwrap_or_default()), None),
-            _ => (NodeContent::None, None),
+            NodeKind::Symlink => NodeContent::Target(target.unwrap_or_default()),
+            _ => NodeContent::None,
         };
         let node = make_node(name, &meta, kind, xattrs, &self.names, content);
-        let same_content = matches!(content_ref, Some(ContentRef::Known(_))) || kind != NodeKind::File;
+        let entry = entry_of(&node, &meta);
+        let same_content = kind != NodeKind::File || entry.chunks == base_chunks;
         let copied = match class {
             Class::Same => false,
             Class::Tweaked | Class::Modified => !same_content,
@@ -766,19 +734,13 @@ impl Run<'_> {
             out.counts.bytes.skipped += size;
         }
         self.reporter.file(rel, class, copied, size);
-        let known_key = match &content_ref {
-            Some(ContentRef::Known(k)) => Some(*k),
-            _ => None,
-        };
-        let entry = entry_of(&node, known_key, &meta);
         match &base {
             None => out.rows.push(RowAction::Open {
                 path: None,
                 name: name.to_vec(),
                 entry,
-                content: content_ref,
             }),
-            Some(b) => out.rows.extend(row_for(b.key, b.path, &b.entry, entry, content_ref)),
+            Some(b) => out.rows.extend(row_for(b.key, b.path, &b.entry, entry)),
         }
         out.node = Some(node);
         Ok(out)
@@ -804,7 +766,7 @@ impl Run<'_> {
     /// snapshot unchanged (its version row stays open).
     fn carry(&self, name: &[u8], rel: &[u8], base: Option<&ChildVersion>) -> Result<Option<robovault_store::Node>> {
         let Some(b) = base else { return Ok(None) };
-        let chunks = b.content.as_ref().map(|c| c.chunks.iter().map(to_blob).collect());
+        let chunks = b.entry.chunks.as_ref().map(|c| c.iter().map(to_blob).collect());
         let subtree = if b.entry.kind == NodeKind::Dir.code() {
             self.baseline_tree(rel)?
         } else {
@@ -951,51 +913,16 @@ fn changed() -> std::io::Error {
     std::io::Error::other(CHANGED_WHILE_READING)
 }
 
-/// The content id of a chunk list: BLAKE3 of the concatenated chunk ids.
-pub(crate) fn content_hash(chunks: &[Hash32]) -> Hash32 {
-    let mut h = blake3::Hasher::new();
-    for c in chunks {
-        h.update(&c.0);
-    }
-    Hash32(*h.finalize().as_bytes())
-}
-
-fn resolve(w: &mut Writer, content: Option<ContentRef>) -> Result<Option<ContentKey>> {
-    Ok(match content {
-        None => None,
-        Some(ContentRef::Known(k)) => Some(k),
-        Some(ContentRef::New(hash, size, chunks)) => Some(w.content(&hash, size, &chunks)?),
-    })
-}
-
 /// The row change for an entry present in the baseline: none when it is the
 /// same version, an in-place update when only change-detection fields moved,
 /// else a new version.
-fn row_for(
-    old: VersionKey,
-    path: PathId,
-    base: &Entry,
-    entry: Entry,
-    content: Option<ContentRef>,
-) -> Option<RowAction> {
-    let same_content = match &content {
-        None => base.content.is_none(),
-        Some(ContentRef::Known(k)) => base.content == Some(*k),
-        Some(ContentRef::New(..)) => false,
-    };
-    let mut probe = entry.clone();
-    probe.content = base.content;
-    if same_content && probe.same_version(base) {
+fn row_for(old: VersionKey, path: PathId, base: &Entry, entry: Entry) -> Option<RowAction> {
+    if entry.same_version(base) {
         let moved = (entry.dev, entry.ino, entry.ctime_sec, entry.ctime_nsec)
             != (base.dev, base.ino, base.ctime_sec, base.ctime_nsec);
         return moved.then_some(RowAction::Update { old, entry });
     }
-    Some(RowAction::Replace {
-        old,
-        path,
-        entry,
-        content,
-    })
+    Some(RowAction::Replace { old, path, entry })
 }
 
 /// ROBOCOPY.md §4.2, for a non-directory present on both sides with the same kind.

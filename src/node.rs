@@ -8,7 +8,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::sync::Mutex;
 
-use robovault_index::{ContentKey, Entry};
+use robovault_index::{Entry, Hash32};
 use robovault_store::{BlobId, Node, NodeContent, NodeKind};
 
 /// What `lstat` said of a source entry, plus what else a node records.
@@ -178,9 +178,8 @@ pub fn make_node(
     }
 }
 
-/// The index entry of a node; `content` is the file's content row, `meta`
-/// supplies the change-detection fields.
-pub fn entry_of(node: &Node, content: Option<ContentKey>, meta: &SourceMeta) -> Entry {
+/// The index entry of a node; `meta` supplies the change-detection fields.
+pub fn entry_of(node: &Node, meta: &SourceMeta) -> Entry {
     Entry {
         kind: node.kind.code(),
         size: node.size,
@@ -194,7 +193,10 @@ pub fn entry_of(node: &Node, content: Option<ContentKey>, meta: &SourceMeta) -> 
         rdev: node.rdev,
         link: node.hardlink.unwrap_or((0, 0)),
         xattrs: encode_xattrs(&node.xattrs),
-        content,
+        chunks: match &node.content {
+            NodeContent::Chunks(c) => Some(c.iter().map(|b| Hash32(b.0)).collect()),
+            _ => None,
+        },
         target: match &node.content {
             NodeContent::Target(t) => Some(t.clone()),
             _ => None,

@@ -46,7 +46,7 @@ const SNAPSHOT_COLUMNS: &str =
 
 pub(crate) const ENTRY_COLUMNS: &str =
     "v.kind, v.size, v.mtime_sec, v.mtime_nsec, v.mode, v.uid, v.gid, v.user, v.grp, \
-     v.rdev, v.link_dev, v.link_ino, v.xattrs, v.content_id, v.target, v.dev, v.ino, v.ctime_sec, v.ctime_nsec";
+     v.rdev, v.link_dev, v.link_ino, v.xattrs, v.chunks, v.target, v.dev, v.ino, v.ctime_sec, v.ctime_nsec";
 
 impl Index {
     /// Opens the catalog at `path`, creating it if missing, and brings its
@@ -297,42 +297,29 @@ impl Index {
     }
 
     /// The entries directly inside directory `parent` in snapshot `seq` of
-    /// `series`, sorted by name bytes, with their contents.
+    /// `series`, sorted by name bytes.
     ///
     /// # Errors
     /// [`Error::Sqlite`], or [`Error::Corrupt`] for a malformed chunk list.
     pub fn children_at(&self, series: SeriesKey, parent: PathId, seq: u64) -> Result<Vec<ChildVersion>> {
         let sql = format!(
-            "SELECT v.id, p.id, p.name, {ENTRY_COLUMNS}, c.size, c.chunks \
+            "SELECT v.id, p.id, p.name, {ENTRY_COLUMNS} \
              FROM paths p JOIN versions v ON v.path_id = p.id \
-             LEFT JOIN contents c ON c.id = v.content_id \
              WHERE p.parent = ?1 AND v.series_id = ?2 AND v.from_seq <= ?3 AND (v.to_seq IS NULL OR v.to_seq > ?3) \
              ORDER BY p.name"
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let mut rows = stmt
-            .query(params![parent.0, series.0, seq as i64])
+        let rows = stmt
+            .query_map(params![parent.0, series.0, seq as i64], |r| {
+                Ok(ChildVersion {
+                    key: VersionKey(r.get(0)?),
+                    path: PathId(r.get(1)?),
+                    name: r.get(2)?,
+                    entry: entry_from_row(r, 3)?,
+                })
+            })
             .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            let entry = entry_from_row(r, 3).map_err(|e| self.err(e))?;
-            let content = match entry.content {
-                Some(key) => Some(Content {
-                    key,
-                    size: r.get::<_, i64>(22).map_err(|e| self.err(e))? as u64,
-                    chunks: self.chunks_from(r.get_ref(23).map_err(|e| self.err(e))?.as_blob().unwrap_or(&[]))?,
-                }),
-                None => None,
-            };
-            out.push(ChildVersion {
-                key: VersionKey(r.get(0).map_err(|e| self.err(e))?),
-                path: PathId(r.get(1).map_err(|e| self.err(e))?),
-                name: r.get(2).map_err(|e| self.err(e))?,
-                entry,
-                content,
-            });
-        }
-        Ok(out)
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
     /// The version of `path` itself in snapshot `seq` of `series`.
@@ -344,19 +331,6 @@ impl Index {
             .versions_of(series, path)?
             .into_iter()
             .find(|v| v.from_seq <= seq && v.to_seq.is_none_or(|t| t > seq)))
-    }
-
-    fn chunks_from(&self, bytes: &[u8]) -> Result<Vec<Hash32>> {
-        if !bytes.len().is_multiple_of(32) {
-            return Err(Error::Corrupt {
-                path: self.path.clone(),
-                what: "a chunk list is not a whole number of ids".into(),
-            });
-        }
-        Ok(bytes
-            .chunks_exact(32)
-            .map(|c| Hash32(c.try_into().expect("32 bytes")))
-            .collect())
     }
 
     /// The interned path `name` inside `parent`, if any entry ever had it.
@@ -392,23 +366,6 @@ impl Index {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
-    }
-
-    /// The content `key`.
-    ///
-    /// # Errors
-    /// [`Error::Sqlite`], [`Error::Corrupt`].
-    pub fn content(&self, key: ContentKey) -> Result<Content> {
-        let (size, chunks): (i64, Vec<u8>) = self
-            .conn
-            .prepare_cached("SELECT size, chunks FROM contents WHERE id = ?1")
-            .and_then(|mut s| s.query_row([key.0], |r| Ok((r.get(0)?, r.get(1)?))))
-            .map_err(|e| self.err(e))?;
-        Ok(Content {
-            key,
-            size: size as u64,
-            chunks: self.chunks_from(&chunks)?,
-        })
     }
 
     /// Where blob `id` lives.
@@ -457,7 +414,6 @@ impl Index {
         if ![
             "versions",
             "paths",
-            "contents",
             "blobs",
             "packs",
             "snapshots",
@@ -476,6 +432,18 @@ impl Index {
             .map(|n| n as u64)
             .map_err(|e| self.err(e))
     }
+}
+
+fn chunk_list(bytes: &[u8]) -> Option<Vec<Hash32>> {
+    if !bytes.len().is_multiple_of(32) {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(32)
+            .map(|c| Hash32(c.try_into().expect("32 bytes")))
+            .collect(),
+    )
 }
 
 pub(crate) fn sql(path: &Path, source: rusqlite::Error) -> Error {
@@ -539,7 +507,16 @@ pub(crate) fn entry_from_row(r: &Row<'_>, s: usize) -> rusqlite::Result<Entry> {
         rdev: u(9)?,
         link: (u(10)?, u(11)?),
         xattrs: r.get(s + 12)?,
-        content: r.get::<_, Option<i64>>(s + 13)?.map(ContentKey),
+        chunks: match r.get_ref(s + 13)?.as_blob_or_null()? {
+            None => None,
+            Some(b) => Some(chunk_list(b).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    s + 13,
+                    rusqlite::types::Type::Blob,
+                    "a chunk list is not a whole number of 32-byte ids".into(),
+                )
+            })?),
+        },
         target: r.get(s + 14)?,
         dev: u(15)?,
         ino: u(16)?,

@@ -56,24 +56,18 @@ CREATE TABLE run_errors (
 CREATE INDEX run_errors_snapshot ON run_errors (snapshot);
 
 CREATE TABLE paths (
-    id     INTEGER PRIMARY KEY,
     parent INTEGER NOT NULL,
     name   BLOB NOT NULL,
-    UNIQUE (parent, name)
-);
-INSERT INTO paths (id, parent, name) VALUES (1, 0, x'');
-
-CREATE TABLE contents (
-    id     INTEGER PRIMARY KEY,
-    hash   BLOB NOT NULL UNIQUE,
-    size   INTEGER NOT NULL,
-    chunks BLOB NOT NULL
-);
+    id     INTEGER NOT NULL,
+    PRIMARY KEY (parent, name)
+) WITHOUT ROWID;
+INSERT INTO paths (parent, name, id) VALUES (0, x'', 1);
+INSERT INTO meta (key, value) VALUES ('next_path_id', '2');
 
 CREATE TABLE versions (
     id         INTEGER PRIMARY KEY,
     series_id  INTEGER NOT NULL REFERENCES series(id),
-    path_id    INTEGER NOT NULL REFERENCES paths(id),
+    path_id    INTEGER NOT NULL,
     from_seq   INTEGER NOT NULL,
     to_seq     INTEGER,
     kind       INTEGER NOT NULL,
@@ -89,7 +83,7 @@ CREATE TABLE versions (
     link_dev   INTEGER NOT NULL,
     link_ino   INTEGER NOT NULL,
     xattrs     BLOB NOT NULL,
-    content_id INTEGER REFERENCES contents(id),
+    chunks     BLOB,
     target     BLOB,
     dev        INTEGER NOT NULL,
     ino        INTEGER NOT NULL,

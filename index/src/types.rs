@@ -20,10 +20,6 @@ pub struct PathId(pub i64);
 /// The path of every series' root directory.
 pub const ROOT_PATH: PathId = PathId(1);
 
-/// Row id of a content (a file's ordered chunk list).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ContentKey(pub i64);
-
 /// Row id of a version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VersionKey(pub i64);
@@ -158,8 +154,8 @@ pub struct Entry {
     pub link: (u64, u64),
     /// Encoded extended attributes (opaque to the index).
     pub xattrs: Vec<u8>,
-    /// A file's content.
-    pub content: Option<ContentKey>,
+    /// A file's chunk ids, in order.
+    pub chunks: Option<Vec<Hash32>>,
     /// A symlink's target.
     pub target: Option<Vec<u8>>,
     /// Device of the inode (change detection only).
@@ -188,20 +184,9 @@ impl Entry {
             && self.rdev == other.rdev
             && self.link == other.link
             && self.xattrs == other.xattrs
-            && self.content == other.content
+            && self.chunks == other.chunks
             && self.target == other.target
     }
-}
-
-/// A file content: its size and ordered chunk ids.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Content {
-    /// Row id.
-    pub key: ContentKey,
-    /// Total size.
-    pub size: u64,
-    /// Chunk ids in order.
-    pub chunks: Vec<Hash32>,
 }
 
 /// An entry of a directory as it was in one snapshot.
@@ -215,8 +200,6 @@ pub struct ChildVersion {
     pub name: Vec<u8>,
     /// What was recorded.
     pub entry: Entry,
-    /// Its content, for files.
-    pub content: Option<Content>,
 }
 
 /// One version of a path: the entry and the range of sequence numbers

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::{
-    sql, ContentKey, Entry, Hash32, NewSnapshot, PathId, Result, RunErrorRow, SeriesKey, SnapshotKey, VersionKey,
-};
+use crate::{sql, Entry, Hash32, NewSnapshot, PathId, Result, RunErrorRow, SeriesKey, SnapshotKey, VersionKey};
 
 /// One open `IMMEDIATE` transaction on a connection of its own. Dropping it
 /// without [`Writer::commit`] rolls everything back.
@@ -15,6 +13,9 @@ pub struct Writer {
     path: PathBuf,
     conn: Connection,
     done: bool,
+    /// The next free path id, read from `meta` on first use and written back
+    /// at commit (paths are a WITHOUT ROWID table keyed by (parent, name)).
+    next_path: Option<i64>,
 }
 
 impl Writer {
@@ -34,6 +35,7 @@ impl Writer {
             path: path.to_owned(),
             conn,
             done: false,
+            next_path: None,
         })
     }
 
@@ -87,11 +89,26 @@ impl Writer {
         if let Some(id) = found {
             return Ok(PathId(id));
         }
+        let id = match self.next_path {
+            Some(id) => id,
+            None => self
+                .conn
+                .query_row("SELECT value FROM meta WHERE key = 'next_path_id'", [], |r| {
+                    r.get::<_, String>(0)
+                })
+                .map_err(|e| self.err(e))?
+                .parse::<i64>()
+                .map_err(|_| crate::Error::Corrupt {
+                    path: self.path.clone(),
+                    what: "meta next_path_id is not a number".into(),
+                })?,
+        };
         self.conn
-            .prepare_cached("INSERT INTO paths (parent, name) VALUES (?1, ?2)")
-            .and_then(|mut s| s.execute(params![parent.0, name]))
+            .prepare_cached("INSERT INTO paths (parent, name, id) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![parent.0, name, id]))
             .map_err(|e| self.err(e))?;
-        Ok(PathId(self.conn.last_insert_rowid()))
+        self.next_path = Some(id + 1);
+        Ok(PathId(id))
     }
 
     /// Records a durable pack and the blobs it holds:
@@ -130,28 +147,6 @@ impl Writer {
         Ok(())
     }
 
-    /// The content with this chunk list, created if new. `hash` identifies the
-    /// list (the engine hashes the concatenated chunk ids).
-    ///
-    /// # Errors
-    /// [`crate::Error::Sqlite`].
-    pub fn content(&mut self, hash: &Hash32, size: u64, chunks: &[Hash32]) -> Result<ContentKey> {
-        let found: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT id FROM contents WHERE hash = ?1")
-            .and_then(|mut s| s.query_row([&hash.0[..]], |r| r.get(0)).optional())
-            .map_err(|e| self.err(e))?;
-        if let Some(id) = found {
-            return Ok(ContentKey(id));
-        }
-        let list: Vec<u8> = chunks.iter().flat_map(|c| c.0).collect();
-        self.conn
-            .prepare_cached("INSERT INTO contents (hash, size, chunks) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![&hash.0[..], size as i64, list]))
-            .map_err(|e| self.err(e))?;
-        Ok(ContentKey(self.conn.last_insert_rowid()))
-    }
-
     /// Opens a version of `path` in `series` from sequence `from_seq` on.
     ///
     /// # Errors
@@ -160,7 +155,7 @@ impl Writer {
         self.conn
             .prepare_cached(
                 "INSERT INTO versions (series_id, path_id, from_seq, to_seq, kind, size, mtime_sec, mtime_nsec, \
-                 mode, uid, gid, user, grp, rdev, link_dev, link_ino, xattrs, content_id, target, dev, ino, \
+                 mode, uid, gid, user, grp, rdev, link_dev, link_ino, xattrs, chunks, target, dev, ino, \
                  ctime_sec, ctime_nsec) VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
                  ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
             )
@@ -182,7 +177,9 @@ impl Writer {
                     e.link.0 as i64,
                     e.link.1 as i64,
                     e.xattrs,
-                    e.content.map(|c| c.0),
+                    e.chunks
+                        .as_ref()
+                        .map(|c| c.iter().flat_map(|h| h.0).collect::<Vec<u8>>()),
                     e.target,
                     e.dev as i64,
                     e.ino as i64,
@@ -272,6 +269,14 @@ impl Writer {
     /// # Errors
     /// [`crate::Error::Sqlite`]; nothing is committed then.
     pub fn commit(mut self) -> Result<()> {
+        if let Some(next) = self.next_path {
+            self.conn
+                .execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'next_path_id'",
+                    [next.to_string()],
+                )
+                .map_err(|e| self.err(e))?;
+        }
         self.done = true;
         self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))
     }
