@@ -123,6 +123,9 @@ class Robovault:
         return [ROBOVAULT, "restore", repo, target, rel, "--snapshot", snap, "--json"], None
 
     def check(self, repo):
+        return [ROBOVAULT, "verify", repo, "--read-data"]
+
+    def cache(self, work):
         return None
 
 
@@ -149,6 +152,9 @@ class Restic:
     def check(self, repo):
         return ["restic", "check", "--read-data", "--repo", repo]
 
+    def cache(self, work):
+        return os.path.join(work, "cache-restic")
+
 
 class Borg:
     name = "borg"
@@ -173,6 +179,9 @@ class Borg:
 
     def check(self, repo):
         return ["borg", "check", "--verify-data", repo]
+
+    def cache(self, work):
+        return os.path.join(work, "cache-borg")
 
 
 def limits(b, src, tarball):
@@ -200,6 +209,11 @@ def one_run(b, tools, corpus, n):
             rel_one = candidates[len(candidates) // 2]
         repo = os.path.join(b.work, f"repo-{tool.name}")
         shutil.rmtree(repo, ignore_errors=True)
+        cache = tool.cache(b.work)
+        if cache:
+            shutil.rmtree(cache, ignore_errors=True)
+        ENV["RESTIC_CACHE_DIR"] = os.path.join(b.work, "cache-restic")
+        ENV["BORG_CACHE_DIR"] = os.path.join(b.work, "cache-borg")
         tool.init(repo)
         b.timed("first backup", tool.name, tool.backup(repo, src, 1), ok_codes=tool.ok_backup)
         b.add("size", "after first backup", tool.name, repo_size(repo))
@@ -208,6 +222,8 @@ def one_run(b, tools, corpus, n):
         sh([sys.executable, os.path.join(HERE, "mutate.py"), src, "--seed", "1"])
         b.timed("backup after 1% churn", tool.name, tool.backup(repo, src, 3), ok_codes=tool.ok_backup)
         b.add("size", "after churn backup", tool.name, repo_size(repo))
+        b.add("size", "after churn backup, with the local cache", tool.name,
+              repo_size(repo) + (repo_size(cache) if cache else 0))
         target = os.path.join(b.work, "restore")
         shutil.rmtree(target, ignore_errors=True)
         cmd, restored = tool.restore(repo, target, src)
@@ -222,6 +238,7 @@ def one_run(b, tools, corpus, n):
         check = tool.check(repo)
         if check:
             b.timed("read-back check", tool.name, check)
+            b.add("size", "read-back throughput, MB/s", tool.name, repo_size(repo) / 1e6 / b.results[("time", "read-back check", tool.name)][-1])
         shutil.rmtree(repo, ignore_errors=True)
     shutil.rmtree(src, ignore_errors=True)
 
@@ -278,9 +295,15 @@ def report(b, tools, corpus_desc):
     lines.append("")
     lines.append("| repository size, MB | " + " | ".join(names) + " | robovault / borg |")
     lines.append("|---|" + "---|" * (len(names) + 1))
-    for row in ["after first backup", "after unchanged re-run", "after churn backup"]:
+    for row in ["after first backup", "after unchanged re-run", "after churn backup",
+                "after churn backup, with the local cache"]:
         cells = [f"{statistics.median(get('size', row, n)) / 1e6:.1f}" if get('size', row, n) else "n/a" for n in names]
         lines.append(f"| {row} | " + " | ".join(cells) + f" | {ratio(get('size', row, 'robovault'), get('size', row, 'borg'))} |")
+    lines.append("")
+    thr = [f"{statistics.median(get('size', 'read-back throughput, MB/s', n)):.0f}" if get('size', 'read-back throughput, MB/s', n) else "n/a" for n in names]
+    lines.append("")
+    lines.append("| read-back check throughput, MB/s of repository | " + " | ".join(thr) + " |")
+    lines.append("|---|" + "---|" * len(names))
     lines.append("")
     lines.append("| restore verified against the source (entries differing) | " + " | ".join(
         str(max(get("verify", "restore differences", n))) if get("verify", "restore differences", n) else "n/a" for n in names) + " |")

@@ -119,12 +119,12 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
     let source = absolute(source)?;
     let root_meta = fs::metadata(&source).map_err(|e| Error::Source {
         path: source.clone(),
-        source: e,
+        error: e,
     })?;
     if !root_meta.is_dir() {
         return Err(Error::Source {
             path: source.clone(),
-            source: std::io::Error::from_raw_os_error(rustix::io::Errno::NOTDIR.raw_os_error()),
+            error: std::io::Error::from_raw_os_error(rustix::io::Errno::NOTDIR.raw_os_error()),
         });
     }
     check_backup_paths(&source, repo_path)?;
@@ -452,7 +452,7 @@ impl Run<'_> {
             .process_dir(source, b"", ROOT_PATH, base_root.is_some())?
             .map_err(|e| Error::Source {
                 path: source.to_owned(),
-                source: e,
+                error: e,
             })?;
         let mut counts = done.counts;
         counts.dirs.total += 1;

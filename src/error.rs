@@ -15,13 +15,12 @@ pub enum Error {
     #[error(transparent)]
     Index(#[from] robovault_index::Error),
     /// The source root is missing or unreadable.
-    #[error("source {}: {source}", .path.display())]
+    #[error("source {}: {error}", .path.display())]
     Source {
         /// The source root.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The path is not a robovault repository.
     #[error("{} is not a robovault repository ({reason})", .path.display())]
@@ -38,15 +37,14 @@ pub enum Error {
         path: PathBuf,
     },
     /// An I/O call on a named path failed.
-    #[error("{action} {}: {source}", .path.display())]
+    #[error("{action} {}: {error}", .path.display())]
     Io {
         /// What was being done.
         action: &'static str,
         /// The path.
         path: PathBuf,
         /// The system error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// No series has that name.
     #[error("no series named \"{0}\" in the repository")]
@@ -124,7 +122,7 @@ impl Error {
         Error::Io {
             action,
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

@@ -20,6 +20,7 @@ mod report;
 mod restore;
 mod retry;
 mod summary;
+mod verify;
 
 pub use backup::{backup, default_threads, BackupOptions, BackupSummary};
 pub use browse::{
@@ -32,6 +33,7 @@ pub use repo::{Repository, INDEX_FILE};
 pub use report::{Next, Reporter, RunStart, Silent};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use summary::{Class, Counts, Row, RunError, EXIT_FATAL};
+pub use verify::{verify, Problem, ReadData, VerifySummary};
 
 /// The store and index crates, for callers that need their types.
 pub use robovault_index as index;

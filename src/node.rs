@@ -12,7 +12,7 @@ use robovault_index::{Entry, Hash32};
 use robovault_store::{BlobId, Node, NodeContent, NodeKind};
 
 /// What `lstat` said of a source entry, plus what else a node records.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SourceMeta {
     /// Its kind; `None` for sockets, which are never recorded.
     pub kind: Option<NodeKind>,
@@ -206,6 +206,11 @@ pub fn entry_of(node: &Node, meta: &SourceMeta) -> Entry {
         ctime_sec: meta.ctime.0,
         ctime_nsec: meta.ctime.1,
     }
+}
+
+/// The index entry a tree node records (change-detection fields zero).
+pub fn entry_of_tree_node(node: &Node) -> Entry {
+    entry_of(node, &SourceMeta::default())
 }
 
 /// Decodes the index's xattr encoding.

@@ -47,6 +47,8 @@ pub enum Command {
     Versions(VersionsArgs),
     /// Write one file's content from a snapshot to stdout.
     Cat(CatArgs),
+    /// Check the repository: structure, and with --read-data every stored byte.
+    Verify(VerifyArgs),
 }
 
 /// Options every run takes for retries and threads.
@@ -169,4 +171,20 @@ pub struct CatArgs {
     pub path: String,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The repository.
+    pub repo: PathBuf,
+    /// Also read every pack, decompress and re-hash every blob.
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Read a subset of the packs: `n/m` (part n of m) or `p%`.
+    #[arg(long, value_name = "n/m|p%")]
+    pub read_data_subset: Option<String>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

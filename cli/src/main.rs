@@ -19,7 +19,8 @@ use robovault::{display_bytes, BackupOptions, Repository, RestoreOptions, Snapsh
 use serde_json::json;
 
 use args::{
-    BackupArgs, CatArgs, Cli, Command, ExitCodes, HistoryArgs, LsArgs, RestoreArgs, SnapshotArgs, VersionsArgs,
+    BackupArgs, CatArgs, Cli, Command, ExitCodes, HistoryArgs, LsArgs, RestoreArgs, SnapshotArgs, VerifyArgs,
+    VersionsArgs,
 };
 use console::{Console, Job};
 use output::*;
@@ -91,6 +92,7 @@ fn run(cli: &Cli, interrupt: &Arc<AtomicBool>) -> Result<u32> {
         Command::Ls(a) => ls(a),
         Command::Versions(a) => versions(a),
         Command::Cat(a) => cat(a),
+        Command::Verify(a) => verify(a),
     }
 }
 
@@ -332,4 +334,76 @@ fn cat(a: &CatArgs) -> Result<u32> {
     let mut out = std::io::stdout().lock();
     robovault::cat(&repo, &snap, a.path.as_bytes(), &mut out)?;
     Ok(0)
+}
+
+fn read_data_spec(a: &VerifyArgs) -> Result<robovault::ReadData> {
+    use robovault::ReadData;
+    if a.read_data {
+        return Ok(ReadData::All);
+    }
+    let Some(spec) = a.read_data_subset.as_deref() else {
+        return Ok(ReadData::None);
+    };
+    let bad = || anyhow::anyhow!("invalid --read-data-subset \"{spec}\": use n/m (1 <= n <= m) or p% (0 < p <= 100)");
+    if let Some(p) = spec.strip_suffix('%') {
+        let p: f64 = p.trim().parse().map_err(|_| bad())?;
+        if !(p > 0.0 && p <= 100.0) {
+            return Err(bad());
+        }
+        return Ok(ReadData::Percent(p));
+    }
+    let (n, m) = spec.split_once('/').ok_or_else(bad)?;
+    let (n, m): (u32, u32) = (
+        n.trim().parse().map_err(|_| bad())?,
+        m.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || m == 0 || n > m {
+        return Err(bad());
+    }
+    Ok(ReadData::Part { n, m })
+}
+
+fn verify(a: &VerifyArgs) -> Result<u32> {
+    let read = read_data_spec(a)?;
+    let s = robovault::verify(&a.repo, read).with_context(|| format!("verifying repository {}", a.repo.display()))?;
+    let code = if s.problems.is_empty() { 0 } else { 8 };
+    if a.json {
+        let mut v = serde_json::to_value(&s)?;
+        v["command"] = json!("verify");
+        v["repository"] = json!(a.repo.display().to_string());
+        v["exit_code"] = json!(code);
+        println!("{v}");
+        return Ok(code);
+    }
+    let mut out = String::new();
+    for p in &s.problems {
+        out.push_str(&format!("damaged {}: {}\n", p.object, p.message));
+        if !p.snapshots.is_empty() {
+            out.push_str(&format!("    snapshots: {}\n", p.snapshots.join(" ")));
+        }
+        for path in &p.paths {
+            out.push_str(&format!("    path: {path}\n"));
+        }
+    }
+    for p in &s.unreferenced_packs {
+        out.push_str(&format!(
+            "note: pack {p} is not referenced by the index (left by an interrupted run)\n"
+        ));
+    }
+    out.push_str(&format!(
+        "checked {} packs ({} read, {} bytes, {} blobs re-hashed), {} snapshots, {} trees: {}\n",
+        s.packs,
+        s.packs_read,
+        s.bytes_read,
+        s.blobs_read,
+        s.snapshots,
+        s.trees,
+        if s.problems.is_empty() {
+            "no damage found".to_owned()
+        } else {
+            format!("{} problems found", s.problems.len())
+        }
+    ));
+    write_out(out.as_bytes())?;
+    Ok(code)
 }

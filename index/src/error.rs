@@ -7,13 +7,12 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// SQLite failed on the named database.
-    #[error("index {}: {source}", .path.display())]
+    #[error("index {}: {error}", .path.display())]
     Sqlite {
         /// The database file.
         path: PathBuf,
         /// SQLite's error.
-        #[source]
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     /// The database was written by a newer robovault.
     #[error("index {} has schema version {found}; this robovault knows versions up to {supported}", .path.display())]

@@ -395,6 +395,74 @@ impl Index {
             .map_err(|e| self.err(e))
     }
 
+    /// Every pack the index knows: (pack id, size in bytes).
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn packs(&self) -> Result<Vec<(Hash32, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT pack_id, size FROM packs ORDER BY pack_id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let id: Vec<u8> = r.get(0)?;
+                Ok((Hash32(id.try_into().unwrap_or([0; 32])), r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// Calls `f` once per pack with the blobs the index places in it, in
+    /// offset order; memory holds one pack's rows at a time.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`], or the first error `f` returns.
+    pub fn for_each_pack_blobs<E: From<Error>>(
+        &self,
+        mut f: impl FnMut(Hash32, Vec<(Hash32, BlobRecord)>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT p.pack_id, b.id, b.kind, b.compression, b.offset, b.stored_len, b.raw_len \
+                 FROM blobs b JOIN packs p ON p.id = b.pack ORDER BY p.pack_id, b.offset",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut current: Option<Hash32> = None;
+        let mut group = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let read = |r: &Row<'_>| -> rusqlite::Result<(Hash32, Hash32, BlobRecord)> {
+                let pack: Vec<u8> = r.get(0)?;
+                let id: Vec<u8> = r.get(1)?;
+                let pack = Hash32(pack.try_into().unwrap_or([0; 32]));
+                Ok((
+                    pack,
+                    Hash32(id.try_into().unwrap_or([0; 32])),
+                    BlobRecord {
+                        pack,
+                        kind: r.get(2)?,
+                        compression: r.get(3)?,
+                        offset: r.get::<_, i64>(4)? as u64,
+                        stored_len: r.get(5)?,
+                        raw_len: r.get(6)?,
+                    },
+                ))
+            };
+            let (pack, id, rec) = read(r).map_err(|e| self.err(e))?;
+            if current.is_some_and(|c| c != pack) {
+                f(current.expect("checked"), std::mem::take(&mut group))?;
+            }
+            current = Some(pack);
+            group.push((id, rec));
+        }
+        if let Some(pack) = current {
+            f(pack, group)?;
+        }
+        Ok(())
+    }
+
     /// Whether blob `id` is stored.
     ///
     /// # Errors
@@ -449,7 +517,7 @@ fn chunk_list(bytes: &[u8]) -> Option<Vec<Hash32>> {
 pub(crate) fn sql(path: &Path, source: rusqlite::Error) -> Error {
     Error::Sqlite {
         path: path.to_owned(),
-        source,
+        error: source,
     }
 }
 

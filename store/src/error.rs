@@ -7,15 +7,14 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// An I/O call failed on a named path.
-    #[error("{action} {}: {source}", .path.display())]
+    #[error("{action} {}: {error}", .path.display())]
     Io {
         /// What was being done ("reading", "writing", …).
         action: &'static str,
         /// The path concerned.
         path: PathBuf,
         /// The system error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// An object that must exist does not.
     #[error("{kind} {name} is missing from the repository")]
@@ -84,14 +83,14 @@ impl Error {
         Error::Io {
             action,
             path: path.into(),
-            source,
+            error: source,
         }
     }
 
     /// The OS error number behind this error, if any.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Io { error, .. } => error.raw_os_error(),
             _ => None,
         }
     }

@@ -5,7 +5,7 @@ mod util;
 
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use robovault::index::ROOT_PATH;
@@ -172,11 +172,7 @@ fn unchanged_rerun_reads_nothing_and_writes_no_rows() {
         .iter()
         .map(|t| rows(&repo, t))
         .collect();
-    assert_eq!(
-        &after[..4],
-        &before[..4],
-        "no new version, blob, pack or path rows"
-    );
+    assert_eq!(&after[..4], &before[..4], "no new version, blob, pack or path rows");
     assert_eq!(after[4], before[4] + 1, "exactly one new snapshot");
     assert_ne!(first.snapshot, second.snapshot);
 }
@@ -488,4 +484,76 @@ fn restore_never_writes_through_a_symlink_in_the_target() {
         fs::read_dir(&outside).unwrap().next().is_none(),
         "nothing written outside the target"
     );
+}
+
+fn find_pack_of(repo: &Path, data: &[u8]) -> (PathBuf, robovault::store::PackEntry, PackId) {
+    let r = Repository::open(repo).unwrap();
+    let id = BlobId::of(data);
+    for name in r.store().backend().list(ObjectKind::Pack).unwrap() {
+        let pack = PackId::from_hex(&name).unwrap();
+        for e in r.store().read_pack_footer(&pack).unwrap() {
+            if e.id == id {
+                let path = repo.join("packs").join(&name[..2]).join(&name);
+                return (path, e, pack);
+            }
+        }
+    }
+    panic!("blob not found in any pack");
+}
+
+fn damaged_repo() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let victim = random_bytes(9000, 11);
+    write(&src.join("victim.bin"), &victim);
+    write(&src.join("other.bin"), &random_bytes(9000, 12));
+    let repo = dir.path().join("repo");
+    run_backup(&src, &repo);
+    (dir, repo, victim)
+}
+
+#[test]
+fn verify_is_clean_on_a_sound_repository() {
+    let (_dir, repo, _) = damaged_repo();
+    let s = robovault::verify(&repo, robovault::ReadData::All).unwrap();
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    assert_eq!(s.packs_read, s.packs);
+    assert!(s.blobs_read >= 3);
+}
+
+#[test]
+fn verify_read_data_finds_a_flipped_bit_and_names_it() {
+    let (_dir, repo, victim) = damaged_repo();
+    let (path, entry, pack) = find_pack_of(&repo, &victim);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[entry.offset as usize + 100] ^= 0x10;
+    fs::write(&path, bytes).unwrap();
+    let structure = robovault::verify(&repo, robovault::ReadData::None).unwrap();
+    assert!(
+        structure.problems.is_empty(),
+        "a flipped data bit is invisible without reading data"
+    );
+    let s = robovault::verify(&repo, robovault::ReadData::All).unwrap();
+    assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+    let p = &s.problems[0];
+    assert_eq!(p.object, format!("pack {pack}"));
+    assert!(p.message.contains(&entry.id.to_hex()), "{}", p.message);
+    assert!(p.paths.iter().any(|x| x.ends_with(":victim.bin")), "{:?}", p.paths);
+    assert_eq!(p.snapshots.len(), 1);
+}
+
+#[test]
+fn verify_finds_a_truncated_and_a_missing_pack() {
+    let (_dir, repo, victim) = damaged_repo();
+    let (path, _, pack) = find_pack_of(&repo, &victim);
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+    let s = robovault::verify(&repo, robovault::ReadData::None).unwrap();
+    assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+    assert_eq!(s.problems[0].object, format!("pack {pack}"));
+    assert!(s.problems[0].paths.iter().any(|x| x.ends_with(":victim.bin")));
+    fs::remove_file(&path).unwrap();
+    let s = robovault::verify(&repo, robovault::ReadData::None).unwrap();
+    assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+    assert!(s.problems[0].message.contains("missing"), "{}", s.problems[0].message);
 }

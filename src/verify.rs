@@ -1,0 +1,457 @@
+//! Verify: check that a repository holds what its index says, and with
+//! `--read-data` that every stored byte still decodes to its id.
+//!
+//! ```text
+//! structure:  every pack of the index exists, has its size, and its footer
+//!             lists each blob exactly where the index puts it
+//!             every snapshot object decodes and matches its index row
+//!             every tree of every snapshot decodes; every chunk it names is
+//!             in the index; the index's entries agree with the trees
+//! read-data:  every (or a subset of the) pack is read whole: its id is the
+//!             hash of its bytes, and every blob decompresses to its id
+//! damage:     each problem names the pack or blob, and the snapshots and
+//!             paths it affects
+//! ```
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use robovault_index::{BlobRecord, Hash32, Index, PathId, SeriesKey, SnapshotRecord, ROOT_PATH};
+use robovault_store::{pack, BlobId, NodeContent, ObjectKind, PackId, SnapshotId, TreeId};
+
+use crate::node::entry_of_tree_node;
+use crate::paths::child_rel;
+use crate::repo::{to_blob, Repository};
+use crate::{display_bytes, Error, Result};
+
+/// How much data `verify` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum ReadData {
+    /// Structure only: footers, trees, snapshot objects, the index.
+    #[default]
+    None,
+    /// Every pack, whole.
+    All,
+    /// Part `n` of `m` (1-based): the packs whose position in id order is
+    /// `n - 1` modulo `m`.
+    Part {
+        /// Which part.
+        n: u32,
+        /// Of how many.
+        m: u32,
+    },
+    /// About this percentage of the packs, chosen by their ids.
+    Percent(f64),
+}
+
+impl ReadData {
+    fn selects(&self, position: usize, id: &Hash32) -> bool {
+        match *self {
+            ReadData::None => false,
+            ReadData::All => true,
+            ReadData::Part { n, m } => position % m as usize == (n as usize - 1),
+            ReadData::Percent(p) => {
+                let x = u64::from_le_bytes(id.0[..8].try_into().expect("8 bytes"));
+                ((x % 10_000) as f64) < p * 100.0
+            }
+        }
+    }
+}
+
+/// One thing found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// The object: `pack <id>`, `blob <id>`, `tree <id>`, `snapshot <id>`, `index`.
+    pub object: String,
+    /// What is wrong.
+    pub message: String,
+    /// Snapshots that need the object.
+    pub snapshots: Vec<String>,
+    /// Paths (`<snapshot prefix>:<path>`) whose content needs it.
+    pub paths: Vec<String>,
+}
+
+/// What `verify` checked and found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct VerifySummary {
+    /// Packs the index knows.
+    pub packs: u64,
+    /// Packs read whole.
+    pub packs_read: u64,
+    /// Bytes read from packs under `--read-data`.
+    pub bytes_read: u64,
+    /// Blobs decompressed and re-hashed.
+    pub blobs_read: u64,
+    /// Snapshots checked.
+    pub snapshots: u64,
+    /// Distinct trees decoded.
+    pub trees: u64,
+    /// Problems found; empty when the repository is sound.
+    pub problems: Vec<Problem>,
+    /// Packs in the store that the index does not know (left by an
+    /// interrupted run; `gc` removes them). Not damage.
+    pub unreferenced_packs: Vec<String>,
+}
+
+/// Checks the repository at `repo_path`.
+///
+/// # Errors
+/// Only when the repository cannot be opened or its index read (exit 16);
+/// damage is reported in the summary.
+pub fn verify(repo_path: &Path, read: ReadData) -> Result<VerifySummary> {
+    let repo = Repository::open(repo_path)?;
+    let mut summary = VerifySummary::default();
+    let mut damaged_blobs: HashMap<Hash32, String> = HashMap::new();
+    let mut damaged_packs: Vec<(Hash32, Problem)> = Vec::new();
+    check_packs(&repo, read, &mut summary, &mut damaged_packs, &mut damaged_blobs)?;
+    let index = repo.index()?;
+    let snaps = index.snapshots(None)?;
+    summary.snapshots = snaps.len() as u64;
+    let mut walker = TreeCheck {
+        repo: &repo,
+        index: &index,
+        seen_trees: HashSet::new(),
+        seen_dirs: HashSet::new(),
+        known_blobs: HashSet::new(),
+        problems: Vec::new(),
+    };
+    for s in &snaps {
+        walker.check_snapshot(s)?;
+    }
+    summary.trees = walker.seen_trees.len() as u64;
+    summary.problems.extend(walker.problems);
+    // Name what the damaged packs and blobs affect.
+    for (pack, mut problem) in damaged_packs {
+        let blobs: Vec<Hash32> = damaged_blobs
+            .iter()
+            .filter(|(_, p)| **p == pack_text(&pack))
+            .map(|(b, _)| *b)
+            .collect();
+        let (snapshots, paths) = affected(&repo, &snaps, &blobs.iter().copied().collect())?;
+        problem.snapshots = snapshots;
+        problem.paths = paths;
+        summary.problems.push(problem);
+    }
+    summary.unreferenced_packs = unreferenced(&repo, &index)?;
+    Ok(summary)
+}
+
+fn pack_text(p: &Hash32) -> String {
+    hex(&p.0)
+}
+
+fn hex(b: &[u8; 32]) -> String {
+    BlobId(*b).to_hex()
+}
+
+fn check_packs(
+    repo: &Repository,
+    read: ReadData,
+    summary: &mut VerifySummary,
+    damaged: &mut Vec<(Hash32, Problem)>,
+    damaged_blobs: &mut HashMap<Hash32, String>,
+) -> Result<()> {
+    let index = repo.index()?;
+    let packs = index.packs()?;
+    summary.packs = packs.len() as u64;
+    let sizes: HashMap<Hash32, u64> = packs.iter().copied().collect();
+    let positions: HashMap<Hash32, usize> = packs.iter().enumerate().map(|(i, (p, _))| (*p, i)).collect();
+    // Group the index's blobs by pack, then check packs in parallel.
+    let mut groups: Vec<(Hash32, Vec<(Hash32, BlobRecord)>)> = Vec::new();
+    index.for_each_pack_blobs::<Error>(|pack, blobs| {
+        groups.push((pack, blobs));
+        Ok(())
+    })?;
+    let results = Mutex::new((0u64, 0u64, 0u64));
+    let found: Vec<(Hash32, Vec<(Hash32, String)>)> = groups
+        .par_iter()
+        .map(|(pack, blobs)| {
+            let read_it = read.selects(positions.get(pack).copied().unwrap_or(0), pack);
+            let issues = check_pack(repo, pack, sizes.get(pack).copied(), blobs, read_it, &results);
+            (*pack, issues)
+        })
+        .collect();
+    let (packs_read, bytes, blobs_read) = *results.lock().unwrap_or_else(|p| p.into_inner());
+    summary.packs_read = packs_read;
+    summary.bytes_read = bytes;
+    summary.blobs_read = blobs_read;
+    for (pack, issues) in found {
+        if issues.is_empty() {
+            continue;
+        }
+        let mut messages = Vec::new();
+        for (blob, msg) in issues {
+            if blob != Hash32::default() {
+                damaged_blobs.insert(blob, pack_text(&pack));
+            } else {
+                // A pack-wide problem: every blob of the pack is affected.
+                if let Some((_, blobs)) = groups.iter().find(|(p, _)| *p == pack) {
+                    for (b, _) in blobs {
+                        damaged_blobs.insert(*b, pack_text(&pack));
+                    }
+                }
+            }
+            messages.push(msg);
+        }
+        damaged.push((
+            pack,
+            Problem {
+                object: format!("pack {}", pack_text(&pack)),
+                message: messages.join("; "),
+                snapshots: Vec::new(),
+                paths: Vec::new(),
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Checks one pack; each issue names the blob (or the zero id for the pack).
+fn check_pack(
+    repo: &Repository,
+    pack: &Hash32,
+    size: Option<u64>,
+    blobs: &[(Hash32, BlobRecord)],
+    read_it: bool,
+    totals: &Mutex<(u64, u64, u64)>,
+) -> Vec<(Hash32, String)> {
+    let id = PackId(pack.0);
+    let whole = Hash32::default();
+    let store = repo.store();
+    let mut issues = Vec::new();
+    let actual = match store.backend().size(ObjectKind::Pack, &id.to_hex()) {
+        Ok(n) => n,
+        Err(e) => return vec![(whole, e.to_string())],
+    };
+    if size.is_some_and(|s| s != actual) {
+        issues.push((
+            whole,
+            format!("is {actual} bytes, the index says {}", size.unwrap_or(0)),
+        ));
+    }
+    let (footer, bytes) = if read_it {
+        match store.backend().read(ObjectKind::Pack, &id.to_hex()) {
+            Ok(bytes) => {
+                if PackId::of(&bytes) != id {
+                    issues.push((whole, "content does not hash to its id".into()));
+                }
+                (pack::parse_pack(&id, &bytes), Some(bytes))
+            }
+            Err(e) => return vec![(whole, e.to_string())],
+        }
+    } else {
+        (store.read_pack_footer(&id), None)
+    };
+    let footer = match footer {
+        Ok(f) => f,
+        Err(e) => {
+            issues.push((whole, e.to_string()));
+            return issues;
+        }
+    };
+    let listed: HashMap<BlobId, &pack::PackEntry> = footer.iter().map(|e| (e.id, e)).collect();
+    for (blob, rec) in blobs {
+        let bid = BlobId(blob.0);
+        match listed.get(&bid) {
+            None => issues.push((*blob, format!("blob {bid} is not in its footer"))),
+            Some(e)
+                if (e.offset, e.stored_len, e.raw_len, e.kind.code(), e.compression.code())
+                    != (rec.offset, rec.stored_len, rec.raw_len, rec.kind, rec.compression) =>
+            {
+                issues.push((
+                    *blob,
+                    format!("blob {bid}: the footer and the index disagree on where it is"),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(bytes) = bytes {
+        let mut n = 0;
+        for e in &footer {
+            let start = e.offset as usize;
+            let stored = &bytes[start..start + e.stored_len as usize];
+            if let Err(err) = robovault_store::decode_blob(&e.id, &e.location(id), stored) {
+                issues.push((Hash32(e.id.0), err.to_string()));
+            }
+            n += 1;
+        }
+        let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
+        t.0 += 1;
+        t.1 += bytes.len() as u64;
+        t.2 += n;
+    }
+    issues
+}
+
+struct TreeCheck<'a> {
+    repo: &'a Repository,
+    index: &'a Index,
+    seen_trees: HashSet<TreeId>,
+    /// (series, path, tree) already compared with the index.
+    seen_dirs: HashSet<(i64, PathId, TreeId)>,
+    known_blobs: HashSet<BlobId>,
+    problems: Vec<Problem>,
+}
+
+impl TreeCheck<'_> {
+    fn problem(&mut self, object: String, message: String, snap: &SnapshotRecord, path: &[u8]) {
+        self.problems.push(Problem {
+            object,
+            message,
+            snapshots: vec![snap.snap_id.clone()],
+            paths: vec![format!("{}:{}", &snap.snap_id[..8], display_bytes(path))],
+        });
+    }
+
+    fn check_snapshot(&mut self, s: &SnapshotRecord) -> Result<()> {
+        if s.published {
+            let id = SnapshotId::from_hex(&s.snap_id)?;
+            match self.repo.store().read_snapshot(&id) {
+                Ok(obj) if obj.root == hex(&s.root_tree.0) && obj.seq == s.seq => {}
+                Ok(_) => self.problem(
+                    format!("snapshot {}", s.snap_id),
+                    "its snapshot object disagrees with the index".into(),
+                    s,
+                    b"",
+                ),
+                Err(e) => self.problem(format!("snapshot {}", s.snap_id), e.to_string(), s, b""),
+            }
+        }
+        self.check_dir(s, s.series, ROOT_PATH, &to_blob(&s.root_tree), b"")
+    }
+
+    fn check_dir(
+        &mut self,
+        s: &SnapshotRecord,
+        series: SeriesKey,
+        path: PathId,
+        tree: &TreeId,
+        rel: &[u8],
+    ) -> Result<()> {
+        if !self.seen_dirs.insert((series.0, path, *tree)) {
+            return Ok(());
+        }
+        self.seen_trees.insert(*tree);
+        let nodes = match self.repo.read_tree(tree) {
+            Ok(t) => t.nodes,
+            Err(e) => {
+                self.problem(format!("tree {tree}"), e.to_string(), s, rel);
+                return Ok(());
+            }
+        };
+        let rows = self.index.children_at(series, path, s.seq)?;
+        let names_match = nodes.len() == rows.len() && nodes.iter().zip(&rows).all(|(n, r)| n.name == r.name);
+        if !names_match {
+            self.problem(
+                "index".into(),
+                format!(
+                    "the entries of directory \"{}\" differ from its tree {tree}",
+                    display_bytes(rel)
+                ),
+                s,
+                rel,
+            );
+        }
+        let by_name: HashMap<&[u8], &robovault_index::ChildVersion> =
+            rows.iter().map(|r| (r.name.as_slice(), r)).collect();
+        for n in &nodes {
+            let child = child_rel(rel, &n.name);
+            let row = by_name.get(n.name.as_slice());
+            if let Some(row) = row {
+                if !entry_of_tree_node(n).same_version(&row.entry) {
+                    self.problem(
+                        "index".into(),
+                        format!(
+                            "entry \"{}\" differs between the index and its tree",
+                            display_bytes(&child)
+                        ),
+                        s,
+                        &child,
+                    );
+                }
+            }
+            match &n.content {
+                NodeContent::Chunks(chunks) => {
+                    for c in chunks {
+                        if self.known_blobs.contains(c) {
+                            continue;
+                        }
+                        if self.index.has_blob(&Hash32(c.0))? {
+                            self.known_blobs.insert(*c);
+                        } else {
+                            self.problem(format!("blob {c}"), "is not in the index".into(), s, &child);
+                        }
+                    }
+                }
+                NodeContent::Subtree(sub) => {
+                    if let Some(row) = row {
+                        let p = row.path;
+                        self.check_dir(s, series, p, sub, &child)?;
+                    } else {
+                        // Without an index row there is no path id; still decode the tree.
+                        self.seen_trees.insert(*sub);
+                        if let Err(e) = self.repo.read_tree(sub) {
+                            self.problem(format!("tree {sub}"), e.to_string(), s, &child);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The snapshots and paths whose content needs one of `blobs`.
+fn affected(
+    repo: &Repository,
+    snaps: &[SnapshotRecord],
+    blobs: &HashSet<Hash32>,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let mut snapshots = Vec::new();
+    let mut paths = BTreeSet::new();
+    if blobs.is_empty() {
+        return Ok((snapshots, Vec::new()));
+    }
+    for s in snaps {
+        let mut hit = false;
+        let mut stack = vec![(to_blob(&s.root_tree), Vec::new())];
+        while let Some((tree, rel)) = stack.pop() {
+            if blobs.contains(&Hash32(tree.0)) {
+                hit = true;
+                paths.insert(format!("{}:{}/", &s.snap_id[..8], display_bytes(&rel)));
+                continue;
+            }
+            let Ok(t) = repo.read_tree(&tree) else { continue };
+            for n in t.nodes {
+                let child = child_rel(&rel, &n.name);
+                match n.content {
+                    NodeContent::Subtree(sub) => stack.push((sub, child)),
+                    NodeContent::Chunks(c) if c.iter().any(|b| blobs.contains(&Hash32(b.0))) => {
+                        hit = true;
+                        paths.insert(format!("{}:{}", &s.snap_id[..8], display_bytes(&child)));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if hit {
+            snapshots.push(s.snap_id.clone());
+        }
+    }
+    Ok((snapshots, paths.into_iter().collect()))
+}
+
+fn unreferenced(repo: &Repository, index: &Index) -> Result<Vec<String>> {
+    let known: HashSet<String> = index.packs()?.iter().map(|(p, _)| pack_text(p)).collect();
+    Ok(repo
+        .store()
+        .backend()
+        .list(ObjectKind::Pack)?
+        .into_iter()
+        .filter(|p| !known.contains(p))
+        .collect())
+}
