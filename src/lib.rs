@@ -12,9 +12,13 @@
 
 mod backup;
 mod browse;
+mod diff;
 mod error;
+mod forget;
+mod gc;
 mod node;
 mod paths;
+mod repair;
 mod repo;
 mod report;
 mod restore;
@@ -27,8 +31,12 @@ pub use browse::{
     cat, choose, choose_series, history, ls, resolve, snapshot_by_prefix, versions, Found, SeriesHistory,
     SnapshotChoice, VersionSpan,
 };
+pub use diff::{diff, find, Change, FindHit};
 pub use error::{Error, Result};
+pub use forget::{apply_policy, forget, Decision, ForgetOptions, ForgetSummary, KeepPolicy};
+pub use gc::{gc, GcOptions, GcSummary};
 pub use paths::absolute;
+pub use repair::{repair_index, RepairSummary};
 pub use repo::{Repository, INDEX_FILE};
 pub use report::{Next, Reporter, RunStart, Silent};
 pub use restore::{restore, RestoreOptions, RestoreSummary};

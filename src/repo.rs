@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use robovault_index::{BlobRecord, Hash32, Index};
 use robovault_store::{
-    BlobId, BlobKind, BlobLocation, Compression, Config, LocalBackend, PackId, Store, TreeId, WriterLock,
+    BlobId, BlobKind, BlobLocation, Compression, Config, LocalBackend, PackId, ReaderLock, Store, TreeId, WriterLock,
 };
 
 use crate::{Error, Result};
@@ -24,6 +24,8 @@ pub struct Repository {
     /// Idle connections to the index: SQLite connections are not shared
     /// between threads, so each worker borrows one.
     pool: Mutex<Vec<Index>>,
+    /// Held shared while this process may read packs (see `gc`).
+    reader_lock: Mutex<Option<ReaderLock>>,
 }
 
 /// A connection borrowed from the repository's pool; returned on drop.
@@ -98,7 +100,7 @@ impl Repository {
         w.set_meta("repository", &config.id)?;
         w.commit()?;
         let store = Arc::new(Store::create(backend, config)?);
-        Ok(Repository::assemble(path, store, index))
+        Repository::assemble(path, store, index)
     }
 
     /// Opens the repository at `path`.
@@ -152,15 +154,28 @@ impl Repository {
                 })
             }
         }
-        Ok(Repository::assemble(path, store, index))
+        Repository::assemble(path, store, index)
     }
 
-    fn assemble(path: PathBuf, store: Arc<Store>, index: Index) -> Repository {
-        Repository {
+    fn assemble(path: PathBuf, store: Arc<Store>, index: Index) -> Result<Repository> {
+        let reader_lock = ReaderLock::shared(&path)?;
+        Ok(Repository {
             path,
             store,
             pool: Mutex::new(vec![index]),
-        }
+            reader_lock: Mutex::new(Some(reader_lock)),
+        })
+    }
+
+    /// Waits until no other process reads packs, and keeps them out until the
+    /// returned lock is dropped (`gc`, before deleting packs).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the lock file cannot be locked.
+    pub fn exclude_readers(&self) -> Result<ReaderLock> {
+        // Our own shared hold would block us: give it up first.
+        self.reader_lock.lock().unwrap_or_else(|p| p.into_inner()).take();
+        Ok(ReaderLock::exclusive(&self.path)?)
     }
 
     /// Opens the repository at `path`, or creates it when `path` does not

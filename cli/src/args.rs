@@ -49,6 +49,133 @@ pub enum Command {
     Cat(CatArgs),
     /// Check the repository: structure, and with --read-data every stored byte.
     Verify(VerifyArgs),
+    /// Drop snapshots by keep rules or by id (gc reclaims the space).
+    Forget(ForgetArgs),
+    /// Remove what no snapshot needs; repack mostly-unused packs.
+    Gc(GcArgs),
+    /// Rebuild parts of the repository from the store.
+    Repair {
+        /// What to repair.
+        #[command(subcommand)]
+        what: RepairWhat,
+    },
+    /// List the changes between two snapshots.
+    Diff(DiffArgs),
+    /// Find a name or path pattern in every snapshot.
+    Find(FindArgs),
+}
+
+/// `repair …`.
+#[derive(Debug, Subcommand)]
+pub enum RepairWhat {
+    /// Rebuild index.sqlite from the packs, snapshot objects and markers alone.
+    Index {
+        /// The repository.
+        repo: PathBuf,
+        /// Wait up to this long for another writer's lock.
+        #[arg(long, default_value = "0")]
+        lock_wait: String,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `forget`.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The repository.
+    pub repo: PathBuf,
+    /// Only this series (default: every series).
+    #[arg(long)]
+    pub series: Option<String>,
+    /// Keep the newest N snapshots.
+    #[arg(long, default_value_t = 0)]
+    pub keep_last: u32,
+    /// Keep the newest snapshot of each of the last N hours.
+    #[arg(long, default_value_t = 0)]
+    pub keep_hourly: u32,
+    /// … of each of the last N days.
+    #[arg(long, default_value_t = 0)]
+    pub keep_daily: u32,
+    /// … of each of the last N ISO weeks.
+    #[arg(long, default_value_t = 0)]
+    pub keep_weekly: u32,
+    /// … of each of the last N months.
+    #[arg(long, default_value_t = 0)]
+    pub keep_monthly: u32,
+    /// … of each of the last N years.
+    #[arg(long, default_value_t = 0)]
+    pub keep_yearly: u32,
+    /// Keep every snapshot within this long of the newest (1y2m3w4d5h: years, months, weeks, days, hours).
+    #[arg(long)]
+    pub keep_within: Option<String>,
+    /// Forget exactly this snapshot.
+    #[arg(long)]
+    pub snapshot: Option<String>,
+    /// Show the decisions; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run gc afterwards.
+    #[arg(long)]
+    pub prune: bool,
+    /// With --prune: gc's --max-unused.
+    #[arg(long, default_value = "5%")]
+    pub max_unused: String,
+    /// Wait up to this long for another writer's lock.
+    #[arg(long, default_value = "0")]
+    pub lock_wait: String,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// The repository.
+    pub repo: PathBuf,
+    /// Show what would be removed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Repack a pack once more than this share of it is unused (5%, 0.05).
+    #[arg(long, default_value = "5%")]
+    pub max_unused: String,
+    /// Wait up to this long for another writer's lock.
+    #[arg(long, default_value = "0")]
+    pub lock_wait: String,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The repository.
+    pub repo: PathBuf,
+    /// The older snapshot (id, prefix or latest).
+    pub snap_a: String,
+    /// The newer snapshot.
+    pub snap_b: String,
+    /// A JSON array with sizes.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `find`.
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// The repository.
+    pub repo: PathBuf,
+    /// A name or path with `*` and `?`, matched case-insensitively.
+    pub pattern: String,
+    /// Only this series.
+    #[arg(long)]
+    pub series: Option<String>,
+    /// A JSON array with dates.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options every run takes for retries and threads.

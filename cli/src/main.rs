@@ -19,8 +19,8 @@ use robovault::{display_bytes, BackupOptions, Repository, RestoreOptions, Snapsh
 use serde_json::json;
 
 use args::{
-    BackupArgs, CatArgs, Cli, Command, ExitCodes, HistoryArgs, LsArgs, RestoreArgs, SnapshotArgs, VerifyArgs,
-    VersionsArgs,
+    BackupArgs, CatArgs, Cli, Command, DiffArgs, ExitCodes, FindArgs, ForgetArgs, GcArgs, HistoryArgs, LsArgs,
+    RepairWhat, RestoreArgs, SnapshotArgs, VerifyArgs, VersionsArgs,
 };
 use console::{Console, Job};
 use output::*;
@@ -93,6 +93,13 @@ fn run(cli: &Cli, interrupt: &Arc<AtomicBool>) -> Result<u32> {
         Command::Versions(a) => versions(a),
         Command::Cat(a) => cat(a),
         Command::Verify(a) => verify(a),
+        Command::Forget(a) => forget(a),
+        Command::Gc(a) => gc(a),
+        Command::Repair {
+            what: RepairWhat::Index { repo, lock_wait, json },
+        } => repair(repo, lock_wait, *json),
+        Command::Diff(a) => diff(a),
+        Command::Find(a) => find(a),
     }
 }
 
@@ -406,4 +413,218 @@ fn verify(a: &VerifyArgs) -> Result<u32> {
     ));
     write_out(out.as_bytes())?;
     Ok(code)
+}
+
+/// `1y2m3w4d5h`: years (365 days), months (30 days), weeks, days, hours.
+fn parse_within(text: &str) -> Result<Duration> {
+    let bad = || anyhow::anyhow!("invalid --keep-within \"{text}\": use e.g. 30d, 2w, 6m, 1y2m, 12h");
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        let unit = match c {
+            'y' => 365 * 86_400,
+            'm' => 30 * 86_400,
+            'w' => 7 * 86_400,
+            'd' => 86_400,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+        total += n * unit;
+    }
+    if !num.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// `5%` or `0.05`.
+fn parse_fraction(text: &str) -> Result<f64> {
+    let bad = || anyhow::anyhow!("invalid --max-unused \"{text}\": use a percentage (5%) or a fraction (0.05)");
+    let v = match text.trim().strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map_err(|_| bad())? / 100.0,
+        None => text.trim().parse::<f64>().map_err(|_| bad())?,
+    };
+    if !(0.0..=1.0).contains(&v) {
+        return Err(bad());
+    }
+    Ok(v)
+}
+
+fn forget(a: &ForgetArgs) -> Result<u32> {
+    let opts = robovault::ForgetOptions {
+        series: a.series.clone(),
+        policy: robovault::KeepPolicy {
+            last: a.keep_last,
+            hourly: a.keep_hourly,
+            daily: a.keep_daily,
+            weekly: a.keep_weekly,
+            monthly: a.keep_monthly,
+            yearly: a.keep_yearly,
+            within: a.keep_within.as_deref().map(parse_within).transpose()?,
+        },
+        snapshot: a.snapshot.clone(),
+        dry_run: a.dry_run,
+        lock_wait: parse_duration(&a.lock_wait)?,
+    };
+    let s = robovault::forget(&a.repo, &opts).with_context(|| format!("forgetting in {}", a.repo.display()))?;
+    let pruned = if a.prune && !a.dry_run {
+        Some(robovault::gc(
+            &a.repo,
+            &robovault::GcOptions {
+                dry_run: false,
+                max_unused: parse_fraction(&a.max_unused)?,
+                lock_wait: opts.lock_wait,
+            },
+        )?)
+    } else {
+        None
+    };
+    if a.json {
+        let mut v = serde_json::to_value(&s)?;
+        v["command"] = json!("forget");
+        if let Some(g) = &pruned {
+            v["gc"] = serde_json::to_value(g)?;
+        }
+        println!("{v}");
+        return Ok(0);
+    }
+    let mut out = String::new();
+    for (series, decisions) in &s.series {
+        out.push_str(&format!("series {series}\n"));
+        for d in decisions {
+            let verb = if d.keep {
+                "keep  "
+            } else if s.dry_run {
+                "would remove"
+            } else {
+                "remove"
+            };
+            out.push_str(&format!("{verb}  {}  {}", d.snapshot, rfc3339_ns(d.started_ns)));
+            if d.keep {
+                out.push_str(&format!("  {}", d.reasons.join(", ")));
+            }
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!(
+        "{} snapshots {}\n",
+        s.removed,
+        if s.dry_run {
+            "would be forgotten (dry run)"
+        } else {
+            "forgotten"
+        }
+    ));
+    if let Some(g) = &pruned {
+        out.push_str(&gc_text(g));
+    }
+    write_out(out.as_bytes())?;
+    Ok(0)
+}
+
+fn gc_text(g: &robovault::GcSummary) -> String {
+    format!(
+        "{}{} packs: {} deleted, {} repacked, {} orphans removed; {} unused blobs; {} bytes of packs freed, {} written; {} forgotten snapshot objects removed\n",
+        if g.dry_run { "dry run: " } else { "" },
+        g.packs,
+        g.packs_deleted,
+        g.packs_repacked,
+        g.orphan_packs,
+        g.blobs_removed,
+        g.bytes_deleted,
+        g.bytes_written,
+        g.forgotten_objects_removed
+    )
+}
+
+fn gc(a: &GcArgs) -> Result<u32> {
+    let opts = robovault::GcOptions {
+        dry_run: a.dry_run,
+        max_unused: parse_fraction(&a.max_unused)?,
+        lock_wait: parse_duration(&a.lock_wait)?,
+    };
+    let g = robovault::gc(&a.repo, &opts).with_context(|| format!("collecting garbage in {}", a.repo.display()))?;
+    if a.json {
+        let mut v = serde_json::to_value(&g)?;
+        v["command"] = json!("gc");
+        println!("{v}");
+    } else {
+        write_out(gc_text(&g).as_bytes())?;
+    }
+    Ok(0)
+}
+
+fn repair(repo: &std::path::Path, lock_wait: &str, as_json: bool) -> Result<u32> {
+    let s = robovault::repair_index(repo, parse_duration(lock_wait)?)
+        .with_context(|| format!("rebuilding the index of {}", repo.display()))?;
+    if as_json {
+        let mut v = serde_json::to_value(&s)?;
+        v["command"] = json!("repair index");
+        println!("{v}");
+        return Ok(0);
+    }
+    let mut out = format!(
+        "rebuilt the index from {} packs ({} blobs): {} snapshots in {} series; {} forgotten snapshots left out\n",
+        s.packs, s.blobs, s.snapshots, s.series, s.forgotten
+    );
+    for p in &s.damaged_packs {
+        out.push_str(&format!(
+            "damaged pack {p}: its footer does not decode; its blobs are not indexed\n"
+        ));
+    }
+    for p in &s.damaged_snapshots {
+        out.push_str(&format!("damaged snapshot object {p}: left out\n"));
+    }
+    write_out(out.as_bytes())?;
+    Ok(0)
+}
+
+fn diff(a: &DiffArgs) -> Result<u32> {
+    let repo = open(&a.repo)?;
+    let pick = |id: &str| -> Result<robovault::index::SnapshotRecord> {
+        let choice = if id == "latest" {
+            SnapshotChoice::Latest
+        } else {
+            SnapshotChoice::Id(id.to_owned())
+        };
+        Ok(robovault::choose(&repo, None, &choice)?.1)
+    };
+    let (sa, sb) = (pick(&a.snap_a)?, pick(&a.snap_b)?);
+    let changes = robovault::diff(&repo, &sa, &sb)?;
+    if a.json {
+        println!("{}", serde_json::to_value(&changes)?);
+    } else {
+        let text: String = changes.iter().map(|c| format!("{} {}\n", c.marker, c.path)).collect();
+        write_out(text.as_bytes())?;
+    }
+    Ok(0)
+}
+
+fn find(a: &FindArgs) -> Result<u32> {
+    let repo = open(&a.repo)?;
+    let hits = robovault::find(&repo, &a.pattern, a.series.as_deref())?;
+    if a.json {
+        let items: Vec<_> = hits
+            .iter()
+            .map(|h| {
+                json!({"series": h.series, "path": h.path,
+                       "first": {"snapshot": h.first, "started": rfc3339_full(h.first_started_ns)},
+                       "last": {"snapshot": h.last, "started": rfc3339_full(h.last_started_ns)}})
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(items));
+    } else {
+        let text: String = hits
+            .iter()
+            .map(|h| format!("{}  {}  {}  {}\n", h.series, h.path, h.first, h.last))
+            .collect();
+        write_out(text.as_bytes())?;
+    }
+    Ok(0)
 }

@@ -463,6 +463,70 @@ impl Index {
         Ok(())
     }
 
+    /// Calls `f` with every file chunk list recorded in any version row.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`] or [`Error::Corrupt`].
+    pub fn for_each_chunk_list(&self, mut f: impl FnMut(&[Hash32])) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT chunks FROM versions WHERE chunks IS NOT NULL")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let bytes = r
+                .get_ref(0)
+                .map_err(|e| self.err(e))?
+                .as_blob()
+                .map_err(|e| self.err(e.into()))?;
+            let list = chunk_list(bytes).ok_or_else(|| Error::Corrupt {
+                path: self.path.clone(),
+                what: "a chunk list is not a whole number of 32-byte ids".into(),
+            })?;
+            f(&list);
+        }
+        Ok(())
+    }
+
+    /// Every interned path: id → (parent id, name).
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn all_paths(&self) -> Result<std::collections::HashMap<i64, (i64, Vec<u8>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, parent, name FROM paths")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, (r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// Every version row of `series` as (path id, from_seq, to_seq), by path
+    /// then from_seq.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn version_ranges(&self, series: SeriesKey) -> Result<Vec<(i64, u64, Option<u64>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path_id, from_seq, to_seq FROM versions WHERE series_id = ?1 ORDER BY path_id, from_seq")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([series.0], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, Option<i64>>(2)?.map(|t| t as u64),
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
     /// Whether blob `id` is stored.
     ///
     /// # Errors

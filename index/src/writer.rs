@@ -128,7 +128,7 @@ impl Writer {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "INSERT OR IGNORE INTO blobs (id, pack, kind, compression, offset, stored_len, raw_len) \
+                "INSERT OR REPLACE INTO blobs (id, pack, kind, compression, offset, stored_len, raw_len) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .map_err(|e| sql(&self.path, e))?;
@@ -262,6 +262,110 @@ impl Writer {
                 .map_err(|e| sql(&self.path, e))?;
         }
         Ok(key)
+    }
+
+    /// Removes a snapshot and its run's failures. Version rows are left to
+    /// [`Writer::prune_versions`].
+    ///
+    /// # Errors
+    /// [`crate::Error::Sqlite`].
+    pub fn delete_snapshot(&mut self, key: SnapshotKey) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM run_errors WHERE snapshot = ?1", [key.0])
+            .and_then(|_| self.conn.execute("DELETE FROM snapshots WHERE id = ?1", [key.0]))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// After snapshots of `series` were removed: deletes version rows that no
+    /// remaining snapshot holds, and reopens rows that end after the newest
+    /// remaining snapshot (they are present in it, so the next run must see
+    /// them open). Returns the number of rows deleted.
+    ///
+    /// # Errors
+    /// [`crate::Error::Sqlite`].
+    pub fn prune_versions(&mut self, series: SeriesKey) -> Result<u64> {
+        let deleted = self
+            .conn
+            .execute(
+                "DELETE FROM versions WHERE series_id = ?1 AND NOT EXISTS ( \
+                   SELECT 1 FROM snapshots s WHERE s.series_id = versions.series_id \
+                   AND s.seq >= versions.from_seq AND (versions.to_seq IS NULL OR s.seq < versions.to_seq))",
+                [series.0],
+            )
+            .map_err(|e| self.err(e))?;
+        let latest: Option<i64> = self
+            .conn
+            .query_row("SELECT max(seq) FROM snapshots WHERE series_id = ?1", [series.0], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))?;
+        match latest {
+            Some(latest) => self
+                .conn
+                .execute(
+                    "UPDATE versions SET to_seq = NULL WHERE series_id = ?1 AND to_seq > ?2",
+                    params![series.0, latest],
+                )
+                .map_err(|e| self.err(e))?,
+            None => self
+                .conn
+                .execute("DELETE FROM series WHERE id = ?1", [series.0])
+                .map_err(|e| self.err(e))?,
+        };
+        Ok(deleted as u64)
+    }
+
+    /// Removes the rows of blobs no snapshot needs any more.
+    ///
+    /// # Errors
+    /// [`crate::Error::Sqlite`].
+    pub fn delete_blobs(&mut self, ids: &[Hash32]) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("DELETE FROM blobs WHERE id = ?1")
+            .map_err(|e| sql(&self.path, e))?;
+        for id in ids {
+            stmt.execute([&id.0[..]]).map_err(|e| sql(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes a pack's row; its blobs must have been deleted or moved.
+    ///
+    /// # Errors
+    /// [`crate::Error::Sqlite`], or [`crate::Error::Corrupt`] when blobs still
+    /// point at the pack.
+    pub fn delete_pack(&mut self, pack: &Hash32) -> Result<()> {
+        let left: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM blobs b JOIN packs p ON p.id = b.pack WHERE p.pack_id = ?1",
+                [&pack.0[..]],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        if left > 0 {
+            return Err(crate::Error::Corrupt {
+                path: self.path.clone(),
+                what: format!("{left} blobs still point at a pack being removed"),
+            });
+        }
+        self.conn
+            .execute("DELETE FROM packs WHERE pack_id = ?1", [&pack.0[..]])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records that snapshot `key`'s object is in the store.
+    ///
+    /// # Errors
+    /// [`crate::Error::Sqlite`].
+    pub fn mark_published(&mut self, key: SnapshotKey) -> Result<()> {
+        self.conn
+            .execute("UPDATE snapshots SET published = 1 WHERE id = ?1", [key.0])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
     }
 
     /// Makes every change of this transaction durable and visible at once.

@@ -36,7 +36,7 @@ pub use chunker::Chunker;
 pub use config::{ChunkerParams, CompressionParams, Config, FORMAT_VERSION};
 pub use error::{Error, Result};
 pub use id::{BlobId, PackId, SnapshotId, TreeId};
-pub use lock::WriterLock;
+pub use lock::{ReaderLock, WriterLock};
 pub use pack::PackEntry;
 pub use packer::{OnPack, Packer, PackerStats};
 pub use snapshot::{CountsRow, RootDir, RunErrorRecord, SnapshotObject, SNAPSHOT_VERSION};

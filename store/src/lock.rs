@@ -89,3 +89,56 @@ mod tests {
         WriterLock::acquire(dir.path(), "pid 2", Duration::ZERO).unwrap();
     }
 }
+
+/// The readers' lock on `REPO/readers.lock`: every reader holds it shared
+/// while it may read packs; `gc` takes it exclusively, after its index commit
+/// and before deleting packs, so no reader loses a pack it still needs.
+#[derive(Debug)]
+pub struct ReaderLock {
+    file: File,
+}
+
+impl ReaderLock {
+    fn open(repo: &Path) -> Result<File> {
+        let path = repo.join("readers.lock");
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            // A repository we may only read: a read-only descriptor locks too.
+            .or_else(|_| File::open(&path))
+            .map_err(|e| Error::io("opening lock file", &path, e))
+    }
+
+    /// A shared hold, taken at once (only an exclusive holder, `gc` deleting
+    /// packs, makes it wait).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the lock file cannot be opened or locked.
+    pub fn shared(repo: &Path) -> Result<ReaderLock> {
+        let file = ReaderLock::open(repo)?;
+        file.lock_shared()
+            .map_err(|e| Error::io("locking", repo.join("readers.lock"), e))?;
+        Ok(ReaderLock { file })
+    }
+
+    /// The exclusive hold `gc` takes before deleting packs; waits for every
+    /// reader to finish.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the lock file cannot be opened or locked.
+    pub fn exclusive(repo: &Path) -> Result<ReaderLock> {
+        let file = ReaderLock::open(repo)?;
+        file.lock()
+            .map_err(|e| Error::io("locking", repo.join("readers.lock"), e))?;
+        Ok(ReaderLock { file })
+    }
+}
+
+impl Drop for ReaderLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}

@@ -442,3 +442,248 @@ fn an_unchanged_rerun_as_nobody_over_unreadable_files_reads_nothing() {
         text(&hist.stdout)
     );
 }
+
+fn repo_bytes(dir: &Path) -> u64 {
+    walk(dir)
+        .iter()
+        .filter_map(|p| fs::symlink_metadata(p).ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn backup_ok(env: &Env) -> String {
+    let v = env.backup_json();
+    v["snapshot"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn forget_and_gc_reclaim_a_deleted_file_while_kept_snapshots_restore() {
+    let env = Env::new();
+    write(&env.src().join("keep.txt"), b"kept");
+    write(&env.src().join("big.bin"), &random_bytes(100 << 20, 5));
+    backup_ok(&env);
+    fs::remove_file(env.src().join("big.bin")).unwrap();
+    write(&env.src().join("more.txt"), b"more");
+    let second = backup_ok(&env);
+    let before = repo_bytes(&env.repo());
+    assert!(before > 100 << 20);
+    let dry = env.run(&["forget", "repo", "--keep-last", "1", "--dry-run"]);
+    assert_eq!(code(&dry), 0, "{}", text(&dry.stderr));
+    assert!(text(&dry.stdout).contains("would remove"), "{}", text(&dry.stdout));
+    assert_eq!(history_ids(&env).len(), 2, "a dry run changes nothing");
+    let out = env.run(&["forget", "repo", "--keep-last", "1", "--prune", "--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["removed"], 1);
+    assert_eq!(v["gc"]["forgotten_objects_removed"], 1);
+    assert_eq!(history_ids(&env), vec![second.clone()]);
+    let after = repo_bytes(&env.repo());
+    assert!(before - after > 99 << 20, "reclaimed {} bytes", before - after);
+    let restored = env.run(&["restore", "repo", "out"]);
+    assert!(code(&restored) < 8, "{}", text(&restored.stderr));
+    assert_same_tree(&env.src(), &env.path("out"));
+    let verify = env.run(&["verify", "repo", "--read-data"]);
+    assert_eq!(code(&verify), 0, "{}", text(&verify.stdout));
+}
+
+#[test]
+fn gc_killed_at_each_point_then_rerun_loses_nothing_kept() {
+    for point in ["gc-repacked", "gc-committed", "gc-deleting"] {
+        let env = Env::new();
+        for i in 0..20 {
+            write(&env.src().join(format!("f{i}")), &random_bytes(50_000, i));
+        }
+        backup_ok(&env);
+        // Half the files go: the pack holding them becomes half unused.
+        for i in 0..10 {
+            fs::remove_file(env.src().join(format!("f{i}"))).unwrap();
+        }
+        let kept = backup_ok(&env);
+        let out = env.run(&["forget", "repo", "--keep-last", "1"]);
+        assert_eq!(code(&out), 0);
+        let killed = env
+            .cmd()
+            .args(["gc", "repo", "--max-unused", "1%"])
+            .env("ROBOVAULT_CRASH_AT", point)
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(killed.status.signal(), Some(9), "at {point}: {}", text(&killed.stderr));
+        assert!(text(&killed.stderr).contains(&format!("crash point {point} reached")));
+        let restored = env.run(&["restore", "repo", "mid", "--snapshot", &kept]);
+        assert!(code(&restored) < 8, "at {point}: {}", text(&restored.stdout));
+        assert_same_tree(&env.src(), &env.path("mid"));
+        let again = env.run(&["gc", "repo", "--max-unused", "1%"]);
+        assert_eq!(code(&again), 0, "at {point}: {}", text(&again.stderr));
+        let verify = env.run(&["verify", "repo", "--read-data", "--json"]);
+        let v: Value = serde_json::from_slice(&verify.stdout).unwrap();
+        assert_eq!(v["problems"].as_array().unwrap().len(), 0, "at {point}: {v}");
+        assert_eq!(v["unreferenced_packs"].as_array().unwrap().len(), 0, "at {point}: {v}");
+        let restored = env.run(&["restore", "repo", "end", "--snapshot", &kept]);
+        assert!(code(&restored) < 8);
+        assert_same_tree(&env.src(), &env.path("end"));
+    }
+}
+
+#[test]
+fn repair_index_brings_back_every_snapshot_but_the_forgotten() {
+    let env = Env::new();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        write(
+            &env.src().join(format!("gen{i}.txt")),
+            format!("generation {i}").as_bytes(),
+        );
+        write(&env.src().join("changing.txt"), format!("content {i}").as_bytes());
+        ids.push(backup_ok(&env));
+    }
+    let forgotten = ids.remove(1);
+    let out = env.run(&["forget", "repo", "--snapshot", &forgotten]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let before: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|id| env.run(&["cat", "repo", "changing.txt", "--snapshot", id]).stdout)
+        .collect();
+    let hist_before: Value = serde_json::from_slice(&env.run(&["history", "repo", "--json"]).stdout).unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(env.repo().join(format!("index.sqlite{suffix}")));
+    }
+    let gone = env.run(&["history", "repo"]);
+    assert_eq!(code(&gone), 16, "no index, no history");
+    let repaired = env.run(&["repair", "index", "repo", "--json"]);
+    assert_eq!(code(&repaired), 0, "{}", text(&repaired.stderr));
+    let v: Value = serde_json::from_slice(&repaired.stdout).unwrap();
+    assert_eq!(v["snapshots"], 3);
+    assert_eq!(v["forgotten"], 1);
+    assert_eq!(
+        history_ids(&env),
+        ids,
+        "every committed, unforgotten snapshot is back, in order"
+    );
+    let hist_after: Value = serde_json::from_slice(&env.run(&["history", "repo", "--json"]).stdout).unwrap();
+    assert_eq!(hist_before, hist_after, "run summaries are back too");
+    for (id, content) in ids.iter().zip(&before) {
+        let now = env.run(&["cat", "repo", "changing.txt", "--snapshot", id]);
+        assert_eq!(&now.stdout, content);
+        let out = env.run(&["restore", "repo", &format!("r-{id}"), "--snapshot", id]);
+        assert!(code(&out) < 8);
+    }
+    assert_same_tree(&env.src(), &env.path(&format!("r-{}", ids[2])));
+    let versions = env.run(&["versions", "repo", "changing.txt"]);
+    assert_eq!(text(&versions.stdout).lines().count(), 3, "{}", text(&versions.stdout));
+    let verify = env.run(&["verify", "repo", "--read-data"]);
+    assert_eq!(code(&verify), 0, "{}", text(&verify.stdout));
+    // The next backup reads everything once (no inode or ctime known) and
+    // stores nothing new.
+    let next = env.backup_json();
+    assert_eq!(next["new_data"], 0);
+}
+
+#[test]
+fn two_concurrent_backups_one_waits_or_fails_naming_the_holder() {
+    let env = Env::new();
+    write(&env.src().join("f"), b"x");
+    backup_ok(&env);
+    write(&env.src().join("g"), b"y");
+    let start_paused = || {
+        let mut child = env
+            .cmd()
+            .args(["backup", "src", "repo", "--series", "s", "--json"])
+            .env("ROBOVAULT_PAUSE_AT", "before-commit")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        use std::io::Read;
+        while !text(&seen).contains("paused at before-commit") {
+            let n = stderr.read(&mut buf).unwrap();
+            assert!(n > 0, "ended before pausing: {}", text(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        child
+    };
+    let first = start_paused();
+    let refused = env.run(&["backup", "src", "repo", "--series", "s", "--lock-wait", "0"]);
+    assert_eq!(code(&refused), 16);
+    assert!(
+        text(&refused.stderr).contains(&format!("locked by pid {}", first.id())),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert_eq!(first.wait_with_output().unwrap().status.code(), Some(1));
+    assert_eq!(history_ids(&env).len(), 2, "exactly one of them committed");
+    write(&env.src().join("h"), b"z");
+    let first = start_paused();
+    let waited = env.run(&["backup", "src", "repo", "--series", "s", "--lock-wait", "60s"]);
+    assert!(code(&waited) < 8, "{}", text(&waited.stderr));
+    assert_eq!(first.wait_with_output().unwrap().status.code(), Some(1));
+    assert_eq!(history_ids(&env).len(), 4, "both committed, one after the other");
+    let verify = env.run(&["verify", "repo", "--read-data"]);
+    assert_eq!(code(&verify), 0, "{}", text(&verify.stdout));
+}
+
+#[test]
+fn diff_and_find_on_a_known_history() {
+    let env = Env::new();
+    write(&env.src().join("docs/report.txt"), b"v1");
+    write(&env.src().join("docs/old.txt"), b"old");
+    write(&env.src().join("keep.TXT"), b"same");
+    write(&env.src().join("mode.sh"), b"#!/bin/sh");
+    let a = backup_ok(&env);
+    write(&env.src().join("docs/report.txt"), b"v2 longer");
+    fs::remove_file(env.src().join("docs/old.txt")).unwrap();
+    write(&env.src().join("new/added.txt"), b"new");
+    chmod(&env.src().join("mode.sh"), 0o755);
+    let b = backup_ok(&env);
+    let out = env.run(&["diff", "repo", &a[..8], &b[..8]]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let lines: Vec<&str> = text(&out.stdout).leak().lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "U docs/",
+            "- docs/old.txt",
+            "M docs/report.txt",
+            "U mode.sh",
+            "+ new/",
+            "+ new/added.txt"
+        ],
+        "{lines:?}"
+    );
+    let found = env.run(&["find", "repo", "*.txt"]);
+    let expected = vec![
+        format!("s  docs/old.txt  {a}  {a}"),
+        format!("s  docs/report.txt  {a}  {b}"),
+        format!("s  keep.TXT  {a}  {b}"),
+        format!("s  new/added.txt  {b}  {b}"),
+    ];
+    let got: Vec<String> = text(&found.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(got, expected);
+    let anchored = env.run(&["find", "repo", "docs/r*"]);
+    assert_eq!(text(&anchored.stdout), format!("s  docs/report.txt  {a}  {b}\n"));
+}
+
+#[test]
+fn gc_waits_for_readers_before_deleting_packs() {
+    let env = Env::new();
+    write(&env.src().join("big"), &random_bytes(2 << 20, 8));
+    backup_ok(&env);
+    fs::remove_file(env.src().join("big")).unwrap();
+    backup_ok(&env);
+    assert_eq!(code(&env.run(&["forget", "repo", "--keep-last", "1"])), 0);
+    // A reader in this process holds the readers' lock shared.
+    let reader = robovault::Repository::open(&env.repo()).unwrap();
+    let mut gc = env.cmd().args(["gc", "repo"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        gc.try_wait().unwrap().is_none(),
+        "gc must wait while a reader may need the packs"
+    );
+    drop(reader);
+    let status = gc.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

@@ -1,0 +1,275 @@
+//! Garbage collection: remove what no snapshot needs, and repack packs that
+//! are mostly unused, crash-safely.
+//!
+//! ```text
+//! lock the writers out; heal
+//! used  = every chunk of every version row + every tree of every snapshot
+//! packs: all blobs unused -> delete; unused share > max-unused -> repack; else keep
+//! repack: copy the used blobs (each read verified) into new packs, durable
+//! ONE index transaction: move the blobs' rows, drop the unused rows and the
+//!     old packs' rows                                  (FORMAT.md, gc rules)
+//! wait for readers (exclusive readers lock), then delete the old packs,
+//!     orphan packs, and the objects and markers of forgotten snapshots
+//! ```
+//! A crash before the commit leaves new packs unreferenced; after it, old
+//! packs unreferenced: either way the next gc removes them and every kept
+//! snapshot restores.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use robovault_index::{BlobRecord, Hash32};
+use robovault_store::{crash_point, pack, BlobKind, NodeContent, ObjectKind, PackId, Packer};
+
+use crate::repo::{pack_hash, to_blob, to_hash, Repository};
+use crate::{Error, Result};
+
+/// How `gc` runs.
+#[derive(Debug, Clone)]
+pub struct GcOptions {
+    /// Report the plan only.
+    pub dry_run: bool,
+    /// Repack a pack once more than this fraction of its bytes is unused.
+    pub max_unused: f64,
+    /// How long to wait for another writer.
+    pub lock_wait: Duration,
+}
+
+impl Default for GcOptions {
+    fn default() -> Self {
+        GcOptions {
+            dry_run: false,
+            max_unused: 0.05,
+            lock_wait: Duration::ZERO,
+        }
+    }
+}
+
+/// What `gc` did (or would do).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GcSummary {
+    /// Packs before.
+    pub packs: u64,
+    /// Packs deleted because nothing in them is used.
+    pub packs_deleted: u64,
+    /// Packs rewritten without their unused blobs.
+    pub packs_repacked: u64,
+    /// Packs in the store the index did not know (interrupted runs).
+    pub orphan_packs: u64,
+    /// Unused blobs dropped.
+    pub blobs_removed: u64,
+    /// Bytes of packs deleted.
+    pub bytes_deleted: u64,
+    /// Bytes of new packs written by repacking.
+    pub bytes_written: u64,
+    /// Snapshot objects and markers of forgotten snapshots removed.
+    pub forgotten_objects_removed: u64,
+    /// Nothing was changed.
+    pub dry_run: bool,
+}
+
+/// Collects garbage in the repository at `repo_path`.
+///
+/// # Errors
+/// Lock, store and index errors; a pack that must be repacked but cannot be
+/// read is an error (nothing is deleted then).
+pub fn gc(repo_path: &Path, opts: &GcOptions) -> Result<GcSummary> {
+    let repo = Repository::open(repo_path)?;
+    let _lock = repo.lock_writer(opts.lock_wait)?;
+    repo.heal()?;
+    let mut summary = GcSummary {
+        dry_run: opts.dry_run,
+        ..GcSummary::default()
+    };
+    let used = used_blobs(&repo)?;
+    let index = repo.index()?;
+    let known: Vec<(Hash32, u64)> = index.packs()?;
+    summary.packs = known.len() as u64;
+    let mut delete: Vec<Hash32> = Vec::new();
+    let mut repack: Vec<(Hash32, Vec<(Hash32, BlobRecord)>)> = Vec::new();
+    let mut unused_rows: Vec<Hash32> = Vec::new();
+    let sizes: std::collections::HashMap<Hash32, u64> = known.iter().copied().collect();
+    let mut seen: HashSet<Hash32> = HashSet::new();
+    index.for_each_pack_blobs::<Error>(|pack, blobs| {
+        seen.insert(pack);
+        let size = sizes.get(&pack).copied().unwrap_or(0).max(1);
+        let unused: Vec<&(Hash32, BlobRecord)> = blobs.iter().filter(|(id, _)| !used.contains(id)).collect();
+        let unused_bytes: u64 = unused.iter().map(|(_, r)| r.stored_len as u64).sum();
+        if unused.len() == blobs.len() {
+            delete.push(pack);
+            unused_rows.extend(unused.iter().map(|(id, _)| *id));
+        } else if !unused.is_empty() && unused_bytes as f64 / size as f64 > opts.max_unused {
+            unused_rows.extend(unused.iter().map(|(id, _)| *id));
+            repack.push((pack, blobs.into_iter().filter(|(id, _)| used.contains(id)).collect()));
+        }
+        Ok(())
+    })?;
+    // Packs the index knows but that hold no indexed blob at all.
+    delete.extend(known.iter().map(|(p, _)| *p).filter(|p| !seen.contains(p)));
+    summary.orphan_packs = orphan_packs(&repo)?.len() as u64;
+    summary.packs_deleted = delete.len() as u64;
+    summary.packs_repacked = repack.len() as u64;
+    summary.blobs_removed = unused_rows.len() as u64;
+    summary.bytes_deleted = delete
+        .iter()
+        .chain(repack.iter().map(|(p, _)| p))
+        .map(|p| sizes.get(p).copied().unwrap_or(0))
+        .sum();
+    if opts.dry_run {
+        return Ok(summary);
+    }
+    drop(index);
+
+    // 1. New packs with the used blobs of mostly-unused packs, durable.
+    let mut writer = repo.index()?.writer()?;
+    if !repack.is_empty() {
+        let w = Arc::new(Mutex::new(writer));
+        let packer = {
+            let w = Arc::clone(&w);
+            Packer::new(
+                repo.store(),
+                Box::new(move |pack, size, entries| {
+                    let rows: Vec<_> = entries
+                        .iter()
+                        .map(|e| {
+                            (
+                                to_hash(&e.id),
+                                e.kind.code(),
+                                e.compression.code(),
+                                e.offset,
+                                e.stored_len,
+                                e.raw_len,
+                            )
+                        })
+                        .collect();
+                    w.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .add_pack(&pack_hash(&pack), size, &rows)
+                        .map_err(|e| robovault_store::Error::Corrupt {
+                            object: format!("index entry of pack {pack}"),
+                            reason: e.to_string(),
+                        })
+                }),
+            )
+        };
+        for (pack, blobs) in &repack {
+            copy_used(&repo, &packer, pack, blobs)?;
+        }
+        let stats = packer.finish()?;
+        summary.bytes_written = stats.packed_bytes;
+        drop(packer);
+        writer = Arc::try_unwrap(w)
+            .map_err(|_| Error::Usage("internal: index writer still shared".into()))?
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+    }
+    crash_point("gc-repacked");
+    // 2. One transaction: drop unused rows and the old packs' rows.
+    writer.delete_blobs(&unused_rows)?;
+    for p in delete.iter().chain(repack.iter().map(|(p, _)| p)) {
+        writer.delete_pack(p)?;
+    }
+    writer.commit()?;
+    crash_point("gc-committed");
+    // 3. No reader may still be reading what goes now.
+    let _readers = repo.exclude_readers()?;
+    let mut first = true;
+    for p in delete.iter().chain(repack.iter().map(|(p, _)| p)) {
+        repo.store().backend().delete(ObjectKind::Pack, &to_blob(p).to_hex())?;
+        if first {
+            crash_point("gc-deleting");
+            first = false;
+        }
+    }
+    // Orphans are judged against the index as committed now: a repacked
+    // pack may have the id of an orphan an interrupted gc left, and is then
+    // that very file, referenced again.
+    let orphans = orphan_packs(&repo)?;
+    summary.orphan_packs = orphans.len() as u64;
+    for name in &orphans {
+        repo.store().backend().delete(ObjectKind::Pack, name)?;
+    }
+    summary.forgotten_objects_removed = remove_forgotten(&repo)?;
+    Ok(summary)
+}
+
+/// Packs in the store that the index does not know.
+fn orphan_packs(repo: &Repository) -> Result<Vec<String>> {
+    let known: HashSet<String> = repo
+        .index()?
+        .packs()?
+        .iter()
+        .map(|(p, _)| to_blob(p).to_hex())
+        .collect();
+    Ok(repo
+        .store()
+        .backend()
+        .list(ObjectKind::Pack)?
+        .into_iter()
+        .filter(|p| !known.contains(p))
+        .collect())
+}
+
+/// Every blob a snapshot needs: the chunks of every version row and every
+/// tree reachable from a snapshot root.
+fn used_blobs(repo: &Repository) -> Result<HashSet<Hash32>> {
+    let index = repo.index()?;
+    let mut used: HashSet<Hash32> = HashSet::new();
+    index.for_each_chunk_list(|chunks| used.extend(chunks.iter().copied()))?;
+    let mut stack: Vec<Hash32> = index.snapshots(None)?.iter().map(|s| s.root_tree).collect();
+    while let Some(tree) = stack.pop() {
+        if !used.insert(tree) {
+            continue;
+        }
+        for node in repo.read_tree(&to_blob(&tree))?.nodes {
+            match node.content {
+                NodeContent::Subtree(id) => stack.push(to_hash(&id)),
+                // Trees name chunks too; the rows should already hold them.
+                NodeContent::Chunks(c) => used.extend(c.iter().map(to_hash)),
+                _ => {}
+            }
+        }
+    }
+    Ok(used)
+}
+
+/// Reads a pack whole and hands its used blobs, each verified, to the packer.
+fn copy_used(repo: &Repository, packer: &Packer, pack_id: &Hash32, blobs: &[(Hash32, BlobRecord)]) -> Result<()> {
+    let id = PackId(pack_id.0);
+    let bytes = repo.store().backend().read(ObjectKind::Pack, &id.to_hex())?;
+    let entries = pack::parse_pack(&id, &bytes)?;
+    let wanted: HashSet<Hash32> = blobs.iter().map(|(b, _)| *b).collect();
+    for e in entries.iter().filter(|e| wanted.contains(&to_hash(&e.id))) {
+        let start = e.offset as usize;
+        let raw = robovault_store::decode_blob(&e.id, &e.location(id), &bytes[start..start + e.stored_len as usize])?;
+        let kind = if e.kind == BlobKind::Tree {
+            BlobKind::Tree
+        } else {
+            BlobKind::Data
+        };
+        packer.add(e.id, kind, &raw)?;
+    }
+    Ok(())
+}
+
+/// Deletes the objects of snapshots that were forgotten (their marker is in
+/// the store and the index no longer lists them), then the markers.
+fn remove_forgotten(repo: &Repository) -> Result<u64> {
+    let listed: HashSet<String> = repo.index()?.snapshots(None)?.into_iter().map(|s| s.snap_id).collect();
+    let backend = repo.store().backend();
+    let mut removed = 0;
+    for marker in backend.list(ObjectKind::Marker)? {
+        if listed.contains(&marker) {
+            // The index still lists it: the forget that wrote the marker did
+            // not commit. The snapshot lives; the marker must not outlive it.
+            backend.delete(ObjectKind::Marker, &marker)?;
+            continue;
+        }
+        backend.delete(ObjectKind::Snapshot, &marker)?;
+        backend.delete(ObjectKind::Marker, &marker)?;
+        removed += 1;
+    }
+    Ok(removed)
+}
