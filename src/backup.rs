@@ -36,7 +36,7 @@ use robovault_store::{
 
 use crate::node::{entry_of, make_node, node_of_entry, read_xattrs, Names, SourceMeta};
 use crate::paths::{absolute, check_backup_paths, child_rel};
-use crate::repo::{hostname, pack_hash, to_blob, to_hash, Repository};
+use crate::repo::{hostname, packer_into, to_blob, to_hash, Repository};
 use crate::report::Reporter;
 use crate::retry::{Failure, Retry, CHANGED_WHILE_READING};
 use crate::summary::{Class, Counts, Row, RunError};
@@ -153,33 +153,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
     let mut writer = index.writer()?;
     let series = writer.ensure_series(&series_name, &host, source.as_os_str().as_bytes())?;
     let writer = Arc::new(Mutex::new(writer));
-    let packer = {
-        let writer = Arc::clone(&writer);
-        Packer::new(
-            repo.store(),
-            Box::new(move |pack, size, entries| {
-                let blobs: Vec<_> = entries
-                    .iter()
-                    .map(|e| {
-                        (
-                            to_hash(&e.id),
-                            e.kind.code(),
-                            e.compression.code(),
-                            e.offset,
-                            e.stored_len,
-                            e.raw_len,
-                        )
-                    })
-                    .collect();
-                lock(&writer)
-                    .add_pack(&pack_hash(&pack), size, &blobs)
-                    .map_err(|e| robovault_store::Error::Corrupt {
-                        object: format!("index entry of pack {pack}"),
-                        reason: e.to_string(),
-                    })
-            }),
-        )
-    };
+    let packer = packer_into(repo.store(), &writer);
 
     let run = Run {
         repo: &repo,

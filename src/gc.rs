@@ -23,7 +23,7 @@ use std::time::Duration;
 use robovault_index::{BlobRecord, Hash32};
 use robovault_store::{crash_point, pack, BlobKind, NodeContent, ObjectKind, PackId, Packer};
 
-use crate::repo::{pack_hash, to_blob, to_hash, Repository};
+use crate::repo::{packer_into, to_blob, to_hash, Repository};
 use crate::{Error, Result};
 
 /// How `gc` runs.
@@ -108,7 +108,7 @@ pub fn gc(repo_path: &Path, opts: &GcOptions) -> Result<GcSummary> {
     })?;
     // Packs the index knows but that hold no indexed blob at all.
     delete.extend(known.iter().map(|(p, _)| *p).filter(|p| !seen.contains(p)));
-    summary.orphan_packs = orphan_packs(&repo)?.len() as u64;
+    summary.orphan_packs = repo.orphan_packs()?.len() as u64;
     summary.packs_deleted = delete.len() as u64;
     summary.packs_repacked = repack.len() as u64;
     summary.blobs_removed = unused_rows.len() as u64;
@@ -126,34 +126,7 @@ pub fn gc(repo_path: &Path, opts: &GcOptions) -> Result<GcSummary> {
     let mut writer = repo.index()?.writer()?;
     if !repack.is_empty() {
         let w = Arc::new(Mutex::new(writer));
-        let packer = {
-            let w = Arc::clone(&w);
-            Packer::new(
-                repo.store(),
-                Box::new(move |pack, size, entries| {
-                    let rows: Vec<_> = entries
-                        .iter()
-                        .map(|e| {
-                            (
-                                to_hash(&e.id),
-                                e.kind.code(),
-                                e.compression.code(),
-                                e.offset,
-                                e.stored_len,
-                                e.raw_len,
-                            )
-                        })
-                        .collect();
-                    w.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .add_pack(&pack_hash(&pack), size, &rows)
-                        .map_err(|e| robovault_store::Error::Corrupt {
-                            object: format!("index entry of pack {pack}"),
-                            reason: e.to_string(),
-                        })
-                }),
-            )
-        };
+        let packer = packer_into(repo.store(), &w);
         for (pack, blobs) in &repack {
             copy_used(&repo, &packer, pack, blobs)?;
         }
@@ -186,30 +159,13 @@ pub fn gc(repo_path: &Path, opts: &GcOptions) -> Result<GcSummary> {
     // Orphans are judged against the index as committed now: a repacked
     // pack may have the id of an orphan an interrupted gc left, and is then
     // that very file, referenced again.
-    let orphans = orphan_packs(&repo)?;
+    let orphans = repo.orphan_packs()?;
     summary.orphan_packs = orphans.len() as u64;
     for name in &orphans {
         repo.store().backend().delete(ObjectKind::Pack, name)?;
     }
     summary.forgotten_objects_removed = remove_forgotten(&repo)?;
     Ok(summary)
-}
-
-/// Packs in the store that the index does not know.
-fn orphan_packs(repo: &Repository) -> Result<Vec<String>> {
-    let known: HashSet<String> = repo
-        .index()?
-        .packs()?
-        .iter()
-        .map(|(p, _)| to_blob(p).to_hex())
-        .collect();
-    Ok(repo
-        .store()
-        .backend()
-        .list(ObjectKind::Pack)?
-        .into_iter()
-        .filter(|p| !known.contains(p))
-        .collect())
 }
 
 /// Every blob a snapshot needs: the chunks of every version row and every

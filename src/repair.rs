@@ -26,7 +26,7 @@ use robovault_store::{
 };
 
 use crate::node::entry_of_tree_node;
-use crate::repo::{hostname, pack_hash, to_hash, INDEX_FILE};
+use crate::repo::{hostname, index_rows, pack_hash, to_hash, INDEX_FILE};
 use crate::{Error, Result};
 
 /// What `repair index` rebuilt.
@@ -112,19 +112,7 @@ fn index_packs(store: &Store, w: &mut Writer, summary: &mut RepairSummary) -> Re
             }
         };
         let size = store.backend().size(ObjectKind::Pack, &name)?;
-        let rows: Vec<_> = entries
-            .iter()
-            .map(|e| {
-                (
-                    to_hash(&e.id),
-                    e.kind.code(),
-                    e.compression.code(),
-                    e.offset,
-                    e.stored_len,
-                    e.raw_len,
-                )
-            })
-            .collect();
+        let rows = index_rows(&entries);
         w.add_pack(&pack_hash(&id), size, &rows)?;
         summary.packs += 1;
         summary.blobs += rows.len() as u64;

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use robovault_index::{BlobRecord, Hash32, Index};
+use robovault_index::{BlobRecord, Hash32, Index, Writer};
 use robovault_store::{
-    BlobId, BlobKind, BlobLocation, Compression, Config, LocalBackend, PackId, ReaderLock, Store, TreeId, WriterLock,
+    BlobId, BlobKind, BlobLocation, Compression, Config, LocalBackend, ObjectKind, PackId, Packer, ReaderLock, Store,
+    TreeId, WriterLock,
 };
 
 use crate::{Error, Result};
@@ -258,6 +259,27 @@ impl Repository {
         Ok(())
     }
 
+    /// Packs in the store that the index does not know (left by interrupted
+    /// runs).
+    ///
+    /// # Errors
+    /// Store and index errors.
+    pub fn orphan_packs(&self) -> Result<Vec<String>> {
+        let known: std::collections::HashSet<String> = self
+            .index()?
+            .packs()?
+            .iter()
+            .map(|(p, _)| to_blob(p).to_hex())
+            .collect();
+        Ok(self
+            .store
+            .backend()
+            .list(ObjectKind::Pack)?
+            .into_iter()
+            .filter(|p| !known.contains(p))
+            .collect())
+    }
+
     /// Where blob `id` lives, or an error naming it when the index lacks it.
     ///
     /// # Errors
@@ -289,6 +311,42 @@ impl Repository {
         let loc = self.locate(id)?;
         Ok(self.store.read_tree(id, &loc)?)
     }
+}
+
+/// The index rows of a pack's footer entries:
+/// (id, kind, compression, offset, stored length, raw length).
+pub fn index_rows(entries: &[robovault_store::PackEntry]) -> Vec<(Hash32, u8, u8, u64, u32, u32)> {
+    entries
+        .iter()
+        .map(|e| {
+            (
+                to_hash(&e.id),
+                e.kind.code(),
+                e.compression.code(),
+                e.offset,
+                e.stored_len,
+                e.raw_len,
+            )
+        })
+        .collect()
+}
+
+/// A packer whose every durable pack is recorded in `writer`'s transaction.
+pub fn packer_into(store: &Arc<Store>, writer: &Arc<Mutex<Writer>>) -> Packer {
+    let writer = Arc::clone(writer);
+    Packer::new(
+        store,
+        Box::new(move |pack, size, entries| {
+            writer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .add_pack(&pack_hash(&pack), size, &index_rows(entries))
+                .map_err(|e| robovault_store::Error::Corrupt {
+                    object: format!("index entry of pack {pack}"),
+                    reason: e.to_string(),
+                })
+        }),
+    )
 }
 
 /// The host name, as the system reports it.

@@ -134,7 +134,7 @@ pub fn verify(repo_path: &Path, read: ReadData) -> Result<VerifySummary> {
         problem.paths = paths;
         summary.problems.push(problem);
     }
-    summary.unreferenced_packs = unreferenced(&repo, &index)?;
+    summary.unreferenced_packs = repo.orphan_packs()?;
     Ok(summary)
 }
 
@@ -443,15 +443,4 @@ fn affected(
         }
     }
     Ok((snapshots, paths.into_iter().collect()))
-}
-
-fn unreferenced(repo: &Repository, index: &Index) -> Result<Vec<String>> {
-    let known: HashSet<String> = index.packs()?.iter().map(|(p, _)| pack_text(p)).collect();
-    Ok(repo
-        .store()
-        .backend()
-        .list(ObjectKind::Pack)?
-        .into_iter()
-        .filter(|p| !known.contains(p))
-        .collect())
 }

@@ -48,7 +48,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
-            eprintln!("ERROR : {e:#}");
+            // A closed stderr must not turn a clean failure into a panic.
+            let _ = writeln!(std::io::stderr(), "ERROR : {e:#}");
             EXIT_FATAL
         }
     };
@@ -79,11 +80,11 @@ fn run(cli: &Cli, interrupt: &Arc<AtomicBool>) -> Result<u32> {
     match &cli.command {
         Command::Init { repo } => {
             let r = Repository::init(repo).with_context(|| format!("creating repository {}", repo.display()))?;
-            println!(
+            write_line(&format!(
                 "created repository {} (id {})",
                 r.path().display(),
                 r.store().config().id
-            );
+            ))?;
             Ok(0)
         }
         Command::Backup(a) => backup(a, interrupt),
@@ -271,7 +272,7 @@ fn history(a: &HistoryArgs) -> Result<u32> {
             .iter()
             .flat_map(|h| h.runs.iter().map(|(s, _)| history_json(&repo_text, &h.series.name, s)))
             .collect();
-        println!("{}", serde_json::Value::Array(items));
+        write_line(&serde_json::Value::Array(items))?;
         return Ok(0);
     }
     let mut out = String::new();
@@ -298,6 +299,12 @@ fn history(a: &HistoryArgs) -> Result<u32> {
     Ok(0)
 }
 
+/// One JSON document and a newline on stdout; a closed pipe is an error the
+/// caller ends quietly on, never a panic.
+fn write_line(v: &impl std::fmt::Display) -> Result<()> {
+    write_out(format!("{v}\n").as_bytes())
+}
+
 fn write_out(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes).context("writing standard output")?;
@@ -311,7 +318,7 @@ fn ls(a: &LsArgs) -> Result<u32> {
     let path = a.path.as_deref().unwrap_or("");
     let nodes = robovault::ls(&repo, &snap, path.as_bytes())?;
     if a.json {
-        println!("{}", serde_json::Value::Array(nodes.iter().map(ls_json).collect()));
+        write_line(&serde_json::Value::Array(nodes.iter().map(ls_json).collect()))?;
     } else {
         write_out(ls_lines(&nodes).as_bytes())?;
     }
@@ -324,7 +331,7 @@ fn versions(a: &VersionsArgs) -> Result<u32> {
     let spans = robovault::versions(&repo, &series, a.path.as_bytes())?;
     if a.json {
         let items: Vec<_> = spans.iter().map(|v| version_json(&v.from, &v.to, &v.entry)).collect();
-        println!("{}", serde_json::Value::Array(items));
+        write_line(&serde_json::Value::Array(items))?;
     } else {
         let text: String = spans
             .iter()
@@ -379,7 +386,7 @@ fn verify(a: &VerifyArgs) -> Result<u32> {
         v["command"] = json!("verify");
         v["repository"] = json!(a.repo.display().to_string());
         v["exit_code"] = json!(code);
-        println!("{v}");
+        write_line(&v)?;
         return Ok(code);
     }
     let mut out = String::new();
@@ -491,7 +498,7 @@ fn forget(a: &ForgetArgs) -> Result<u32> {
         if let Some(g) = &pruned {
             v["gc"] = serde_json::to_value(g)?;
         }
-        println!("{v}");
+        write_line(&v)?;
         return Ok(0);
     }
     let mut out = String::new();
@@ -553,7 +560,7 @@ fn gc(a: &GcArgs) -> Result<u32> {
     if a.json {
         let mut v = serde_json::to_value(&g)?;
         v["command"] = json!("gc");
-        println!("{v}");
+        write_line(&v)?;
     } else {
         write_out(gc_text(&g).as_bytes())?;
     }
@@ -566,7 +573,7 @@ fn repair(repo: &std::path::Path, lock_wait: &str, as_json: bool) -> Result<u32>
     if as_json {
         let mut v = serde_json::to_value(&s)?;
         v["command"] = json!("repair index");
-        println!("{v}");
+        write_line(&v)?;
         return Ok(0);
     }
     let mut out = format!(
@@ -598,7 +605,7 @@ fn diff(a: &DiffArgs) -> Result<u32> {
     let (sa, sb) = (pick(&a.snap_a)?, pick(&a.snap_b)?);
     let changes = robovault::diff(&repo, &sa, &sb)?;
     if a.json {
-        println!("{}", serde_json::to_value(&changes)?);
+        write_line(&serde_json::to_value(&changes)?)?;
     } else {
         let text: String = changes.iter().map(|c| format!("{} {}\n", c.marker, c.path)).collect();
         write_out(text.as_bytes())?;
@@ -618,7 +625,7 @@ fn find(a: &FindArgs) -> Result<u32> {
                        "last": {"snapshot": h.last, "started": rfc3339_full(h.last_started_ns)}})
             })
             .collect();
-        println!("{}", serde_json::Value::Array(items));
+        write_line(&serde_json::Value::Array(items))?;
     } else {
         let text: String = hits
             .iter()

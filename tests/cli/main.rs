@@ -328,11 +328,27 @@ fn an_interrupted_backup_commits_nothing_and_releases_the_lock() {
     write(&env.src().join("f"), b"x");
     env.backup_json();
     write(&env.src().join("g"), &random_bytes(300_000, 3));
+    let mut child = spawn_paused(&env, &["backup", "src", "repo", "--series", "s"]);
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(16));
+    assert_eq!(history_ids(&env).len(), 1, "nothing committed");
+    let tmp: Vec<PathBuf> = walk(&env.repo())
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(tmp.is_empty(), "temporary files left: {tmp:?}");
+    let next = env.run(&["backup", "src", "repo", "--series", "s"]);
+    assert_eq!(code(&next), 1, "the lock was released: {}", text(&next.stderr));
+}
+
+/// Starts a backup that pauses before its commit, and returns once it has.
+fn spawn_paused(env: &Env, args: &[&str]) -> std::process::Child {
     let mut child = env
         .cmd()
-        .args(["backup", "src", "repo", "--series", "s"])
+        .args(args)
         .env("ROBOVAULT_PAUSE_AT", "before-commit")
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -345,17 +361,9 @@ fn an_interrupted_backup_commits_nothing_and_releases_the_lock() {
         assert!(n > 0, "the backup ended before pausing: {}", text(&seen));
         seen.extend_from_slice(&buf[..n]);
     }
-    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT).unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(16));
-    assert_eq!(history_ids(&env).len(), 1, "nothing committed");
-    let tmp: Vec<PathBuf> = walk(&env.repo())
-        .into_iter()
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
-        .collect();
-    assert!(tmp.is_empty(), "temporary files left: {tmp:?}");
-    let next = env.run(&["backup", "src", "repo", "--series", "s"]);
-    assert_eq!(code(&next), 1, "the lock was released: {}", text(&next.stderr));
+    // Keep the pipe open: the process still reports on it.
+    child.stderr = Some(stderr);
+    child
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -586,26 +594,7 @@ fn two_concurrent_backups_one_waits_or_fails_naming_the_holder() {
     write(&env.src().join("f"), b"x");
     backup_ok(&env);
     write(&env.src().join("g"), b"y");
-    let start_paused = || {
-        let mut child = env
-            .cmd()
-            .args(["backup", "src", "repo", "--series", "s", "--json"])
-            .env("ROBOVAULT_PAUSE_AT", "before-commit")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 256];
-        use std::io::Read;
-        while !text(&seen).contains("paused at before-commit") {
-            let n = stderr.read(&mut buf).unwrap();
-            assert!(n > 0, "ended before pausing: {}", text(&seen));
-            seen.extend_from_slice(&buf[..n]);
-        }
-        child
-    };
+    let start_paused = || spawn_paused(&env, &["backup", "src", "repo", "--series", "s", "--json"]);
     let first = start_paused();
     let refused = env.run(&["backup", "src", "repo", "--series", "s", "--lock-wait", "0"]);
     assert_eq!(code(&refused), 16);
