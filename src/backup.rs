@@ -18,6 +18,7 @@
 use std::fs::{self, File, Metadata};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,7 @@ use robovault_store::{
     crash_point, pause_point, BlobId, BlobKind, Chunker, CountsRow, NodeContent, NodeKind, Packer, RootDir,
     RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION,
 };
+use rustix::fs::{Mode, OFlags};
 
 use crate::node::{entry_of, make_node, node_of_entry, read_xattrs, Names, SourceMeta};
 use crate::paths::{absolute, check_backup_paths, child_rel};
@@ -800,18 +802,22 @@ impl Run<'_> {
         };
         retry.run(rel, || {
             Ok(self
-                .read_once(abs, meta.size)?
+                .read_once(abs, meta.size, (meta.dev, meta.ino))?
                 .map_err(|e| Failure::io("Copying File", e)))
         })
     }
 
-    fn read_once(&self, abs: &Path, listed_size: u64) -> Result<std::io::Result<FileData>> {
-        let mut file = match File::open(abs) {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(e)),
+    fn read_once(&self, abs: &Path, listed_size: u64, listed: (u64, u64)) -> Result<std::io::Result<FileData>> {
+        // No link is followed: an entry swapped for a symlink since the walk
+        // must not bring another file's content in under this name.
+        let opened = rustix::fs::open(abs, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty());
+        let mut file = match opened {
+            Ok(fd) => File::from(fd),
+            Err(e) if e == rustix::io::Errno::LOOP => return Ok(Err(changed())),
+            Err(e) => return Ok(Err(e.into())),
         };
         let before = match file.metadata() {
-            Ok(m) if m.is_file() => m,
+            Ok(m) if m.is_file() && (m.dev(), m.ino()) == listed => m,
             Ok(_) => return Ok(Err(changed())),
             Err(e) => return Ok(Err(e)),
         };

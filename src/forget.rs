@@ -122,7 +122,8 @@ pub fn apply_policy<Tz: TimeZone>(
             }
         }
         if let Some(within) = policy.within {
-            if newest_ns - s.started_ns <= within.as_nanos() as i64 {
+            let within_ns = i64::try_from(within.as_nanos()).unwrap_or(i64::MAX);
+            if newest_ns.saturating_sub(s.started_ns) <= within_ns {
                 reasons.push("within");
             }
         }

@@ -79,6 +79,7 @@ pub fn gc(repo_path: &Path, opts: &GcOptions) -> Result<GcSummary> {
     let repo = Repository::open(repo_path)?;
     let _lock = repo.lock_writer(opts.lock_wait)?;
     repo.heal()?;
+    refuse_stale_index(&repo)?;
     let mut summary = GcSummary {
         dry_run: opts.dry_run,
         ..GcSummary::default()
@@ -166,6 +167,29 @@ pub fn gc(repo_path: &Path, opts: &GcOptions) -> Result<GcSummary> {
     }
     summary.forgotten_objects_removed = remove_forgotten(&repo)?;
     Ok(summary)
+}
+
+/// Refuses to collect when the store holds a snapshot object that the index
+/// neither lists nor marks forgotten: the index is stale (restored from an
+/// old copy, or a crash lost its tail), and what it calls unused may be
+/// needed by that snapshot.
+fn refuse_stale_index(repo: &Repository) -> Result<()> {
+    let listed: HashSet<String> = repo.index()?.snapshots(None)?.into_iter().map(|s| s.snap_id).collect();
+    let backend = repo.store().backend();
+    let marked: HashSet<String> = backend.list(ObjectKind::Marker)?.into_iter().collect();
+    let unknown: Vec<String> = backend
+        .list(ObjectKind::Snapshot)?
+        .into_iter()
+        .filter(|s| !listed.contains(s) && !marked.contains(s))
+        .collect();
+    if let Some(first) = unknown.first() {
+        return Err(Error::Refused(format!(
+            "the index does not know snapshot {first} (and {} more) that the store holds; \
+             run `robovault repair index` before gc",
+            unknown.len() - 1
+        )));
+    }
+    Ok(())
 }
 
 /// Every blob a snapshot needs: the chunks of every version row and every

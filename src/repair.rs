@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,19 +82,42 @@ pub fn repair_index(repo_path: &Path, lock_wait: Duration) -> Result<RepairSumma
         let series = w.ensure_series(name, &first.host, first.source.as_bytes())?;
         w.commit()?;
         let mut prev: Option<(u64, TreeId)> = None;
-        for (bytes, obj) in snaps.iter().map(|(id, o)| (id, o)) {
-            rebuild_snapshot(&store, &index, series, prev, bytes, obj)?;
-            prev = Some((obj.seq, TreeId::from_hex(&obj.root)?));
-            summary.snapshots += 1;
+        for (bytes, obj) in snaps {
+            match rebuild_snapshot(&store, &index, series, prev, bytes, obj) {
+                Ok(()) => {
+                    prev = Some((obj.seq, TreeId::from_hex(&obj.root)?));
+                    summary.snapshots += 1;
+                }
+                // A tree that is missing or damaged loses that snapshot (its
+                // transaction rolled back), not the others: the next one is
+                // diffed against the last one rebuilt.
+                Err(Error::Store(e)) => summary
+                    .damaged_snapshots
+                    .push(format!("{}: {e}", SnapshotId::of(bytes).to_hex())),
+                Err(e) => return Err(e),
+            }
         }
     }
     drop(index);
-    // Swap: the old database (and its WAL) goes, the new one takes its name.
-    for suffix in ["-wal", "-shm"] {
-        let _ = fs::remove_file(root.join(format!("{INDEX_FILE}{suffix}")));
+    // Swap: the old database moves aside whole (with its WAL, so it is never
+    // seen without it), then the new one takes its name. A crash in between
+    // leaves no index, which every command reports, and repair runs again.
+    let aside = root.join(format!("{INDEX_FILE}.old"));
+    for suffix in ["", "-wal", "-shm"] {
+        let from = root.join(format!("{INDEX_FILE}{suffix}"));
+        let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+        match fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("moving aside", from, e)),
+        }
     }
+    robovault_store::sync_dir(&root)?;
     fs::rename(&tmp, root.join(INDEX_FILE)).map_err(|e| Error::io("renaming into place", &tmp, e))?;
     robovault_store::sync_dir(&root)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", aside.display()));
+    }
     Ok(summary)
 }
 

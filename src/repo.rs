@@ -236,7 +236,16 @@ impl Repository {
             hostname(),
             chrono::Local::now().format("%Y-%m-%d %H:%M:%S %:z")
         );
-        Ok(WriterLock::acquire(&self.path, &holder, wait)?)
+        // While waiting, hold no readers' lock: a gc holding the writer lock
+        // may be waiting for the readers to go before it deletes packs.
+        let held = self.reader_lock.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let waited = held.is_some();
+        drop(held);
+        let lock = WriterLock::acquire(&self.path, &holder, wait);
+        if waited {
+            *self.reader_lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(ReaderLock::shared(&self.path)?);
+        }
+        Ok(lock?)
     }
 
     /// Publishes the snapshot objects of committed snapshots that a crashed

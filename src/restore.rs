@@ -345,9 +345,23 @@ impl RestoreRun<'_> {
         if self.opts.interrupt.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
         }
-        let nodes = self.repo.read_tree(tree)?.nodes;
-        let existing = list_fd(dir).unwrap_or_default();
         let mut counts = Counts::default();
+        let nodes = match self.repo.read_tree(tree) {
+            Ok(t) => t.nodes,
+            Err(e) => {
+                // Damaged repository data fails this directory, not the run.
+                self.fail(RunError {
+                    path: rel.to_vec(),
+                    action: "Reading Repository Data".into(),
+                    code: 0,
+                    message: e.to_string(),
+                    attempts: 1,
+                });
+                counts.dirs.failed += 1;
+                return Ok(counts);
+            }
+        };
+        let existing = list_fd(dir).unwrap_or_default();
         let chosen: Vec<(&Node, &Selection)> = nodes
             .iter()
             .filter_map(|n| match sel {
@@ -450,7 +464,8 @@ impl RestoreRun<'_> {
         }
         let result = match class {
             Class::Same => Ok(Ok(false)),
-            Class::Tweaked => self
+            // Special files are re-created: opening a device node may act.
+            Class::Tweaked if matches!(node.kind, NodeKind::File | NodeKind::Symlink) => self
                 .retry()
                 .run(&rel, || Ok(self.apply_meta_at(dir, node).map(|_| false))),
             _ => self.retry().run(&rel, || self.write_entry(dir, &rel, node)),
@@ -581,25 +596,45 @@ impl RestoreRun<'_> {
         Class::Same
     }
 
-    /// Applies mode, owner and mtime to an existing entry of the right kind
-    /// (Tweaked). Symlinks keep their mode: chmod would follow them.
+    /// Applies owner, mode and mtime to an existing entry of the right kind
+    /// (Tweaked). A regular file is opened without following links and
+    /// changed through its descriptor, so a link swapped in meanwhile is
+    /// never followed; a symlink gets owner and times without following it.
+    /// Owner first: chown clears setuid and setgid.
     fn apply_meta_at(&self, dir: &OwnedFd, node: &Node) -> std::result::Result<(), Failure> {
         let name = OsStr::from_bytes(&node.name);
         let fail = |e: std::io::Error| Failure::io("Copying File", e);
-        if node.kind != NodeKind::Symlink {
-            rustix::fs::chmodat(dir, name, Mode::from_raw_mode(node.mode), AtFlags::empty())
-                .map_err(|e| fail(e.into()))?;
+        if node.kind == NodeKind::Symlink {
+            if self.opts.owner {
+                chown_at_if_permitted(dir, name, node.uid, node.gid).map_err(fail)?;
+            }
+            return rustix::fs::utimensat(
+                dir,
+                name,
+                &times((node.mtime_sec, node.mtime_nsec)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| fail(e.into()));
         }
-        if self.opts.owner {
-            chown_at_if_permitted(dir, name, node.uid, node.gid).map_err(fail)?;
-        }
-        rustix::fs::utimensat(
+        let fd = rustix::fs::openat(
             dir,
             name,
-            &times((node.mtime_sec, node.mtime_nsec)),
-            AtFlags::SYMLINK_NOFOLLOW,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
         )
-        .map_err(|e| fail(e.into()))
+        .map_err(|e| fail(e.into()))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| fail(e.into()))?;
+        if kind_of(&st) != Some(node.kind) {
+            return Err(Failure::fatal_for_item(
+                "Copying File",
+                "the entry changed during the restore".into(),
+            ));
+        }
+        if self.opts.owner {
+            chown_if_permitted(&fd, node.uid, node.gid).map_err(fail)?;
+        }
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(node.mode)).map_err(|e| fail(e.into()))?;
+        rustix::fs::futimens(&fd, &times((node.mtime_sec, node.mtime_nsec))).map_err(|e| fail(e.into()))
     }
 
     /// Creates the entry under a temporary name, then renames it over `name`.
@@ -664,9 +699,20 @@ impl RestoreRun<'_> {
                     _ => FileType::BlockDevice,
                 };
                 rustix::fs::mknodat(dir, tmp_os, ft, Mode::from_raw_mode(node.mode), node.rdev as _)
-                    .and_then(|_| rustix::fs::chmodat(dir, tmp_os, Mode::from_raw_mode(node.mode), AtFlags::empty()))
-                    .and_then(|_| rustix::fs::utimensat(dir, tmp_os, &times(mtime), AtFlags::SYMLINK_NOFOLLOW))
-                    .map_err(|e| Failure::io("Copying File", e.into()))
+                    .map_err(std::io::Error::from)
+                    .and_then(|_| {
+                        if self.opts.owner {
+                            chown_at_if_permitted(dir, tmp_os, node.uid, node.gid)
+                        } else {
+                            Ok(())
+                        }
+                    })
+                    .and_then(|_| chmod_nofollow(dir, tmp_os, node.mode))
+                    .and_then(|_| {
+                        rustix::fs::utimensat(dir, tmp_os, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
+                            .map_err(std::io::Error::from)
+                    })
+                    .map_err(|e| Failure::io("Copying File", e))
             }
             _ => Err(Failure::fatal_for_item(
                 "Reading Repository Data",
@@ -725,6 +771,7 @@ impl RestoreRun<'_> {
                 return Ok(Err(Failure::io("Copying File", e)));
             }
         }
+        let mut written = 0u64;
         for id in chunks {
             if self.opts.interrupt.load(Ordering::Relaxed) {
                 return Err(Error::Interrupted);
@@ -736,6 +783,13 @@ impl RestoreRun<'_> {
             if let Err(e) = file.write_all(&data) {
                 return Ok(Err(Failure::io("Copying File", e)));
             }
+            written += data.len() as u64;
+        }
+        if written != node.size {
+            return Ok(Err(Failure::fatal_for_item(
+                "Reading Repository Data",
+                format!("the chunks hold {written} bytes, the snapshot records {}", node.size),
+            )));
         }
         Ok(self
             .finish_file(&file, node)
@@ -797,6 +851,17 @@ fn chown_at_if_permitted(dir: &OwnedFd, name: &OsStr, uid: u32, gid: u32) -> std
     ) {
         Ok(()) => Ok(()),
         Err(e) if e == rustix::io::Errno::PERM => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sets the mode of `name` in `dir` without following a symlink (the umask
+/// trimmed what `mknodat` set). Kernels without `fchmodat2` keep that mode.
+fn chmod_nofollow(dir: &OwnedFd, name: &OsStr, mode: u32) -> std::io::Result<()> {
+    use rustix::io::Errno;
+    match rustix::fs::chmodat(dir, name, Mode::from_raw_mode(mode), AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(()) => Ok(()),
+        Err(e) if e == Errno::NOSYS || e == Errno::OPNOTSUPP || e == Errno::NOTSUP => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

@@ -442,7 +442,7 @@ fn parse_within(text: &str) -> Result<Duration> {
             'h' => 3600,
             _ => return Err(bad()),
         };
-        total += n * unit;
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
     }
     if !num.is_empty() || total == 0 {
         return Err(bad());

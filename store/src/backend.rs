@@ -94,7 +94,10 @@ impl LocalBackend {
     /// their name, so no directory grows past a few thousand entries.
     pub fn path(&self, kind: ObjectKind, name: &str) -> PathBuf {
         match kind {
-            ObjectKind::Pack if name.len() > 2 => self.dir(kind).join(&name[..2]).join(name),
+            ObjectKind::Pack => match name.get(..2) {
+                Some(shard) if name.len() > 2 => self.dir(kind).join(shard).join(name),
+                _ => self.dir(kind).join(name),
+            },
             _ => self.dir(kind).join(name),
         }
     }
@@ -163,8 +166,10 @@ impl Backend for LocalBackend {
             for e in rd {
                 let e = e.map_err(|e| Error::io("listing", &d, e))?;
                 let name = e.file_name().to_string_lossy().into_owned();
-                // Temporary files start with a dot and are never objects.
-                if !name.starts_with('.') && e.file_type().is_ok_and(|t| t.is_file()) {
+                // Objects are named by 64 hex digits; temporary files start
+                // with a dot, and anything else is not ours.
+                let is_object = name.len() == 64 && name.bytes().all(|c| c.is_ascii_hexdigit());
+                if is_object && e.file_type().is_ok_and(|t| t.is_file()) {
                     out.push(name);
                 }
             }

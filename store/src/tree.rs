@@ -202,9 +202,10 @@ fn decode_tree(r: &mut Reader<'_>) -> Decoded<Tree> {
         return Err(DecodeError::Version(version));
     }
     let count = r.u32()? as usize;
-    // Each node takes at least 69 bytes; refuse counts the input cannot hold
+    // Each node takes at least 68 bytes (a FIFO with a one-byte name, no
+    // user or group name, no xattrs); refuse counts the input cannot hold
     // before allocating for them.
-    if count > r.remaining() / 69 {
+    if count > r.remaining() / 68 {
         return Err(DecodeError::Bad("entry count exceeds the blob"));
     }
     let mut nodes: Vec<Node> = Vec::with_capacity(count);
@@ -389,7 +390,7 @@ mod tests {
                         mode,
                         uid,
                         gid,
-                        user: b"root".to_vec(),
+                        user: if uid % 2 == 0 { b"root".to_vec() } else { vec![] },
                         group: vec![],
                         mtime_sec: sec,
                         mtime_nsec: nsec,
@@ -418,6 +419,31 @@ mod tests {
         fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..500)) {
             let _ = Tree::decode(&TreeId::default(), &bytes);
         }
+    }
+
+    #[test]
+    fn the_smallest_node_decodes() {
+        let tree = Tree {
+            nodes: vec![Node {
+                name: b"p".to_vec(),
+                kind: NodeKind::Fifo,
+                mode: 0o644,
+                uid: 4242,
+                gid: 4242,
+                user: vec![],
+                group: vec![],
+                mtime_sec: 0,
+                mtime_nsec: 0,
+                size: 0,
+                rdev: 0,
+                hardlink: None,
+                xattrs: vec![],
+                content: NodeContent::None,
+            }],
+        };
+        let bytes = tree.encode();
+        assert_eq!(bytes.len(), 5 + 68);
+        assert_eq!(Tree::decode(&TreeId::of(&bytes), &bytes).unwrap(), tree);
     }
 
     #[test]

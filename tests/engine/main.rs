@@ -557,3 +557,90 @@ fn verify_finds_a_truncated_and_a_missing_pack() {
     assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
     assert!(s.problems[0].message.contains("missing"), "{}", s.problems[0].message);
 }
+
+#[test]
+fn a_damaged_directory_tree_fails_that_directory_only_on_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write(&src.join("top.txt"), b"top");
+    write(&src.join("sub/inner.txt"), b"inner");
+    let repo = dir.path().join("repo");
+    run_backup(&src, &repo);
+    // The tree of `sub` holds exactly one node named inner.txt.
+    let r = Repository::open(&repo).unwrap();
+    let snap = r.index().unwrap().snapshots(None).unwrap().remove(0);
+    let root = r.read_tree(&BlobId(snap.root_tree.0)).unwrap();
+    let sub_id = match &root.nodes.iter().find(|n| n.name == b"sub").unwrap().content {
+        NodeContent::Subtree(id) => *id,
+        _ => panic!("sub is a directory"),
+    };
+    let sub_bytes = robovault::store::Tree::encode(&r.read_tree(&sub_id).unwrap());
+    drop(r);
+    let (path, entry, _) = find_pack_of(&repo, &sub_bytes);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[entry.offset as usize + entry.stored_len as usize / 2] ^= 0x04;
+    fs::write(&path, bytes).unwrap();
+    let out = dir.path().join("out");
+    let s = run_restore(&repo, &out, SnapshotChoice::Latest);
+    assert_eq!(s.exit_code & 8, 8);
+    assert_eq!(s.counts.dirs.failed, 1);
+    assert_eq!(s.errors.len(), 1, "{:?}", s.errors);
+    assert_eq!(s.errors[0].path, b"sub");
+    assert_eq!(s.errors[0].action, "Reading Repository Data");
+    assert_eq!(fs::read(out.join("top.txt")).unwrap(), b"top", "the rest is restored");
+}
+
+#[test]
+fn gc_refuses_to_run_on_a_stale_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write(&src.join("a"), b"one");
+    let repo = dir.path().join("repo");
+    run_backup(&src, &repo);
+    let saved = fs::read(repo.join("index.sqlite")).unwrap();
+    write(&src.join("b"), &random_bytes(10_000, 3));
+    run_backup(&src, &repo);
+    // An old copy of the index: it does not know the second snapshot.
+    for suffix in ["-wal", "-shm"] {
+        let _ = fs::remove_file(repo.join(format!("index.sqlite{suffix}")));
+    }
+    fs::write(repo.join("index.sqlite"), saved).unwrap();
+    let err = robovault::gc(&repo, &robovault::GcOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("repair index"), "{err}");
+    robovault::repair_index(&repo, std::time::Duration::ZERO).unwrap();
+    robovault::gc(&repo, &robovault::GcOptions::default()).unwrap();
+    let out = dir.path().join("out");
+    run_restore(&repo, &out, SnapshotChoice::Latest);
+    assert_same_tree(&src, &out);
+}
+
+#[test]
+fn repair_skips_a_snapshot_whose_trees_are_gone_and_keeps_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write(&src.join("a"), b"first");
+    let repo = dir.path().join("repo");
+    let first = run_backup(&src, &repo);
+    write(&src.join("b"), b"second");
+    let second = run_backup(&src, &repo);
+    // Remove the pack holding the second snapshot's root tree.
+    let r = Repository::open(&repo).unwrap();
+    let snap = r.index().unwrap().snapshots(None).unwrap().remove(1);
+    let root_bytes = robovault::store::Tree::encode(&r.read_tree(&BlobId(snap.root_tree.0)).unwrap());
+    drop(r);
+    let (path, _, _) = find_pack_of(&repo, &root_bytes);
+    fs::remove_file(path).unwrap();
+    fs::remove_file(repo.join("index.sqlite")).unwrap();
+    let s = robovault::repair_index(&repo, std::time::Duration::ZERO).unwrap();
+    assert_eq!(s.snapshots, 1);
+    assert_eq!(s.damaged_snapshots.len(), 1);
+    assert!(
+        s.damaged_snapshots[0].starts_with(&second.snapshot),
+        "{:?}",
+        s.damaged_snapshots
+    );
+    let out = dir.path().join("out");
+    let r = run_restore(&repo, &out, SnapshotChoice::Id(first.snapshot.clone()));
+    assert!(r.errors.is_empty());
+    assert_eq!(fs::read(out.join("a")).unwrap(), b"first");
+}
