@@ -330,7 +330,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// chunker's buffer (the chunker never cuts below its minimum anyway).
 const SMALL_FILE: u64 = 256 * 1024;
 /// Chunks of one file hashed and compressed in parallel, by total size.
-const BATCH_BYTES: usize = 8 << 20;
+const BATCH_BYTES: usize = 4 << 20;
 
 struct Run<'a> {
     repo: &'a Repository,
@@ -835,25 +835,22 @@ impl Run<'_> {
                 chunks.push(self.store_chunk(&buf)?);
             }
         } else {
-            let mut batch: Vec<Vec<u8>> = Vec::new();
-            let mut batch_bytes = 0;
+            // Reading the next batch overlaps hashing and compressing this one.
+            let mut chunker = Chunker::new(&mut file, &self.repo.store().config().chunker);
             let mut total = 0u64;
-            for chunk in Chunker::new(&mut file, &self.repo.store().config().chunker) {
-                let chunk = match chunk {
-                    Ok(c) => c,
+            let mut next = next_batch(&mut chunker);
+            loop {
+                let batch = match next {
+                    Ok(b) if b.is_empty() => break,
+                    Ok(b) => b,
                     Err(e) => return Ok(Err(e)),
                 };
-                total += chunk.len() as u64;
-                batch_bytes += chunk.len();
-                batch.push(chunk);
-                if batch_bytes >= BATCH_BYTES {
-                    self.check_interrupt()?;
-                    chunks.extend(self.store_batch(&batch)?);
-                    batch.clear();
-                    batch_bytes = 0;
-                }
+                self.check_interrupt()?;
+                total += batch.iter().map(|c| c.len() as u64).sum::<u64>();
+                let (stored, read) = rayon::join(|| self.store_batch(&batch), || next_batch(&mut chunker));
+                chunks.extend(stored?);
+                next = read;
             }
-            chunks.extend(self.store_batch(&batch)?);
             if total != size {
                 return Ok(Err(changed()));
             }
@@ -887,6 +884,23 @@ impl Run<'_> {
         }
         Ok(id)
     }
+}
+
+/// The next chunks of a file, up to about [`BATCH_BYTES`]; empty at the end.
+fn next_batch<R: Read>(chunker: &mut Chunker<R>) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    while bytes < BATCH_BYTES {
+        match chunker.next() {
+            Some(chunk) => {
+                let chunk = chunk?;
+                bytes += chunk.len();
+                batch.push(chunk);
+            }
+            None => break,
+        }
+    }
+    Ok(batch)
 }
 
 fn changed() -> std::io::Error {

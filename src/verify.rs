@@ -231,20 +231,7 @@ fn check_pack(
             format!("is {actual} bytes, the index says {}", size.unwrap_or(0)),
         ));
     }
-    let (footer, bytes) = if read_it {
-        match store.backend().read(ObjectKind::Pack, &id.to_hex()) {
-            Ok(bytes) => {
-                if PackId::of(&bytes) != id {
-                    issues.push((whole, "content does not hash to its id".into()));
-                }
-                (pack::parse_pack(&id, &bytes), Some(bytes))
-            }
-            Err(e) => return vec![(whole, e.to_string())],
-        }
-    } else {
-        (store.read_pack_footer(&id), None)
-    };
-    let footer = match footer {
+    let footer = match store.read_pack_footer(&id) {
         Ok(f) => f,
         Err(e) => {
             issues.push((whole, e.to_string()));
@@ -268,22 +255,57 @@ fn check_pack(
             Some(_) => {}
         }
     }
-    if let Some(bytes) = bytes {
-        let mut n = 0;
-        for e in &footer {
-            let start = e.offset as usize;
-            let stored = &bytes[start..start + e.stored_len as usize];
-            if let Err(err) = robovault_store::decode_blob(&e.id, &e.location(id), stored) {
-                issues.push((Hash32(e.id.0), err.to_string()));
+    if read_it {
+        match read_whole(store, &id, actual, &footer, &mut issues) {
+            Ok(n) => {
+                let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
+                t.0 += 1;
+                t.1 += actual;
+                t.2 += n;
             }
-            n += 1;
+            Err(e) => issues.push((whole, e.to_string())),
         }
-        let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
-        t.0 += 1;
-        t.1 += bytes.len() as u64;
-        t.2 += n;
     }
     issues
+}
+
+/// Reads a pack from start to end, one blob at a time (memory stays at one
+/// blob, not one pack): every blob is decoded and checked against its id,
+/// and the whole file against the pack id. Returns the blobs checked.
+fn read_whole(
+    store: &robovault_store::Store,
+    id: &PackId,
+    len: u64,
+    footer: &[pack::PackEntry],
+    issues: &mut Vec<(Hash32, String)>,
+) -> robovault_store::Result<u64> {
+    let name = id.to_hex();
+    let backend = store.backend();
+    let mut hasher = blake3::Hasher::new();
+    let mut pos = 0u64;
+    let mut entries: Vec<&pack::PackEntry> = footer.iter().collect();
+    entries.sort_by_key(|e| e.offset);
+    for e in &entries {
+        if e.offset > pos {
+            hasher.update(&backend.read_range(ObjectKind::Pack, &name, pos, e.offset - pos)?);
+        }
+        let stored = backend.read_range(ObjectKind::Pack, &name, e.offset, e.stored_len as u64)?;
+        hasher.update(&stored);
+        if let Err(err) = robovault_store::decode_blob(&e.id, &e.location(*id), &stored) {
+            issues.push((Hash32(e.id.0), err.to_string()));
+        }
+        pos = e.offset + e.stored_len as u64;
+    }
+    // The footer and trailer, in pieces of at most 1 MiB.
+    while pos < len {
+        let n = (len - pos).min(1 << 20);
+        hasher.update(&backend.read_range(ObjectKind::Pack, &name, pos, n)?);
+        pos += n;
+    }
+    if PackId(*hasher.finalize().as_bytes()) != *id {
+        issues.push((Hash32::default(), "content does not hash to its id".into()));
+    }
+    Ok(entries.len() as u64)
 }
 
 struct TreeCheck<'a> {

@@ -62,6 +62,21 @@ pub trait Backend: Send + Sync {
     fn write_new(&self, kind: ObjectKind, name: &str, data: &[u8]) -> Result<()>;
     /// Removes the object; removing a missing object is not an error.
     fn delete(&self, kind: ObjectKind, name: &str) -> Result<()>;
+    /// Starts an object of `kind` written piece by piece, for objects too
+    /// large to hold in memory whose name is known only at the end (a pack's
+    /// name is the hash of its bytes). Dropping the writer without
+    /// [`ObjectWriter::commit`] leaves no object.
+    fn create(&self, kind: ObjectKind) -> Result<Box<dyn ObjectWriter>>;
+}
+
+/// An object being written; see [`Backend::create`].
+pub trait ObjectWriter: Send {
+    /// Appends bytes.
+    fn write(&mut self, data: &[u8]) -> Result<()>;
+    /// Makes the bytes written the object `name`, with the guarantees of
+    /// [`Backend::write_new`]: atomic, durable, never replacing an existing
+    /// object ([`Error::AlreadyExists`] then).
+    fn commit(self: Box<Self>, name: &str) -> Result<()>;
 }
 
 /// Objects as files under a local directory (FORMAT.md "Repository layout").
@@ -217,44 +232,9 @@ impl Backend for LocalBackend {
     }
 
     fn write_new(&self, kind: ObjectKind, name: &str, data: &[u8]) -> Result<()> {
-        let path = self.path(kind, name);
-        let dir = path.parent().expect("object paths have a parent").to_path_buf();
-        if !dir.exists() {
-            fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
-            // The new shard directory's entry lives in its parent.
-            sync_dir(dir.parent().unwrap_or(&self.root))?;
-        }
-        let tmp = dir.join(format!(".tmp-{}-{:016x}", name, rand::random::<u64>()));
-        let guard = TempFile(&tmp);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| Error::io("creating", &tmp, e))?;
-        f.write_all(data).map_err(|e| Error::io("writing", &tmp, e))?;
-        // The content must be on disk before the name points at it.
-        f.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
-        drop(f);
-        if kind == ObjectKind::Pack {
-            crash_point("pack-written");
-        }
-        match rename_noreplace(&tmp, &path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                return Err(Error::AlreadyExists {
-                    kind: kind.noun(),
-                    name: name.to_owned(),
-                })
-            }
-            Err(e) => return Err(Error::io("renaming into place", &path, e)),
-        }
-        std::mem::forget(guard);
-        // The rename itself must survive a crash.
-        sync_dir(&dir)?;
-        if kind == ObjectKind::Pack {
-            crash_point("pack-renamed");
-        }
-        Ok(())
+        let mut w = self.create(kind)?;
+        w.write(data)?;
+        w.commit(name)
     }
 
     fn delete(&self, kind: ObjectKind, name: &str) -> Result<()> {
@@ -263,6 +243,90 @@ impl Backend for LocalBackend {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io("deleting", &path, e)),
+        }
+    }
+
+    fn create(&self, kind: ObjectKind) -> Result<Box<dyn ObjectWriter>> {
+        Ok(Box::new(self.create_local(kind)?))
+    }
+}
+
+impl LocalBackend {
+    fn create_local(&self, kind: ObjectKind) -> Result<LocalWriter> {
+        // Temporary files live in the kind's top directory (for packs, beside
+        // the shards), named with a leading dot so no listing sees them.
+        let dir = self.dir(kind);
+        let tmp = dir.join(format!(".tmp-{:016x}", rand::random::<u64>()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io("creating", &tmp, e))?;
+        Ok(LocalWriter {
+            backend: self.clone(),
+            kind,
+            out: std::io::BufWriter::with_capacity(256 << 10, file),
+            tmp,
+            done: false,
+        })
+    }
+}
+
+/// A local object being written: a temporary file, renamed into place.
+struct LocalWriter {
+    backend: LocalBackend,
+    kind: ObjectKind,
+    out: std::io::BufWriter<File>,
+    tmp: PathBuf,
+    done: bool,
+}
+
+impl ObjectWriter for LocalWriter {
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.out.write_all(data).map_err(|e| Error::io("writing", &self.tmp, e))
+    }
+
+    fn commit(mut self: Box<Self>, name: &str) -> Result<()> {
+        let path = self.backend.path(self.kind, name);
+        let dir = path.parent().expect("object paths have a parent").to_path_buf();
+        self.out.flush().map_err(|e| Error::io("writing", &self.tmp, e))?;
+        // The content must be on disk before the name points at it.
+        self.out
+            .get_ref()
+            .sync_all()
+            .map_err(|e| Error::io("syncing", &self.tmp, e))?;
+        if self.kind == ObjectKind::Pack {
+            crash_point("pack-written");
+        }
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+            // The new shard directory's entry lives in its parent.
+            sync_dir(dir.parent().unwrap_or(self.backend.root()))?;
+        }
+        match rename_noreplace(&self.tmp, &path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(Error::AlreadyExists {
+                    kind: self.kind.noun(),
+                    name: name.to_owned(),
+                })
+            }
+            Err(e) => return Err(Error::io("renaming into place", &path, e)),
+        }
+        self.done = true;
+        // The rename itself must survive a crash.
+        sync_dir(&dir)?;
+        if self.kind == ObjectKind::Pack {
+            crash_point("pack-renamed");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
         }
     }
 }
@@ -284,15 +348,6 @@ fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
             }
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// Removes a temporary file when the write fails half-way.
-struct TempFile<'a>(&'a Path);
-
-impl Drop for TempFile<'_> {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(self.0);
     }
 }
 

@@ -9,6 +9,7 @@
 //! ```
 //! All integers little-endian. The pack's id is the BLAKE3 of the whole file.
 
+use crate::backend::ObjectWriter;
 use crate::blob::{BlobKind, BlobLocation, Compression};
 use crate::{BlobId, Error, PackId, Result};
 
@@ -70,7 +71,13 @@ impl Default for PackBuilder {
 impl PackBuilder {
     /// An empty pack, header written.
     pub fn new() -> Self {
-        let mut buf = Vec::with_capacity(1 << 20);
+        Self::with_capacity(1 << 20)
+    }
+
+    /// An empty pack with room for `bytes` without reallocating (a pack
+    /// that grows by doubling copies itself and touches twice the memory).
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut buf = Vec::with_capacity(bytes);
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&PACK_VERSION.to_le_bytes());
         PackBuilder {
@@ -104,16 +111,107 @@ impl PackBuilder {
 
     /// Writes footer and trailer; returns the pack's id, bytes and entries.
     pub fn finish(mut self) -> (PackId, Vec<u8>, Vec<PackEntry>) {
-        let footer_start = self.buf.len();
-        for e in &self.entries {
-            encode_entry(e, &mut self.buf);
-        }
-        let footer_hash = blake3::hash(&self.buf[footer_start..]);
-        self.buf.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(footer_hash.as_bytes());
-        self.buf.extend_from_slice(&PACK_VERSION.to_le_bytes());
-        self.buf.extend_from_slice(TAIL_MAGIC);
+        self.buf.extend_from_slice(&footer_and_trailer(&self.entries));
         (PackId::of(&self.buf), self.buf, self.entries)
+    }
+}
+
+/// The footer and trailer that end a pack holding `entries`.
+pub fn footer_and_trailer(entries: &[PackEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * ENTRY_LEN + TRAILER_LEN);
+    for e in entries {
+        encode_entry(e, &mut out);
+    }
+    let footer_hash = blake3::hash(&out);
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    out.extend_from_slice(footer_hash.as_bytes());
+    out.extend_from_slice(&PACK_VERSION.to_le_bytes());
+    out.extend_from_slice(TAIL_MAGIC);
+    out
+}
+
+/// A pack written straight to the backend as blobs come, so it never sits
+/// in memory; its id (the hash of its bytes) is computed on the way.
+pub struct PackWriter {
+    out: Box<dyn ObjectWriter>,
+    hasher: blake3::Hasher,
+    len: u64,
+    entries: Vec<PackEntry>,
+}
+
+impl PackWriter {
+    /// Starts a pack in `out`, header written.
+    ///
+    /// # Errors
+    /// The backend's write errors.
+    pub fn new(out: Box<dyn ObjectWriter>) -> Result<PackWriter> {
+        let mut w = PackWriter {
+            out,
+            hasher: blake3::Hasher::new(),
+            len: 0,
+            entries: Vec::new(),
+        };
+        let mut header = [0u8; HEADER_LEN as usize];
+        header[..4].copy_from_slice(MAGIC);
+        header[4..].copy_from_slice(&PACK_VERSION.to_le_bytes());
+        w.put(&header)?;
+        Ok(w)
+    }
+
+    fn put(&mut self, data: &[u8]) -> Result<()> {
+        self.out.write(data)?;
+        self.hasher.update(data);
+        self.len += data.len() as u64;
+        Ok(())
+    }
+
+    /// Appends a blob's stored bytes.
+    ///
+    /// # Errors
+    /// The backend's write errors.
+    pub fn add(
+        &mut self,
+        id: BlobId,
+        kind: BlobKind,
+        compression: Compression,
+        raw_len: u32,
+        stored: &[u8],
+    ) -> Result<()> {
+        self.entries.push(PackEntry {
+            id,
+            kind,
+            compression,
+            offset: self.len,
+            stored_len: stored.len() as u32,
+            raw_len,
+        });
+        self.put(stored)
+    }
+
+    /// Bytes so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when no blob was added.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Writes footer and trailer and commits the pack under its id; returns
+    /// the id, the pack's size and its entries. A pack already stored with
+    /// the same id (same bytes) counts as written.
+    ///
+    /// # Errors
+    /// The backend's write and commit errors.
+    pub fn finish(mut self) -> Result<(PackId, u64, Vec<PackEntry>)> {
+        let tail = footer_and_trailer(&self.entries);
+        self.put(&tail)?;
+        let id = PackId(*self.hasher.finalize().as_bytes());
+        match self.out.commit(&id.to_hex()) {
+            Ok(()) | Err(Error::AlreadyExists { .. }) => Ok((id, self.len, self.entries)),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
-//! The packer: collects new blobs from many threads into packs and hands each
-//! full pack to one writer thread, so compression, hashing and the durable write
-//! of the previous pack overlap. Memory stays bounded: one open pack per blob
-//! kind, plus at most one pack queued and one being written.
+//! The packer: collects new blobs from many threads into packs, each written
+//! straight to the backend as blobs come (never held in memory), and hands
+//! each full pack to one writer thread that seals it (footer, fsync, rename),
+//! so compression, hashing and the durable write of the previous pack overlap.
 
 use std::collections::HashSet;
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use crate::backend::ObjectKind;
 use crate::blob::{compress, BlobKind};
-use crate::pack::{PackBuilder, PackEntry};
+use crate::pack::{PackEntry, PackWriter};
 use crate::{BlobId, Error, PackId, Result, Store};
 
 /// Called on the writer thread once a pack is durable, with what it holds.
@@ -33,8 +33,8 @@ pub struct PackerStats {
 type Written = (u64, u64);
 
 struct State {
-    data: PackBuilder,
-    tree: PackBuilder,
+    data: Option<PackWriter>,
+    tree: Option<PackWriter>,
     seen: HashSet<BlobId>,
     stats: PackerStats,
 }
@@ -42,7 +42,8 @@ struct State {
 /// Accepts blobs from any thread; see the module docs.
 pub struct Packer {
     state: Mutex<State>,
-    tx: Mutex<Option<SyncSender<PackBuilder>>>,
+    tx: Mutex<Option<SyncSender<PackWriter>>>,
+    store: Arc<Store>,
     writer: Mutex<Option<JoinHandle<Result<Written>>>>,
     level: i32,
     target: usize,
@@ -51,34 +52,32 @@ pub struct Packer {
 impl Packer {
     /// A packer writing into `store`; `on_pack` learns of every durable pack.
     pub fn new(store: &Arc<Store>, mut on_pack: OnPack) -> Packer {
-        let (tx, rx) = sync_channel::<PackBuilder>(1);
-        let store2 = Arc::clone(store);
+        // A rendezvous channel: one pack being written, one being filled,
+        // none waiting in between, to bound memory.
+        let (tx, rx) = sync_channel::<PackWriter>(0);
         let writer = std::thread::Builder::new()
             .name("pack-writer".into())
             .spawn(move || -> Result<Written> {
                 let (mut written, mut packs) = (0, 0);
-                for builder in rx {
-                    let (id, bytes, entries) = builder.finish();
-                    match store2.backend().write_new(ObjectKind::Pack, &id.to_hex(), &bytes) {
-                        // Same bytes, same id: an earlier, interrupted run left it.
-                        Ok(()) | Err(Error::AlreadyExists { .. }) => {}
-                        Err(e) => return Err(e),
-                    }
-                    written += bytes.len() as u64;
+                for pack in rx {
+                    // Same bytes, same id: a pack an interrupted run left counts.
+                    let (id, len, entries) = pack.finish()?;
+                    written += len;
                     packs += 1;
-                    on_pack(id, bytes.len() as u64, &entries)?;
+                    on_pack(id, len, &entries)?;
                 }
                 Ok((written, packs))
             })
             .expect("spawning the pack writer thread");
         Packer {
             state: Mutex::new(State {
-                data: PackBuilder::new(),
-                tree: PackBuilder::new(),
+                data: None,
+                tree: None,
                 seen: HashSet::new(),
                 stats: PackerStats::default(),
             }),
             tx: Mutex::new(Some(tx)),
+            store: Arc::clone(store),
             writer: Mutex::new(Some(writer)),
             level: store.config().compression.level,
             target: store.config().pack_target_size as usize,
@@ -104,13 +103,17 @@ impl Packer {
             }
             st.stats.blobs += 1;
             st.stats.raw_bytes += raw.len() as u64;
-            let builder = match kind {
+            let slot = match kind {
                 BlobKind::Data => &mut st.data,
                 BlobKind::Tree => &mut st.tree,
             };
-            builder.add(id, kind, compression, raw.len() as u32, &stored);
-            if builder.len() >= self.target {
-                Some(std::mem::take(builder))
+            let pack = match slot {
+                Some(p) => p,
+                None => slot.insert(PackWriter::new(self.store.backend().create(ObjectKind::Pack)?)?),
+            };
+            pack.add(id, kind, compression, raw.len() as u32, &stored)?;
+            if pack.len() >= self.target as u64 {
+                slot.take()
             } else {
                 None
             }
@@ -130,7 +133,7 @@ impl Packer {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn send(&self, pack: PackBuilder) -> Result<()> {
+    fn send(&self, pack: PackWriter) -> Result<()> {
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
         match tx {
             Some(tx) => tx.send(pack).map_err(|_| Error::Interrupted),
@@ -146,10 +149,10 @@ impl Packer {
     pub fn finish(&self) -> Result<PackerStats> {
         let (data, tree) = {
             let mut st = self.lock();
-            (std::mem::take(&mut st.data), std::mem::take(&mut st.tree))
+            (st.data.take(), st.tree.take())
         };
         let mut send_result = Ok(());
-        for pack in [data, tree] {
+        for pack in [data, tree].into_iter().flatten() {
             if !pack.is_empty() && send_result.is_ok() {
                 send_result = self.send(pack);
             }
@@ -176,9 +179,10 @@ impl Packer {
     /// The writer thread's first error.
     pub fn abort(&self) -> Result<()> {
         {
+            // Dropping an unsealed pack removes its temporary file.
             let mut st = self.lock();
-            st.data = PackBuilder::new();
-            st.tree = PackBuilder::new();
+            st.data = None;
+            st.tree = None;
         }
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
         match self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
