@@ -377,7 +377,7 @@ def main():
     table = report(b, tools, corpus_desc)
     mode = "cold page cache (dropped before every step)" if a.cold else "warm page cache"
     head = [
-        f"# Benchmark results",
+        f"## Side by side with restic and borg ({'cold' if a.cold else 'warm'} page cache, benches/compare.sh)",
         "",
         f"Last full run: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %z')}, {a.runs} runs, {mode}.",
         f"Corpus: {corpus_desc}; mutation: benches/mutate.py (1% of files edited, 300 added, 300 deleted, in-place edits in large files).",
