@@ -167,17 +167,12 @@ fn backup(a: &BackupArgs, interrupt: &Arc<AtomicBool>) -> Result<u32> {
         print_flush(&format!("{v}\n"));
     } else {
         let wall = (s.ended - s.started).num_milliseconds() as f64 / 1000.0;
-        let mut ext = vec![
+        let ext = [
             ("Snapshot", s.snapshot.clone()),
             ("Parent", s.parent.clone().unwrap_or_else(|| "none".into())),
+            // Right-aligned in 10 characters after the colon (ROBOCOPY.md §6.4).
+            ("New Data", format!("{:>9}", summary_bytes(s.new_data))),
         ];
-        ext.push((
-            "New Data",
-            format!("{:>10}", summary_bytes(s.new_data)).trim_start().to_owned(),
-        ));
-        if s.repository_created {
-            ext.push(("New Repo", format!("{}/ (created)", s.repository.display())));
-        }
         print_flush(&format!("\n{}", summary_table(&s.counts, wall, &ext, &s.ended)));
     }
     Ok(s.exit_code)
