@@ -424,22 +424,7 @@ mod tests {
     #[test]
     fn the_smallest_node_decodes() {
         let tree = Tree {
-            nodes: vec![Node {
-                name: b"p".to_vec(),
-                kind: NodeKind::Fifo,
-                mode: 0o644,
-                uid: 4242,
-                gid: 4242,
-                user: vec![],
-                group: vec![],
-                mtime_sec: 0,
-                mtime_nsec: 0,
-                size: 0,
-                rdev: 0,
-                hardlink: None,
-                xattrs: vec![],
-                content: NodeContent::None,
-            }],
+            nodes: vec![fifo(b"p", 4242)],
         };
         let bytes = tree.encode();
         assert_eq!(bytes.len(), 5 + 68);
@@ -450,24 +435,30 @@ mod tests {
     fn bad_names_are_refused() {
         for bad in [&b".."[..], b".", b"a/b", b"a\0"] {
             let tree = Tree {
-                nodes: vec![Node {
-                    name: bad.to_vec(),
-                    kind: NodeKind::Fifo,
-                    mode: 0,
-                    uid: 0,
-                    gid: 0,
-                    user: vec![],
-                    group: vec![],
-                    mtime_sec: 0,
-                    mtime_nsec: 0,
-                    size: 0,
-                    rdev: 0,
-                    hardlink: None,
-                    xattrs: vec![],
-                    content: NodeContent::None,
-                }],
+                nodes: vec![fifo(bad, 0)],
             };
             assert!(Tree::decode(&TreeId::default(), &tree.encode()).is_err());
+        }
+    }
+
+    /// A FIFO node with no user or group name and no xattrs: the smallest
+    /// node there is.
+    fn fifo(name: &[u8], owner: u32) -> Node {
+        Node {
+            name: name.to_vec(),
+            kind: NodeKind::Fifo,
+            mode: 0o644,
+            uid: owner,
+            gid: owner,
+            user: vec![],
+            group: vec![],
+            mtime_sec: 0,
+            mtime_nsec: 0,
+            size: 0,
+            rdev: 0,
+            hardlink: None,
+            xattrs: vec![],
+            content: NodeContent::None,
         }
     }
 }
