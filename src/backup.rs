@@ -20,9 +20,9 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rayon::prelude::*;
@@ -36,42 +36,52 @@ use robovault_store::{
 };
 use rustix::fs::{Mode, OFlags};
 
+use crate::job::{tags, ClassSwitches, JobOptions, RunOptions};
 use crate::node::{entry_of, make_node, node_of_entry, read_xattrs, Names, SourceMeta};
 use crate::paths::{absolute, check_backup_paths, child_rel};
 use crate::repo::{hostname, packer_into, to_blob, to_hash, Repository};
-use crate::report::Reporter;
+use crate::report::{DirLine, EntryLine, Reporter};
 use crate::retry::{Failure, Retry, CHANGED_WHILE_READING};
 use crate::summary::{Class, Counts, Row, RunError};
 use crate::{display_bytes, Error, Result};
 
+/// Which snapshot a backup compares against (ROBOCOPY.md §1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BaselineChoice {
+    /// The latest committed snapshot of the series.
+    #[default]
+    Latest,
+    /// An empty tree: everything is Lonely (`--no-baseline`).
+    Empty,
+    /// Any snapshot of the repository, by id or prefix (`--baseline ID`).
+    Id(String),
+}
+
+/// What `--move-files` and `--move` delete after the commit (§4.8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MoveMode {
+    /// Nothing.
+    #[default]
+    Off,
+    /// The files counted Copied.
+    Files,
+    /// Those, and source directories then empty (never the root).
+    FilesAndDirs,
+}
+
 /// How a backup runs. Plain data; the CLI fills it from arguments.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BackupOptions {
     /// The series name; default `<host>:<absolute source>`.
     pub series: Option<String>,
-    /// Retries per failed item (ROBOCOPY.md §7.1).
-    pub retries: u32,
-    /// Wait between retries.
-    pub wait: Duration,
-    /// How long to wait for another writer's lock.
-    pub lock_wait: Duration,
-    /// Worker threads; `None` uses every core.
-    pub threads: Option<usize>,
-    /// Set by a signal handler to stop the run; nothing is committed then.
-    pub interrupt: Arc<AtomicBool>,
-}
-
-impl Default for BackupOptions {
-    fn default() -> Self {
-        BackupOptions {
-            series: None,
-            retries: 3,
-            wait: Duration::from_secs(5),
-            lock_wait: Duration::ZERO,
-            threads: None,
-            interrupt: Arc::new(AtomicBool::new(false)),
-        }
-    }
+    /// The baseline.
+    pub baseline: BaselineChoice,
+    /// Selection and class switches.
+    pub job: JobOptions,
+    /// Retries, threads, locking.
+    pub run: RunOptions,
+    /// `--move-files`, `--move`.
+    pub move_mode: MoveMode,
 }
 
 /// What a backup did.
@@ -79,22 +89,28 @@ impl Default for BackupOptions {
 pub struct BackupSummary {
     /// The repository (absolute).
     pub repository: PathBuf,
-    /// Whether this run created it.
+    /// Whether this run created it (or would have, under `--list-only`).
     pub repository_created: bool,
     /// The series.
     pub series: String,
     /// The source root (absolute).
     pub source: PathBuf,
-    /// The new snapshot's id.
-    pub snapshot: String,
+    /// The new snapshot's id; `None` under `--list-only`.
+    pub snapshot: Option<String>,
     /// The baseline's id.
     pub parent: Option<String>,
+    /// Whether this was a `--list-only` run.
+    pub list_only: bool,
     /// Run start.
     pub started: DateTime<Utc>,
     /// Run end.
     pub ended: DateTime<Utc>,
     /// The summary rows.
     pub counts: Counts,
+    /// Time spent reading and storing file data.
+    pub copy_time: Duration,
+    /// Time spent waiting between retries.
+    pub wait_time: Duration,
     /// Content bytes newly stored, before compression.
     pub new_data: u64,
     /// Files whose content was read.
@@ -109,6 +125,12 @@ pub struct BackupSummary {
     pub errors: Vec<RunError>,
     /// ROBOCOPY.md §4.7.
     pub exit_code: u32,
+}
+
+/// The parts of a run that write: absent under `--list-only`.
+struct Sink<'a> {
+    writer: &'a Mutex<Writer>,
+    packer: &'a Packer,
 }
 
 /// Runs one backup of `source` into the repository at `repo_path` (created
@@ -129,78 +151,168 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
             error: std::io::Error::from_raw_os_error(rustix::io::Errno::NOTDIR.raw_os_error()),
         });
     }
-    check_backup_paths(&source, repo_path)?;
+    check_backup_paths(&source, repo_path, &opts.job.filters)?;
     let host = hostname();
     let series_name = opts
         .series
         .clone()
         .unwrap_or_else(|| format!("{host}:{}", display_bytes(source.as_os_str().as_bytes())));
+    let list_only = opts.job.list_only;
 
-    let (repo, created) = Repository::open_or_create(repo_path)?;
-    let _lock = repo.lock_writer(opts.lock_wait)?;
-    repo.heal()?;
-
-    let index = repo.index()?;
-    let baseline = match index.series_by_name(&series_name)? {
-        Some(s) => index.latest_snapshot(s.key)?,
+    // A list-only run takes no lock and creates nothing (§4.8).
+    let (repo, created) = if list_only {
+        if Repository::would_create(repo_path)? {
+            (None, true)
+        } else {
+            (Some(Repository::open(repo_path)?), false)
+        }
+    } else {
+        let (r, c) = Repository::open_or_create(repo_path)?;
+        (Some(r), c)
+    };
+    let _lock = match (&repo, list_only) {
+        (Some(r), false) => {
+            let lock = r.lock_writer(opts.run.lock_wait)?;
+            r.heal()?;
+            Some(lock)
+        }
+        _ => None,
+    };
+    let index = repo.as_ref().map(|r| r.index()).transpose()?;
+    let series_row = match &index {
+        Some(ix) => ix.series_by_name(&series_name)?,
         None => None,
     };
-    let new_seq = baseline.as_ref().map_or(1, |b| b.seq + 1);
+    let latest = match (&index, &series_row) {
+        (Some(ix), Some(s)) => ix.latest_snapshot(s.key)?,
+        _ => None,
+    };
+    let baseline = match (&opts.baseline, &repo) {
+        (BaselineChoice::Latest, _) => latest.clone(),
+        (BaselineChoice::Empty, _) => None,
+        (BaselineChoice::Id(id), Some(r)) => Some(crate::browse::snapshot_by_prefix(r, id)?),
+        (BaselineChoice::Id(id), None) => return Err(Error::UnknownSnapshot(id.clone())),
+    };
+    let new_seq = latest.as_ref().map_or(1, |b| b.seq + 1);
+    // Rows are diffed against the series' latest snapshot; against any other
+    // baseline the whole tree is recorded afresh.
+    let fresh = latest.is_some() && baseline.as_ref().map(|b| b.key) != latest.as_ref().map(|l| l.key);
+    let repo_shown = match &repo {
+        Some(r) => r.path().to_owned(),
+        None => absolute(repo_path)?,
+    };
     reporter.start(&crate::report::RunStart {
-        repository: repo.path().to_owned(),
+        repository: repo_shown.clone(),
         repository_created: created,
         series: series_name.clone(),
         snapshot: baseline.as_ref().map(|b| b.snap_id.clone()),
     });
-    let mut writer = index.writer()?;
-    let series = writer.ensure_series(&series_name, &host, source.as_os_str().as_bytes())?;
-    let writer = Arc::new(Mutex::new(writer));
-    let packer = packer_into(repo.store(), &writer);
+
+    let writer = match (&index, list_only) {
+        (Some(ix), false) => {
+            let mut w = ix.writer()?;
+            let series = w.ensure_series(&series_name, &host, source.as_os_str().as_bytes())?;
+            if fresh {
+                w.close_all_versions(series, new_seq)?;
+            }
+            Some((Arc::new(Mutex::new(w)), series))
+        }
+        _ => None,
+    };
+    let series = match (&writer, &series_row) {
+        (Some((_, s)), _) => *s,
+        (None, Some(s)) => s.key,
+        (None, None) => SeriesKey(0),
+    };
+    let packer = match (&repo, &writer) {
+        (Some(r), Some((w, _))) => Some(packer_into(r.store(), w)),
+        _ => None,
+    };
+    let sink = match (&writer, &packer) {
+        (Some((w, _)), Some(p)) => Some(Sink { writer: w, packer: p }),
+        _ => None,
+    };
 
     let run = Run {
-        repo: &repo,
-        writer: &writer,
-        packer: &packer,
+        repo: repo.as_ref(),
+        sink,
         names: Names::default(),
         series,
+        base_series: baseline.as_ref().map_or(series, |b| b.series),
         baseline: baseline.clone(),
+        fresh,
         new_seq,
         opts,
+        job: &opts.job,
         reporter,
         errors: Mutex::new(Vec::new()),
         new_data: AtomicU64::new(0),
         files_read: AtomicU64::new(0),
         bytes_read: AtomicU64::new(0),
+        copy_nanos: AtomicU64::new(0),
+        wait_nanos: AtomicU64::new(0),
+        moved: Mutex::new(Vec::new()),
     };
-    let threads = opts.threads.unwrap_or_else(default_threads);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start {threads} worker threads: {e}")))?;
+    let pool = opts.run.pool()?;
     let walked = pool.install(|| run.process_root(&source, &root_meta));
     let root = match walked {
         Ok(r) => r,
         Err(e) => {
             // A failed pack write is the real cause of a stopped packer.
-            packer.abort()?;
+            if let Some(p) = &packer {
+                p.abort()?;
+            }
             return Err(e);
         }
     };
-    let stats = packer.finish()?;
+    let stats = match &packer {
+        Some(p) => p.finish()?,
+        None => Default::default(),
+    };
     let Run {
         errors,
         new_data,
         files_read,
         bytes_read,
+        copy_nanos,
+        wait_nanos,
+        moved,
         ..
     } = run;
     drop(packer);
     let mut errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
     errors.sort_by(|a, b| a.path.cmp(&b.path));
     let new_data = new_data.into_inner();
-    let counts = root.counts;
+    let mut counts = root.counts;
     let exit_code = counts.exit_code();
     let ended = Utc::now();
+    let mut summary = BackupSummary {
+        repository: repo_shown,
+        repository_created: created,
+        series: series_name.clone(),
+        source: source.clone(),
+        snapshot: None,
+        parent: baseline.as_ref().map(|b| b.snap_id.clone()),
+        list_only,
+        started,
+        ended,
+        counts,
+        copy_time: Duration::from_nanos(copy_nanos.into_inner()),
+        wait_time: Duration::from_nanos(wait_nanos.into_inner()),
+        new_data,
+        files_read: files_read.into_inner(),
+        bytes_read: bytes_read.into_inner(),
+        blobs_stored: stats.blobs,
+        packed_bytes: stats.packed_bytes,
+        errors,
+        exit_code,
+    };
+    let (Some(repo), Some(index), Some((writer, series))) = (repo.as_ref(), index, writer) else {
+        if opts.run.interrupt.load(Ordering::SeqCst) {
+            return Err(Error::Interrupted);
+        }
+        return Ok(summary);
+    };
 
     let object = SnapshotObject {
         version: SNAPSHOT_VERSION,
@@ -211,7 +323,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         seq: new_seq,
         started: started.to_rfc3339_opts(SecondsFormat::Nanos, true),
         ended: ended.to_rfc3339_opts(SecondsFormat::Nanos, true),
-        parent: baseline.as_ref().map(|b| b.snap_id.clone()),
+        parent: summary.parent.clone(),
         root: root.tree.to_hex(),
         root_dir: root.dir,
         exit_code,
@@ -220,16 +332,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         files: counts_row(&counts.files),
         bytes: counts_row(&counts.bytes),
         new_data,
-        errors: errors
-            .iter()
-            .map(|e| RunErrorRecord {
-                path: display_bytes(&e.path),
-                action: e.action.clone(),
-                code: e.code,
-                message: e.message.clone(),
-                attempts: e.attempts,
-            })
-            .collect(),
+        errors: summary.errors.iter().map(error_record).collect(),
     };
     let bytes = object.encode();
     let snap_id = robovault_store::SnapshotId::of(&bytes);
@@ -252,19 +355,10 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
             new_data,
             object: bytes.clone(),
         },
-        &errors
-            .iter()
-            .map(|e| RunErrorRow {
-                path: e.path.clone(),
-                action: e.action.clone(),
-                code: e.code,
-                message: e.message.clone(),
-                attempts: e.attempts,
-            })
-            .collect::<Vec<_>>(),
+        &summary.errors.iter().map(error_row).collect::<Vec<_>>(),
     )?;
     pause_point("before-commit");
-    if opts.interrupt.load(Ordering::SeqCst) {
+    if opts.run.interrupt.load(Ordering::SeqCst) {
         return Err(Error::Interrupted);
     }
     crash_point("before-commit");
@@ -273,30 +367,120 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
     repo.store().write_snapshot(&bytes)?;
     crash_point("after-publish");
     index.mark_published(key)?;
+    summary.snapshot = Some(snap_id.to_hex());
 
-    Ok(BackupSummary {
-        repository: repo.path().to_owned(),
-        repository_created: created,
-        series: series_name,
-        source,
-        snapshot: snap_id.to_hex(),
-        parent: object.parent,
-        started,
-        ended,
-        counts,
-        new_data,
-        files_read: files_read.into_inner(),
-        bytes_read: bytes_read.into_inner(),
-        blobs_stored: stats.blobs,
-        packed_bytes: stats.packed_bytes,
-        errors,
-        exit_code,
-    })
+    if opts.move_mode != MoveMode::Off {
+        let moved = moved.into_inner().unwrap_or_else(|p| p.into_inner());
+        let failures = move_sources(&source, moved, opts, reporter)?;
+        if !failures.is_empty() {
+            // The snapshot object stays as committed; the run's record gets
+            // the final counts and exit code (§4.8).
+            for f in &failures {
+                counts.files.failed += u64::from(!f.dir);
+                counts.dirs.failed += u64::from(f.dir);
+                summary.errors.push(f.error.clone());
+            }
+            summary.counts = counts;
+            summary.exit_code = counts.exit_code();
+            let mut w = index.writer()?;
+            w.update_run(
+                key,
+                &index_counts(&counts),
+                summary.exit_code,
+                &failures.iter().map(|f| error_row(&f.error)).collect::<Vec<_>>(),
+            )?;
+            w.commit()?;
+        }
+    }
+    summary.ended = Utc::now();
+    Ok(summary)
 }
 
-/// One worker thread per logical CPU, at most 128 (ROBOCOPY.md §3.1).
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).min(128)
+fn error_record(e: &RunError) -> RunErrorRecord {
+    RunErrorRecord {
+        path: display_bytes(&e.path),
+        action: e.action.clone(),
+        code: e.code,
+        message: e.message.clone(),
+        attempts: e.attempts,
+    }
+}
+
+fn error_row(e: &RunError) -> RunErrorRow {
+    RunErrorRow {
+        path: e.path.clone(),
+        action: e.action.clone(),
+        code: e.code,
+        message: e.message.clone(),
+        attempts: e.attempts,
+    }
+}
+
+/// A source entry `--move-files`/`--move` may delete once the snapshot is durable.
+struct Moved {
+    rel: Vec<u8>,
+    dir: bool,
+}
+
+struct MoveFailure {
+    dir: bool,
+    error: RunError,
+}
+
+/// Deletes the copied files, then (`--move`) the directories left empty,
+/// deepest first, never the root; each deletion retried (§4.8).
+fn move_sources(
+    source: &Path,
+    mut moved: Vec<Moved>,
+    opts: &BackupOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<MoveFailure>> {
+    // Deepest first, files before the directories that hold them.
+    moved.sort_by(|a, b| {
+        let depth = |m: &Moved| m.rel.iter().filter(|c| **c == b'/').count();
+        depth(b).cmp(&depth(a)).then(a.dir.cmp(&b.dir)).then(a.rel.cmp(&b.rel))
+    });
+    let retry = Retry {
+        retries: opts.run.retries,
+        wait: opts.run.wait,
+        interrupt: &opts.run.interrupt,
+        reporter,
+        line: None,
+        waited: Default::default(),
+    };
+    let mut failures = Vec::new();
+    for m in moved {
+        if m.dir && opts.move_mode != MoveMode::FilesAndDirs {
+            continue;
+        }
+        let abs = source.join(std::ffi::OsStr::from_bytes(&m.rel));
+        let result = retry.run(&m.rel, || {
+            let r = if m.dir {
+                fs::remove_dir(&abs)
+            } else {
+                fs::remove_file(&abs)
+            };
+            match r {
+                Ok(()) => Ok(Ok(())),
+                // A directory that still holds entries (excluded, failed or
+                // new ones) stays, silently: it is not empty.
+                Err(e) if m.dir && e.raw_os_error() == Some(rustix::io::Errno::NOTEMPTY.raw_os_error()) => Ok(Ok(())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ok(())),
+                Err(e) => {
+                    let action = if m.dir {
+                        "Deleting Source Directory"
+                    } else {
+                        "Deleting Source File"
+                    };
+                    Ok(Err(Failure::io(action, e)))
+                }
+            }
+        })?;
+        if let Err(error) = result {
+            failures.push(MoveFailure { dir: m.dir, error });
+        }
+    }
+    Ok(failures)
 }
 
 fn nanos(t: &DateTime<Utc>) -> i64 {
@@ -333,19 +517,27 @@ const SMALL_FILE: u64 = 256 * 1024;
 const BATCH_BYTES: usize = 4 << 20;
 
 struct Run<'a> {
-    repo: &'a Repository,
-    writer: &'a Mutex<Writer>,
-    packer: &'a Packer,
+    repo: Option<&'a Repository>,
+    sink: Option<Sink<'a>>,
     names: Names,
+    /// The series the new snapshot joins.
     series: SeriesKey,
+    /// The series of the baseline (another one under `--baseline`).
+    base_series: SeriesKey,
     baseline: Option<SnapshotRecord>,
+    /// Every entry gets a new row: the baseline is not the series' latest.
+    fresh: bool,
     new_seq: u64,
     opts: &'a BackupOptions,
+    job: &'a JobOptions,
     reporter: &'a dyn Reporter,
     errors: Mutex<Vec<RunError>>,
     new_data: AtomicU64,
     files_read: AtomicU64,
     bytes_read: AtomicU64,
+    copy_nanos: AtomicU64,
+    wait_nanos: AtomicU64,
+    moved: Mutex<Vec<Moved>>,
 }
 
 struct RootDone {
@@ -356,6 +548,7 @@ struct RootDone {
 
 struct DirDone {
     tree: TreeId,
+    empty: bool,
     counts: Counts,
 }
 
@@ -376,6 +569,13 @@ enum RowAction {
         entry: Entry,
     },
     Close(VersionKey),
+    /// A baseline subtree carried unchanged into a fresh run: its rows are
+    /// copied into the new snapshot's series.
+    Reopen {
+        path: PathId,
+        entry: Entry,
+        subtree: bool,
+    },
 }
 
 #[derive(Default)]
@@ -390,14 +590,28 @@ struct FileData {
     meta: SourceMeta,
 }
 
+fn is_vanished(e: &std::io::Error) -> bool {
+    let code = e.raw_os_error();
+    code == Some(rustix::io::Errno::NOENT.raw_os_error()) || code == Some(rustix::io::Errno::NOTDIR.raw_os_error())
+}
+
+fn is_dir_entry(b: &ChildVersion) -> bool {
+    b.entry.kind == NodeKind::Dir.code()
+}
+
 impl Run<'_> {
+    fn repo(&self) -> Result<&Repository> {
+        self.repo
+            .ok_or_else(|| Error::Usage("internal: the run has no repository".into()))
+    }
+
     fn with_reader<T>(&self, f: impl FnOnce(&Index) -> robovault_index::Result<T>) -> Result<T> {
-        let conn = self.repo.index()?;
+        let conn = self.repo()?.index()?;
         Ok(f(&conn)?)
     }
 
     fn check_interrupt(&self) -> Result<()> {
-        if self.opts.interrupt.load(Ordering::Relaxed) {
+        if self.opts.run.interrupt.load(Ordering::Relaxed) {
             Err(Error::Interrupted)
         } else {
             Ok(())
@@ -418,10 +632,23 @@ impl Run<'_> {
         self.baseline.as_ref().map_or(0, |b| b.seq)
     }
 
+    fn children(&self, path: PathId) -> Result<Vec<ChildVersion>> {
+        let seq = self.base_seq();
+        self.with_reader(|r| r.children_at(self.base_series, path, seq))
+    }
+
+    fn intern(&self, parent: PathId, name: &[u8]) -> Result<PathId> {
+        match &self.sink {
+            Some(s) => Ok(lock(s.writer).intern_path(parent, name)?),
+            // A list-only run records nothing; new paths need no id.
+            None => Ok(PathId(0)),
+        }
+    }
+
     fn process_root(&self, source: &Path, meta: &Metadata) -> Result<RootDone> {
         let meta = SourceMeta::from_metadata(meta);
         let base_root = match &self.baseline {
-            Some(b) => self.with_reader(|r| r.version_at(self.series, ROOT_PATH, b.seq))?,
+            Some(b) => self.with_reader(|r| r.version_at(self.base_series, ROOT_PATH, b.seq))?,
             None => None,
         };
         let done = self
@@ -433,7 +660,7 @@ impl Run<'_> {
         let mut counts = done.counts;
         counts.dirs.total += 1;
         let base = base_root.as_ref().map(|b| (b.key, &b.entry));
-        let (_, action) = self.dir_record(b"", b"", source, &meta, done.tree, ROOT_PATH, base, &mut counts);
+        let (_, action) = self.dir_record(b"", source, &meta, done.tree, ROOT_PATH, base, &mut counts);
         self.apply(ROOT_PATH, action.into_iter().collect())?;
         Ok(RootDone {
             tree: done.tree,
@@ -448,54 +675,101 @@ impl Run<'_> {
         })
     }
 
-    /// Processes one directory; the inner error is a directory that could not
-    /// be listed (the caller decides whether that is fatal).
+    /// Processes one directory: its line, its extras, its files, then its
+    /// subdirectories (ROBOCOPY.md §6.2 order). The inner error is a
+    /// directory that could not be listed (the caller decides whether that
+    /// is fatal).
     fn process_dir(&self, abs: &Path, rel: &[u8], path: PathId, has_base: bool) -> Result<std::io::Result<DirDone>> {
         self.check_interrupt()?;
         let src = match list_dir(abs) {
             Ok(v) => v,
             Err(e) => return Ok(Err(e)),
         };
-        let base = if has_base {
-            let seq = self.base_seq();
-            self.with_reader(|r| r.children_at(self.series, path, seq))?
-        } else {
-            Vec::new()
-        };
+        let base = if has_base { self.children(path)? } else { Vec::new() };
         let items = merge(src, base);
-        let outcomes: Vec<Outcome> = items
+        let filters = &self.job.filters;
+        let count = items
+            .iter()
+            .filter(|i| matches!(&i.src, Some(Ok(m)) if !m.is_dir()) && filters.included(&child_rel(rel, &i.name)))
+            .count();
+        self.reporter.dir(&DirLine {
+            rel,
+            tag: if has_base {
+                tags::DIR
+            } else {
+                Class::Lonely.tag(true, true)
+            },
+            count: Some(count as i64),
+            verbose_only: false,
+        });
+        let (subdirs, rest): (Vec<Item>, Vec<Item>) = items
+            .into_iter()
+            .partition(|i| matches!(&i.src, Some(Ok(m)) if m.is_dir()));
+        let (extras, files): (Vec<Item>, Vec<Item>) = rest.into_iter().partition(|i| i.src.is_none());
+        let mut outcomes = Vec::new();
+        for item in extras {
+            outcomes.push(self.process_item(abs, rel, path, item)?);
+        }
+        let files: Vec<Outcome> = files
             .into_par_iter()
             .map(|item| self.process_item(abs, rel, path, item))
             .collect::<Result<_>>()?;
-        let mut nodes = Vec::with_capacity(outcomes.len());
+        let dirs: Vec<Outcome> = subdirs
+            .into_par_iter()
+            .map(|item| self.process_item(abs, rel, path, item))
+            .collect::<Result<_>>()?;
+        let mut nodes = Vec::with_capacity(files.len() + dirs.len());
         let mut counts = Counts::default();
         let mut rows = Vec::new();
-        for o in outcomes {
+        for o in outcomes.into_iter().chain(files).chain(dirs) {
             counts.add(&o.counts);
             nodes.extend(o.node);
             rows.extend(o.rows);
         }
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
         self.apply(path, rows)?;
+        let empty = nodes.is_empty();
         let tree = self.store_tree(&Tree { nodes })?;
-        Ok(Ok(DirDone { tree, counts }))
+        Ok(Ok(DirDone { tree, empty, counts }))
     }
 
     fn store_tree(&self, tree: &Tree) -> Result<TreeId> {
         let bytes = tree.encode();
         let id = TreeId::of(&bytes);
-        if !self.packer.contains(&id) && !self.with_reader(|r| r.has_blob(&to_hash(&id)))? {
-            self.packer.add(id, BlobKind::Tree, &bytes)?;
+        let Some(sink) = &self.sink else { return Ok(id) };
+        if !sink.packer.contains(&id) && !self.with_reader(|r| r.has_blob(&to_hash(&id)))? {
+            sink.packer.add(id, BlobKind::Tree, &bytes)?;
         }
         Ok(id)
     }
 
     fn apply(&self, parent: PathId, rows: Vec<RowAction>) -> Result<()> {
+        let Some(sink) = &self.sink else { return Ok(()) };
         if rows.is_empty() {
             return Ok(());
         }
-        let mut w = lock(self.writer);
         let seq = self.new_seq;
         for row in rows {
+            // Reopening walks the baseline with its own reads; keep the
+            // writer's lock only around writes.
+            if let RowAction::Reopen { path, entry, subtree } = row {
+                lock(sink.writer).open_version(self.series, path, seq, &entry)?;
+                if subtree {
+                    for c in self.children(path)? {
+                        let dir = is_dir_entry(&c);
+                        self.apply(
+                            path,
+                            vec![RowAction::Reopen {
+                                path: c.path,
+                                entry: c.entry,
+                                subtree: dir,
+                            }],
+                        )?;
+                    }
+                }
+                continue;
+            }
+            let mut w = lock(sink.writer);
             match row {
                 RowAction::Open { path, name, entry } => {
                     let path = match path {
@@ -505,11 +779,65 @@ impl Run<'_> {
                     w.open_version(self.series, path, seq, &entry)?;
                 }
                 RowAction::Replace { old, path, entry } => {
-                    w.close_version(old, seq)?;
+                    if !self.fresh {
+                        w.close_version(old, seq)?;
+                    }
                     w.open_version(self.series, path, seq, &entry)?;
                 }
                 RowAction::Update { old, entry } => w.update_change_info(old, &entry)?,
-                RowAction::Close(old) => w.close_version(old, seq)?,
+                RowAction::Close(old) => {
+                    if !self.fresh {
+                        w.close_version(old, seq)?;
+                    }
+                }
+                RowAction::Reopen { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The row change for an entry present in the baseline.
+    fn row_for(&self, b: &ChildVersion, entry: Entry) -> Option<RowAction> {
+        if self.fresh {
+            return Some(RowAction::Open {
+                path: Some(b.path),
+                name: b.name.clone(),
+                entry,
+            });
+        }
+        row_for(b.key, b.path, &b.entry, entry)
+    }
+
+    /// Keeps a baseline entry (and its subtree) in the new snapshot as it was.
+    fn keep(&self, rel: &[u8], b: &ChildVersion, out: &mut Outcome) -> Result<()> {
+        out.node = self.carry(&b.name, rel, Some(b))?;
+        if self.fresh && out.node.is_some() {
+            out.rows.push(RowAction::Reopen {
+                path: b.path,
+                entry: b.entry.clone(),
+                subtree: is_dir_entry(b),
+            });
+        }
+        Ok(())
+    }
+
+    /// Drops a baseline entry the run did not select (§1 "Excluded"), or
+    /// keeps it under `--keep-extras`.
+    fn excluded(&self, rel: &[u8], b: &ChildVersion, out: &mut Outcome) -> Result<()> {
+        if self.job.carries_unselected() {
+            return self.keep(rel, b, out);
+        }
+        self.close_subtree(b, out)
+    }
+
+    fn close_subtree(&self, b: &ChildVersion, out: &mut Outcome) -> Result<()> {
+        if self.fresh || self.sink.is_none() {
+            return Ok(());
+        }
+        out.rows.push(RowAction::Close(b.key));
+        if is_dir_entry(b) {
+            for c in self.children(b.path)? {
+                self.close_subtree(&c, out)?;
             }
         }
         Ok(())
@@ -519,51 +847,152 @@ impl Run<'_> {
         let abs = parent_abs.join(std::ffi::OsStr::from_bytes(&item.name));
         let rel = child_rel(parent_rel, &item.name);
         let mut out = Outcome::default();
+        let filters = &self.job.filters;
         let meta = match item.src {
             None => {
                 if let Some(b) = &item.base {
-                    self.extra(&rel, b, &mut out)?;
+                    self.base_only(&rel, b, &mut out)?;
                 }
                 return Ok(out);
             }
             Some(Err(e)) => {
-                // Listed, then gone or unreadable before lstat: FAILED, the
-                // baseline entry (if any) carried.
+                // Listed, then gone or unreadable before lstat.
+                if !filters.included(&rel) {
+                    return Ok(out);
+                }
                 out.counts.files.total += 1;
+                if is_vanished(&e) {
+                    return self.vanished(&rel, item.base.as_ref(), &e, out);
+                }
                 out.counts.files.failed += 1;
                 self.fail(RunError::from_io(&rel, "Copying File", &e, 1));
-                out.node = self.carry(&item.name, &rel, item.base.as_ref())?;
+                if let Some(b) = &item.base {
+                    self.keep(&rel, b, &mut out)?;
+                }
                 return Ok(out);
             }
             Some(Ok(m)) => SourceMeta::from_metadata(&m),
         };
         let base = item.base;
-        let kind = match meta.kind {
-            Some(k) => k,
-            None => {
-                // Sockets are not recorded: Files row, Skipped, no data.
+        let Some(kind) = meta.kind else {
+            // Sockets are not recorded: Files row, Skipped, no data.
+            if filters.included(&rel) {
                 out.counts.files.total += 1;
                 out.counts.files.skipped += 1;
-                if let Some(b) = &base {
-                    self.extra(&rel, b, &mut out)?;
-                }
-                return Ok(out);
             }
-        };
-        let base = match base {
-            Some(b) if b.entry.kind != kind.code() => {
-                // Mismatched: the baseline entry leaves as an extra, the
-                // source entry comes in as Lonely.
-                self.extra(&rel, &b, &mut out)?;
-                None
+            if let Some(b) = &base {
+                self.base_only(&rel, b, &mut out)?;
             }
-            other => other,
+            return Ok(out);
         };
         if kind == NodeKind::Dir {
             self.dir_item(&abs, &rel, parent, &item.name, meta, base, out)
         } else {
             self.nondir_item(&abs, &rel, &item.name, meta, kind, base, out)
         }
+    }
+
+    /// A baseline entry the source lacks: an extra when in scope, else
+    /// excluded (§4.5).
+    fn base_only(&self, rel: &[u8], b: &ChildVersion, out: &mut Outcome) -> Result<()> {
+        let filters = &self.job.filters;
+        let in_scope = if is_dir_entry(b) {
+            filters.dir_in_scope(rel)
+        } else {
+            filters.file_in_scope(rel)
+        };
+        if !in_scope {
+            return self.excluded(rel, b, out);
+        }
+        if self.job.classes.exclude_extra {
+            // Ignored: not reported, not counted, carried.
+            return self.keep(rel, b, out);
+        }
+        self.count_extras(rel, b, true, out)?;
+        if self.job.keep_extras {
+            self.keep(rel, b, out)
+        } else {
+            self.close_subtree(b, out)
+        }
+    }
+
+    /// Counts and reports a baseline entry the source lacks, and every entry
+    /// in scope below it (§4.6).
+    fn count_extras(&self, rel: &[u8], b: &ChildVersion, in_scope: bool, out: &mut Outcome) -> Result<()> {
+        if !in_scope {
+            return Ok(());
+        }
+        if is_dir_entry(b) {
+            out.counts.dirs.extras += 1;
+            self.reporter.dir(&DirLine {
+                rel,
+                tag: Class::Extra.tag(true, false),
+                count: Some(-1),
+                verbose_only: false,
+            });
+            for c in self.children(b.path)? {
+                let child = child_rel(rel, &c.name);
+                let scope = if is_dir_entry(&c) {
+                    self.job.filters.dir_in_scope(&child)
+                } else {
+                    self.job.filters.file_in_scope(&child)
+                };
+                self.count_extras(&child, &c, scope, out)?;
+            }
+        } else {
+            let size = if b.entry.kind == NodeKind::File.code() {
+                b.entry.size
+            } else {
+                0
+            };
+            out.counts.files.extras += 1;
+            out.counts.bytes.extras += size;
+            self.reporter.entry(&EntryLine {
+                rel,
+                tag: Class::Extra.tag(false, false),
+                size,
+                mtime: (b.entry.mtime_sec, b.entry.mtime_nsec),
+                verbose_only: false,
+                full_path: true,
+            });
+        }
+        Ok(())
+    }
+
+    /// A source entry facing a baseline entry of another kind (§4.4): with
+    /// purging (the default) the baseline side leaves as extras and the
+    /// source comes in as Lonely (`Ok(true)`); under `--keep-extras` or
+    /// `--xx` the pair is reported `*MISMATCH` and the baseline kept.
+    fn mismatch(
+        &self,
+        rel: &[u8],
+        b: &ChildVersion,
+        src_is_dir: bool,
+        size: u64,
+        mtime: (i64, u32),
+        out: &mut Outcome,
+    ) -> Result<bool> {
+        if !self.job.keeps_mismatches() {
+            self.count_extras(rel, b, true, out)?;
+            self.close_subtree(b, out)?;
+            return Ok(true);
+        }
+        if src_is_dir {
+            out.counts.dirs.mismatch += 1;
+        } else {
+            out.counts.files.mismatch += 1;
+            out.counts.bytes.mismatch += size;
+        }
+        self.reporter.entry(&EntryLine {
+            rel,
+            tag: Class::Mismatched.tag(src_is_dir, false),
+            size,
+            mtime,
+            verbose_only: false,
+            full_path: true,
+        });
+        self.keep(rel, b, out)?;
+        Ok(false)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -577,24 +1006,92 @@ impl Run<'_> {
         base: Option<ChildVersion>,
         mut out: Outcome,
     ) -> Result<Outcome> {
+        let filters = &self.job.filters;
+        if !filters.within_levels(rel) {
+            // Below --lev: not walked, not counted.
+            if let Some(b) = &base {
+                self.excluded(rel, b, &mut out)?;
+            }
+            return Ok(out);
+        }
+        out.counts.dirs.total += 1;
+        if filters.dir_excluded(rel) {
+            out.counts.dirs.skipped += 1;
+            self.reporter.dir(&DirLine {
+                rel,
+                tag: tags::NAMED_DIR,
+                count: None,
+                verbose_only: true,
+            });
+            if let Some(b) = &base {
+                self.excluded(rel, b, &mut out)?;
+            }
+            return Ok(out);
+        }
+        let base = match base {
+            Some(b) if !is_dir_entry(&b) => {
+                if !self.mismatch(rel, &b, true, 0, meta.mtime, &mut out)? {
+                    return Ok(out);
+                }
+                None
+            }
+            other => other,
+        };
+        if base.is_none() && self.job.classes.exclude_lonely {
+            out.counts.dirs.skipped += 1;
+            self.reporter.dir(&DirLine {
+                rel,
+                tag: Class::Lonely.tag(true, false),
+                count: None,
+                verbose_only: true,
+            });
+            return Ok(out);
+        }
         let path = match &base {
             Some(b) => b.path,
-            None => lock(self.writer).intern_path(parent, name)?,
+            None => self.intern(parent, name)?,
         };
-        out.counts.dirs.total += 1;
         let done = match self.process_dir(abs, rel, path, base.is_some())? {
             Ok(done) => done,
+            Err(e) if is_vanished(&e) => {
+                out.counts.dirs.total -= 1;
+                return self.vanished(rel, base.as_ref(), &e, out);
+            }
             Err(e) => {
                 out.counts.dirs.failed += 1;
                 self.fail(RunError::from_io(rel, "Scanning Source Directory", &e, 1));
-                out.node = self.carry(name, rel, base.as_ref())?;
+                if let Some(b) = &base {
+                    self.keep(rel, b, &mut out)?;
+                }
                 return Ok(out);
             }
         };
         out.counts.add(&done.counts);
-        let base = base.as_ref().map(|b| (b.key, &b.entry));
-        let (node, action) = self.dir_record(name, rel, abs, &meta, done.tree, path, base, &mut out.counts);
+        if done.empty && filters.subdirs_only && !(self.job.keep_extras && base.is_some()) {
+            // -s: an empty directory is left out (§4.5).
+            out.counts.dirs.skipped += 1;
+            if let Some(b) = &base {
+                self.close_subtree(b, &mut out)?;
+            }
+            return Ok(out);
+        }
+        let base_ref = base.as_ref().map(|b| (b.key, &b.entry));
+        let (node, action) = self.dir_record(name, abs, &meta, done.tree, path, base_ref, &mut out.counts);
+        let action = match (&base, self.fresh) {
+            (Some(b), true) => Some(RowAction::Open {
+                path: Some(b.path),
+                name: name.to_vec(),
+                entry: entry_of(&node, &meta),
+            }),
+            _ => action,
+        };
         out.rows.extend(action);
+        if self.opts.move_mode == MoveMode::FilesAndDirs {
+            lock(&self.moved).push(Moved {
+                rel: rel.to_vec(),
+                dir: true,
+            });
+        }
         out.node = Some(node);
         Ok(out)
     }
@@ -605,7 +1102,6 @@ impl Run<'_> {
     fn dir_record(
         &self,
         name: &[u8],
-        rel: &[u8],
         abs: &Path,
         meta: &SourceMeta,
         tree: TreeId,
@@ -626,7 +1122,6 @@ impl Run<'_> {
         let action = match base {
             None => {
                 counts.dirs.copied += 1;
-                self.reporter.dir(rel, Class::Lonely, true);
                 Some(RowAction::Open {
                     path: Some(path),
                     name: name.to_vec(),
@@ -635,11 +1130,39 @@ impl Run<'_> {
             }
             Some((key, base)) => {
                 counts.dirs.skipped += 1;
-                self.reporter.dir(rel, Class::Same, false);
-                row_for(key, path, base, entry)
+                if self.fresh {
+                    Some(RowAction::Open {
+                        path: Some(path),
+                        name: name.to_vec(),
+                        entry,
+                    })
+                } else {
+                    row_for(key, path, base, entry)
+                }
             }
         };
         (node, action)
+    }
+
+    /// An entry that vanished between the walk and its read: not in the new
+    /// snapshot; FAILED, or Skipped under `--ignore-vanished` (§1, §7.1).
+    fn vanished(
+        &self,
+        rel: &[u8],
+        base: Option<&ChildVersion>,
+        e: &std::io::Error,
+        mut out: Outcome,
+    ) -> Result<Outcome> {
+        if self.job.ignore_vanished {
+            out.counts.files.skipped += 1;
+        } else {
+            out.counts.files.failed += 1;
+            self.fail(RunError::from_io(rel, "Copying File", e, 1));
+        }
+        if let Some(b) = base {
+            self.close_subtree(b, &mut out)?;
+        }
+        Ok(out)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -653,39 +1176,138 @@ impl Run<'_> {
         base: Option<ChildVersion>,
         mut out: Outcome,
     ) -> Result<Outcome> {
+        let filters = &self.job.filters;
+        let classes = &self.job.classes;
+        if !filters.included(rel) {
+            // Not a matching file: not counted, not in the snapshot.
+            if let Some(b) = &base {
+                if is_dir_entry(b) {
+                    self.base_only(rel, b, &mut out)?;
+                } else {
+                    self.excluded(rel, b, &mut out)?;
+                }
+            }
+            return Ok(out);
+        }
+        let listed_size = if kind == NodeKind::File { meta.size } else { 0 };
         out.counts.files.total += 1;
-        out.counts.bytes.total += meta.size;
+        out.counts.bytes.total += listed_size;
+        let skip = |out: &mut Outcome, tag: &'static str| {
+            out.counts.files.skipped += 1;
+            out.counts.bytes.skipped += listed_size;
+            self.reporter.entry(&EntryLine {
+                rel,
+                tag,
+                size: listed_size,
+                mtime: meta.mtime,
+                verbose_only: true,
+                full_path: false,
+            });
+        };
+        let link_to_dir = kind == NodeKind::Symlink && fs::metadata(abs).is_ok_and(|m| m.is_dir());
+        let rejected = if filters.file_excluded(rel) {
+            Some(tags::NAMED)
+        } else {
+            filters.reject(rel, &meta, kind, link_to_dir)
+        };
+        if let Some(tag) = rejected {
+            skip(&mut out, tag);
+            if let Some(b) = &base {
+                if is_dir_entry(b) {
+                    self.base_only(rel, b, &mut out)?;
+                } else {
+                    self.excluded(rel, b, &mut out)?;
+                }
+            }
+            return Ok(out);
+        }
+        let base = match base {
+            Some(b) if b.entry.kind != kind.code() => {
+                // Mismatched.
+                if !self.mismatch(rel, &b, false, listed_size, meta.mtime, &mut out)? {
+                    return Ok(out);
+                }
+                None
+            }
+            other => other,
+        };
         let xattrs = match read_xattrs(abs) {
             Ok(x) => x,
-            Err(e) => return self.failed_item(name, rel, &meta, base.as_ref(), &e, out),
+            Err(e) => return self.failed_item(rel, &meta, base.as_ref(), &e, out),
         };
         let target = if kind == NodeKind::Symlink {
             match fs::read_link(abs) {
                 Ok(t) => Some(t.into_os_string().into_vec()),
-                Err(e) => return self.failed_item(name, rel, &meta, base.as_ref(), &e, out),
+                Err(e) => return self.failed_item(rel, &meta, base.as_ref(), &e, out),
             }
         } else {
             None
         };
         let class = match &base {
             None => Class::Lonely,
-            Some(b) => classify(&meta, &xattrs, target.as_deref(), &b.entry, &self.names),
+            Some(b) => classify(&meta, &xattrs, target.as_deref(), &b.entry, &self.names, classes),
         };
+        if classes.skips(class) {
+            skip(&mut out, class.tag(false, false));
+            if let Some(b) = &base {
+                self.keep(rel, b, &mut out)?;
+            }
+            return Ok(out);
+        }
+        // Whether the content is read again; Same without --is is not.
+        let reread = match class {
+            Class::Same => classes.include_same,
+            _ => true,
+        };
+        // Tweaked and Modified count as copied only if the content changed
+        // (or --it forces Tweaked): their line waits for the outcome.
+        let decided_after = matches!(class, Class::Modified) || (class == Class::Tweaked && !classes.include_tweaked);
+        let planned = EntryLine {
+            rel,
+            tag: class.tag(false, true),
+            size: listed_size,
+            mtime: meta.mtime,
+            verbose_only: false,
+            full_path: false,
+        };
+        if class == Class::Same && !reread {
+            // Reported below, with the skip.
+        } else if !decided_after || self.job.list_only {
+            self.reporter.entry(&planned);
+        }
         let base_chunks = base.as_ref().and_then(|b| b.entry.chunks.clone());
         let content = match kind {
-            NodeKind::File if class == Class::Same => {
+            NodeKind::File if !reread || self.job.list_only => {
                 NodeContent::Chunks(base_chunks.iter().flatten().map(to_blob).collect())
             }
-            NodeKind::File => match self.read_file(abs, rel, &meta)? {
+            NodeKind::File => match self.read_file(abs, rel, &meta, (!decided_after).then_some(planned))? {
                 Ok(data) => {
                     meta = data.meta;
                     NodeContent::Chunks(data.chunks)
                 }
                 Err(err) => {
+                    let vanished = err.code == rustix::io::Errno::NOENT.raw_os_error()
+                        || err.code == rustix::io::Errno::NOTDIR.raw_os_error();
+                    if vanished {
+                        if self.job.ignore_vanished {
+                            out.counts.files.skipped += 1;
+                            out.counts.bytes.skipped += listed_size;
+                        } else {
+                            out.counts.files.failed += 1;
+                            out.counts.bytes.failed += listed_size;
+                            self.record(err);
+                        }
+                        if let Some(b) = &base {
+                            self.close_subtree(b, &mut out)?;
+                        }
+                        return Ok(out);
+                    }
                     out.counts.files.failed += 1;
-                    out.counts.bytes.failed += meta.size;
+                    out.counts.bytes.failed += listed_size;
                     self.record(err);
-                    out.node = self.carry(name, rel, base.as_ref())?;
+                    if let Some(b) = &base {
+                        self.keep(rel, b, &mut out)?;
+                    }
                     return Ok(out);
                 }
             },
@@ -696,27 +1318,43 @@ impl Run<'_> {
         let entry = entry_of(&node, &meta);
         let same_content = kind != NodeKind::File || entry.chunks == base_chunks;
         let copied = match class {
-            Class::Same => false,
-            Class::Tweaked | Class::Modified => !same_content,
+            Class::Same => reread,
+            Class::Tweaked if classes.include_tweaked => true,
+            // Under --list-only the plan is to read them again.
+            Class::Tweaked | Class::Modified => self.job.list_only || !same_content,
             _ => true,
         };
         // Links and special files count in the Files row with 0 bytes.
         let size = if kind == NodeKind::File { node.size } else { 0 };
+        out.counts.bytes.total = out.counts.bytes.total - listed_size + size;
         if copied {
             out.counts.files.copied += 1;
             out.counts.bytes.copied += size;
+            if self.opts.move_mode != MoveMode::Off {
+                lock(&self.moved).push(Moved {
+                    rel: rel.to_vec(),
+                    dir: false,
+                });
+            }
         } else {
             out.counts.files.skipped += 1;
             out.counts.bytes.skipped += size;
         }
-        self.reporter.file(rel, class, copied, size);
+        if (decided_after && !self.job.list_only) || (class == Class::Same && !reread) {
+            self.reporter.entry(&EntryLine {
+                tag: class.tag(false, copied),
+                size,
+                verbose_only: !copied,
+                ..planned
+            });
+        }
         match &base {
             None => out.rows.push(RowAction::Open {
                 path: None,
                 name: name.to_vec(),
                 entry,
             }),
-            Some(b) => out.rows.extend(row_for(b.key, b.path, &b.entry, entry)),
+            Some(b) => out.rows.extend(self.row_for(b, entry)),
         }
         out.node = Some(node);
         Ok(out)
@@ -724,26 +1362,31 @@ impl Run<'_> {
 
     fn failed_item(
         &self,
-        name: &[u8],
         rel: &[u8],
         meta: &SourceMeta,
         base: Option<&ChildVersion>,
         e: &std::io::Error,
         mut out: Outcome,
     ) -> Result<Outcome> {
+        if is_vanished(e) {
+            out.counts.bytes.total -= meta.size;
+            return self.vanished(rel, base, e, out);
+        }
         out.counts.files.failed += 1;
         out.counts.bytes.failed += meta.size;
         self.fail(RunError::from_io(rel, "Copying File", e, 1));
-        out.node = self.carry(name, rel, base)?;
+        if let Some(b) = base {
+            self.keep(rel, b, &mut out)?;
+        }
         Ok(out)
     }
 
-    /// The baseline's node for an entry that failed, carried into the new
+    /// The baseline's node for an entry that is carried into the new
     /// snapshot unchanged (its version row stays open).
     fn carry(&self, name: &[u8], rel: &[u8], base: Option<&ChildVersion>) -> Result<Option<robovault_store::Node>> {
         let Some(b) = base else { return Ok(None) };
         let chunks = b.entry.chunks.as_ref().map(|c| c.iter().map(to_blob).collect());
-        let subtree = if b.entry.kind == NodeKind::Dir.code() {
+        let subtree = if is_dir_entry(b) {
             self.baseline_tree(rel)?
         } else {
             None
@@ -757,7 +1400,7 @@ impl Run<'_> {
         let Some(b) = &self.baseline else { return Ok(None) };
         let mut tree = to_blob(&b.root_tree);
         for part in rel.split(|c| *c == b'/') {
-            let t = self.repo.read_tree(&tree)?;
+            let t = self.repo()?.read_tree(&tree)?;
             match t.nodes.binary_search_by(|n| n.name.as_slice().cmp(part)) {
                 Ok(i) => match &t.nodes[i].content {
                     NodeContent::Subtree(id) => tree = *id,
@@ -769,42 +1412,35 @@ impl Run<'_> {
         Ok(Some(tree))
     }
 
-    /// Counts a baseline entry the source lacks (and everything below it) as
-    /// Extras and closes their rows.
-    fn extra(&self, rel: &[u8], b: &ChildVersion, out: &mut Outcome) -> Result<()> {
-        out.rows.push(RowAction::Close(b.key));
-        if b.entry.kind == NodeKind::Dir.code() {
-            out.counts.dirs.extras += 1;
-            self.reporter.dir(rel, Class::Extra, false);
-            let seq = self.base_seq();
-            let children = self.with_reader(|r| r.children_at(self.series, b.path, seq))?;
-            for c in &children {
-                self.extra(&child_rel(rel, &c.name), c, out)?;
-            }
-        } else {
-            out.counts.files.extras += 1;
-            if b.entry.kind == NodeKind::File.code() {
-                out.counts.bytes.extras += b.entry.size;
-            }
-            self.reporter.file(rel, Class::Extra, false, b.entry.size);
-        }
-        Ok(())
-    }
-
     /// Reads, chunks and stores a file, retrying per ROBOCOPY.md §7.1. The
     /// inner error is the file's failure after the retries.
-    fn read_file(&self, abs: &Path, rel: &[u8], meta: &SourceMeta) -> Result<std::result::Result<FileData, RunError>> {
+    fn read_file(
+        &self,
+        abs: &Path,
+        rel: &[u8],
+        meta: &SourceMeta,
+        line: Option<EntryLine<'_>>,
+    ) -> Result<std::result::Result<FileData, RunError>> {
         let retry = Retry {
-            retries: self.opts.retries,
-            wait: self.opts.wait,
-            interrupt: &self.opts.interrupt,
+            retries: self.opts.run.retries,
+            wait: self.opts.run.wait,
+            interrupt: &self.opts.run.interrupt,
             reporter: self.reporter,
+            line,
+            waited: Default::default(),
         };
-        retry.run(rel, || {
+        let start = Instant::now();
+        let result = retry.run(rel, || {
             Ok(self
                 .read_once(abs, meta.size, (meta.dev, meta.ino))?
                 .map_err(|e| Failure::io("Copying File", e)))
-        })
+        });
+        let total = start.elapsed();
+        let waits = retry.waited.get().min(total);
+        self.wait_nanos.fetch_add(waits.as_nanos() as u64, Ordering::Relaxed);
+        self.copy_nanos
+            .fetch_add((total - waits).as_nanos() as u64, Ordering::Relaxed);
+        result
     }
 
     fn read_once(&self, abs: &Path, listed_size: u64, listed: (u64, u64)) -> Result<std::io::Result<FileData>> {
@@ -836,7 +1472,7 @@ impl Run<'_> {
             }
         } else {
             // Reading the next batch overlaps hashing and compressing this one.
-            let mut chunker = Chunker::new(&mut file, &self.repo.store().config().chunker);
+            let mut chunker = Chunker::new(&mut file, &self.repo()?.store().config().chunker);
             let mut total = 0u64;
             let mut next = next_batch(&mut chunker);
             loop {
@@ -876,10 +1512,11 @@ impl Run<'_> {
 
     fn store_chunk(&self, data: &[u8]) -> Result<BlobId> {
         let id = BlobId::of(data);
-        if self.packer.contains(&id) || self.with_reader(|r| r.has_blob(&to_hash(&id)))? {
+        let Some(sink) = &self.sink else { return Ok(id) };
+        if sink.packer.contains(&id) || self.with_reader(|r| r.has_blob(&to_hash(&id)))? {
             return Ok(id);
         }
-        if self.packer.add(id, BlobKind::Data, data)? {
+        if sink.packer.add(id, BlobKind::Data, data)? {
             self.new_data.fetch_add(data.len() as u64, Ordering::Relaxed);
         }
         Ok(id)
@@ -920,13 +1557,18 @@ fn row_for(old: VersionKey, path: PathId, base: &Entry, entry: Entry) -> Option<
 }
 
 /// ROBOCOPY.md §4.2, for a non-directory present on both sides with the same kind.
-fn classify(m: &SourceMeta, xattrs: &[(Vec<u8>, Vec<u8>)], target: Option<&[u8]>, b: &Entry, names: &Names) -> Class {
-    if m.mtime != (b.mtime_sec, b.mtime_nsec) {
-        return if m.mtime > (b.mtime_sec, b.mtime_nsec) {
-            Class::Newer
-        } else {
-            Class::Older
-        };
+fn classify(
+    m: &SourceMeta,
+    xattrs: &[(Vec<u8>, Vec<u8>)],
+    target: Option<&[u8]>,
+    b: &Entry,
+    names: &Names,
+    switches: &ClassSwitches,
+) -> Class {
+    match switches.compare_mtime(m.mtime, (b.mtime_sec, b.mtime_nsec)) {
+        std::cmp::Ordering::Greater => return Class::Newer,
+        std::cmp::Ordering::Less => return Class::Older,
+        std::cmp::Ordering::Equal => {}
     }
     let size = target.map_or(m.size, |t| t.len() as u64);
     if size != b.size || target != b.target.as_deref() {

@@ -6,7 +6,7 @@
 //! ```no_run
 //! use robovault::{backup, BackupOptions, Silent};
 //! let summary = backup("/srv/data".as_ref(), "/backup/repo".as_ref(), &BackupOptions::default(), &Silent)?;
-//! println!("snapshot {} exit {}", summary.snapshot, summary.exit_code);
+//! println!("snapshot {:?} exit {}", summary.snapshot, summary.exit_code);
 //! # Ok::<(), robovault::Error>(())
 //! ```
 
@@ -16,6 +16,7 @@ mod diff;
 mod error;
 mod forget;
 mod gc;
+mod job;
 mod node;
 mod paths;
 mod repair;
@@ -26,7 +27,7 @@ mod retry;
 mod summary;
 mod verify;
 
-pub use backup::{backup, default_threads, BackupOptions, BackupSummary};
+pub use backup::{backup, BackupOptions, BackupSummary, BaselineChoice, MoveMode};
 pub use browse::{
     cat, choose, choose_series, history, ls, resolve, snapshot_by_prefix, versions, Found, SeriesHistory,
     SnapshotChoice, VersionSpan,
@@ -35,11 +36,12 @@ pub use diff::{diff, find, Change, FindHit};
 pub use error::{Error, Result};
 pub use forget::{apply_policy, forget, Decision, ForgetOptions, ForgetSummary, KeepPolicy};
 pub use gc::{gc, GcOptions, GcSummary};
+pub use job::{attributes, default_threads, tags, ClassSwitches, Filters, JobOptions, Pattern, RunOptions};
 pub use paths::absolute;
 pub use repair::{repair_index, RepairSummary};
 pub use repo::{Repository, INDEX_FILE};
-pub use report::{Next, Reporter, RunStart, Silent};
-pub use restore::{restore, RestoreOptions, RestoreSummary};
+pub use report::{DirLine, EntryLine, Next, Reporter, RunStart, Silent};
+pub use restore::{restore, CopyFlags, RestoreOptions, RestoreSummary};
 pub use summary::{Class, Counts, Row, RunError, EXIT_FATAL};
 pub use verify::{verify, Problem, ReadData, VerifySummary};
 

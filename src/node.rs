@@ -36,6 +36,9 @@ pub struct SourceMeta {
     pub rdev: u64,
     /// Link count.
     pub nlink: u64,
+    /// Last access (seconds), for the `--max-lad`/`--min-lad` filters only:
+    /// never recorded or compared.
+    pub atime: i64,
 }
 
 impl SourceMeta {
@@ -70,6 +73,7 @@ impl SourceMeta {
             ino: m.ino(),
             rdev: if is_device { m.rdev() } else { 0 },
             nlink: m.nlink(),
+            atime: m.atime(),
         }
     }
 

@@ -50,11 +50,12 @@ pub fn canonical_or_ancestor(path: &Path) -> Result<PathBuf> {
 }
 
 /// The backup refusals of ROBOCOPY.md §5.4: SOURCE inside the repository
-/// (arguments swapped?), and the repository inside SOURCE.
+/// (arguments swapped?), and the repository inside SOURCE unless `--xd`
+/// excludes it or a directory above it.
 ///
 /// # Errors
 /// [`Error::Refused`] naming the paths and the remedy.
-pub fn check_backup_paths(source: &Path, repo: &Path) -> Result<()> {
+pub fn check_backup_paths(source: &Path, repo: &Path, filters: &crate::job::Filters) -> Result<()> {
     let src = canonical_or_ancestor(source)?;
     let repo = canonical_or_ancestor(repo)?;
     if src.starts_with(&repo) {
@@ -64,10 +65,18 @@ pub fn check_backup_paths(source: &Path, repo: &Path) -> Result<()> {
             src.display()
         )));
     }
-    if repo.starts_with(&src) {
+    if let Ok(inside) = repo.strip_prefix(&src) {
+        use std::os::unix::ffi::OsStrExt;
+        let mut rel = Vec::new();
+        for part in inside.components() {
+            rel = child_rel(&rel, part.as_os_str().as_bytes());
+            if filters.dir_excluded(&rel) {
+                return Ok(());
+            }
+        }
         return Err(Error::Refused(format!(
             "Repository \"{}\" lies inside source \"{}\"; the backup would back itself up. \
-             Put the repository outside the source.",
+             Put the repository outside the source, or exclude it with --xd.",
             repo.display(),
             src.display()
         )));
@@ -125,9 +134,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("repo");
         std::fs::create_dir(&repo).unwrap();
-        assert!(check_backup_paths(&repo, &dir.path().join("src")).is_ok());
-        assert!(check_backup_paths(&repo.join("x"), &repo).is_err());
-        assert!(check_backup_paths(dir.path(), &repo).is_err());
+        let none = crate::job::Filters::default();
+        assert!(check_backup_paths(&repo, &dir.path().join("src"), &none).is_ok());
+        assert!(check_backup_paths(&repo.join("x"), &repo, &none).is_err());
+        assert!(check_backup_paths(dir.path(), &repo, &none).is_err());
+        let xd = crate::job::Filters {
+            exclude_dirs: vec![crate::job::Pattern::new("repo", dir.path(), false).unwrap()],
+            ..Default::default()
+        };
+        assert!(check_backup_paths(dir.path(), &repo, &xd).is_ok());
     }
 
     #[test]

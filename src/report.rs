@@ -1,21 +1,54 @@
 //! How the engine tells what it does while it runs. The CLI implements
 //! [`Reporter`] for the console, the log and JSON; the engine never prints.
+//! The engine decides each line's tag and whether it is a verbose-only line;
+//! the reporter decides, from the logging switches, what it shows.
 
 use std::time::Duration;
 
-use crate::summary::{Class, RunError};
+use crate::summary::RunError;
 
 /// Receives the events of a backup or restore, from any worker thread.
 pub trait Reporter: Sync {
     /// The run has chosen its repository, series and baseline, and is about
     /// to walk.
     fn start(&self, _run: &RunStart) {}
-    /// A directory was processed (`rel` is empty for the root).
-    fn dir(&self, _rel: &[u8], _class: Class, _copied: bool) {}
-    /// A non-directory entry was classified and handled.
-    fn file(&self, _rel: &[u8], _class: Class, _copied: bool, _size: u64) {}
+    /// A directory line (ROBOCOPY.md §6.2), before the directory's entries.
+    fn dir(&self, _line: &DirLine) {}
+    /// A file line: before a copy is attempted, or once the outcome is known.
+    fn entry(&self, _line: &EntryLine) {}
     /// An attempt at an item failed; `next` says what follows.
     fn error(&self, _err: &RunError, _next: Next) {}
+}
+
+/// A directory line: `TAB TAG12 COUNT8 TAB FULLPATH/`.
+#[derive(Debug, Clone, Copy)]
+pub struct DirLine<'a> {
+    /// Path relative to the job root; empty for the root.
+    pub rel: &'a [u8],
+    /// The 12-character tag.
+    pub tag: &'static str,
+    /// Matching files in the directory (-1 for an extra directory); `None`
+    /// prints no count.
+    pub count: Option<i64>,
+    /// Shown only under `--verbose`.
+    pub verbose_only: bool,
+}
+
+/// A file line: `TAB TAG12 TAB SIZE14 TAB [TS19 TAB] NAME`.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryLine<'a> {
+    /// Path relative to the job root.
+    pub rel: &'a [u8],
+    /// The 12-character tag.
+    pub tag: &'static str,
+    /// Size in bytes (0 for links and special files).
+    pub size: u64,
+    /// The source mtime, for `--timestamps`.
+    pub mtime: (i64, u32),
+    /// Shown only under `--verbose` (skipped entries).
+    pub verbose_only: bool,
+    /// Printed with its full destination path (extras, mismatches).
+    pub full_path: bool,
 }
 
 /// What a run knows when it starts walking.
@@ -23,7 +56,7 @@ pub trait Reporter: Sync {
 pub struct RunStart {
     /// The repository (absolute).
     pub repository: std::path::PathBuf,
-    /// Whether this run created it.
+    /// Whether this run created it (or would, under `--list-only`).
     pub repository_created: bool,
     /// The series.
     pub series: String,

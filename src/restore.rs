@@ -26,7 +26,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,15 +37,81 @@ use robovault_store::{valid_name, Node, NodeContent, NodeKind, TreeId};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps, CWD};
 
 use crate::browse::{choose, resolve, SnapshotChoice};
+use crate::job::{tags, JobOptions, RunOptions};
+use crate::node::SourceMeta;
 use crate::paths::{canonical_or_ancestor, child_rel, components};
 use crate::repo::{to_blob, Repository};
-use crate::report::Reporter;
+use crate::report::{DirLine, EntryLine, Reporter};
 use crate::retry::{Failure, Retry};
 use crate::summary::{Class, Counts, RunError};
 use crate::{Error, Result};
 
+/// Which metadata a restore applies (`--copy`, `--dcopy`, ROBOCOPY.md §3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyFlags {
+    /// `D`: file content.
+    pub data: bool,
+    /// `A`: the mode.
+    pub attributes: bool,
+    /// `T`: the mtime.
+    pub times: bool,
+    /// `O`: owner (where permitted).
+    pub owner: bool,
+    /// `S`: all extended attributes, not only `user.` ones.
+    pub security: bool,
+    /// `X`: no extended attributes.
+    pub no_xattrs: bool,
+}
+
+impl Default for CopyFlags {
+    fn default() -> Self {
+        CopyFlags::parse("DAT").unwrap_or(CopyFlags {
+            data: true,
+            attributes: true,
+            times: true,
+            owner: false,
+            security: false,
+            no_xattrs: false,
+        })
+    }
+}
+
+impl CopyFlags {
+    /// Parses robocopy's letters (`DAT`, `DATSOU`, `DT`, …).
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for a letter outside DATSOUX.
+    pub fn parse(letters: &str) -> Result<CopyFlags> {
+        let mut f = CopyFlags {
+            data: false,
+            attributes: false,
+            times: false,
+            owner: false,
+            security: false,
+            no_xattrs: false,
+        };
+        for c in letters.chars() {
+            match c.to_ascii_uppercase() {
+                'D' => f.data = true,
+                'A' => f.attributes = true,
+                'T' => f.times = true,
+                'O' => f.owner = true,
+                'S' => f.security = true,
+                'U' => {}
+                'X' => f.no_xattrs = true,
+                other => {
+                    return Err(Error::Usage(format!(
+                        "invalid copy flag \"{other}\" in \"{letters}\": use the letters D A T S O U X"
+                    )))
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
 /// How a restore runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
     /// The series; default the repository's only one.
     pub series: Option<String>,
@@ -53,31 +119,22 @@ pub struct RestoreOptions {
     pub snapshot: SnapshotChoice,
     /// Relative paths to restore; empty restores everything.
     pub paths: Vec<Vec<u8>>,
-    /// Restore owners (uid, gid) where permitted (`/COPY:…O`).
-    pub owner: bool,
-    /// Retries per failed item.
-    pub retries: u32,
-    /// Wait between retries.
-    pub wait: Duration,
-    /// Worker threads; `None` uses every core.
-    pub threads: Option<usize>,
-    /// Set by a signal handler to stop the run.
-    pub interrupt: Arc<AtomicBool>,
-}
-
-impl Default for RestoreOptions {
-    fn default() -> Self {
-        RestoreOptions {
-            series: None,
-            snapshot: SnapshotChoice::Latest,
-            paths: Vec::new(),
-            owner: false,
-            retries: 3,
-            wait: Duration::from_secs(5),
-            threads: None,
-            interrupt: Arc::new(AtomicBool::new(false)),
-        }
-    }
+    /// What files get (`--copy`).
+    pub copy: CopyFlags,
+    /// What directories get (`--dcopy`).
+    pub dcopy: CopyFlags,
+    /// Selection and class switches; `job.purge` deletes extras.
+    pub job: JobOptions,
+    /// Retries, threads, interruption.
+    pub run: RunOptions,
+    /// `--force`: lift the refusals of §5.4 that may be lifted.
+    pub force: bool,
+    /// `--nocopy`: write no file data (with `--mirror`, only delete extras).
+    pub no_copy: bool,
+    /// `--attr-add R`: clear every write bit of restored files.
+    pub add_readonly: bool,
+    /// `--attr-remove R`: set the owner's write bit of restored files.
+    pub remove_readonly: bool,
 }
 
 /// What a restore did.
@@ -95,8 +152,14 @@ pub struct RestoreSummary {
     pub started: DateTime<Utc>,
     /// Run end.
     pub ended: DateTime<Utc>,
+    /// Whether this was a `--list-only` run.
+    pub list_only: bool,
     /// The summary rows.
     pub counts: Counts,
+    /// Time spent reading and writing file data.
+    pub copy_time: Duration,
+    /// Time spent waiting between retries.
+    pub wait_time: Duration,
     /// Each failure.
     pub errors: Vec<RunError>,
     /// ROBOCOPY.md §4.7.
@@ -148,7 +211,7 @@ impl Selection {
 ///
 /// # Errors
 /// Fatal conditions only: unknown series, snapshot or path, a target that
-/// cannot be created or is the repository, an unreadable root tree.
+/// cannot be created or is refused (§5.4), an unreadable root tree.
 pub fn restore(
     repo_path: &Path,
     target: &Path,
@@ -158,26 +221,31 @@ pub fn restore(
     let started = Utc::now();
     let repo = Repository::open(repo_path)?;
     let (series, snapshot) = choose(&repo, opts.series.as_deref(), &opts.snapshot)?;
-    let target_canon = canonical_or_ancestor(target)?;
-    if target_canon.starts_with(repo.path()) {
-        return Err(Error::Refused(format!(
-            "Target \"{}\" is the repository or lies inside it; restore elsewhere.",
-            target_canon.display()
-        )));
-    }
+    let protected = check_restore_target(&repo, target, opts)?;
     let selection = Selection::from_paths(&opts.paths)?;
     for p in &opts.paths {
         resolve(&repo, &snapshot, p)?;
     }
+    let list_only = opts.job.list_only;
     let created = !target.exists();
-    std::fs::create_dir_all(target).map_err(|e| Error::io("creating target directory", target, e))?;
-    let target = std::fs::canonicalize(target).map_err(|e| Error::io("resolving", target, e))?;
-    let root_fd = rustix::fs::open(
-        &target,
-        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::io("opening target directory", &target, e.into()))?;
+    let target = if list_only {
+        crate::paths::absolute(target)?
+    } else {
+        std::fs::create_dir_all(target).map_err(|e| Error::io("creating target directory", target, e))?;
+        std::fs::canonicalize(target).map_err(|e| Error::io("resolving", target, e))?
+    };
+    let root_fd = if created && list_only {
+        None
+    } else {
+        Some(
+            rustix::fs::open(
+                &target,
+                OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| Error::io("opening target directory", &target, e.into()))?,
+        )
+    };
 
     reporter.start(&crate::report::RunStart {
         repository: repo.path().to_owned(),
@@ -192,22 +260,27 @@ pub fn restore(
         errors: Mutex::new(Vec::new()),
         links: Mutex::new(HashMap::new()),
         target: target.clone(),
+        protected,
+        copy_nanos: AtomicU64::new(0),
+        wait_nanos: AtomicU64::new(0),
     };
-    let threads = opts.threads.unwrap_or_else(crate::backup::default_threads);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start {threads} worker threads: {e}")))?;
-    let mut counts = pool.install(|| run.restore_dir(&root_fd, &to_blob(&snapshot.root_tree), b"", &selection))?;
+    let pool = opts.run.pool()?;
+    let mut counts = pool.install(|| {
+        run.restore_dir(
+            root_fd.as_ref(),
+            &to_blob(&snapshot.root_tree),
+            b"",
+            &selection,
+            created,
+        )
+    })?;
     counts.dirs.total += 1;
     if created {
         counts.dirs.copied += 1;
-        reporter.dir(b"", Class::Lonely, true);
     } else {
         counts.dirs.skipped += 1;
-        reporter.dir(b"", Class::Same, false);
     }
-    if selection == Selection::All {
+    if let (Selection::All, Some(fd), false) = (&selection, &root_fd, list_only) {
         if let Some(root) = repo.index()?.version_at(series.key, ROOT_PATH, snapshot.seq)? {
             let meta = DirMeta {
                 mode: root.entry.mode,
@@ -215,7 +288,7 @@ pub fn restore(
                 gid: root.entry.gid,
                 mtime: (root.entry.mtime_sec, root.entry.mtime_nsec),
             };
-            if let Err(e) = run.apply_dir_meta(&root_fd, &meta) {
+            if let Err(e) = run.apply_dir_meta(fd, &meta) {
                 run.fail(RunError::from_io(b"", "Copying Directory Metadata", &e, 1));
                 counts.dirs.failed += 1;
             }
@@ -223,7 +296,7 @@ pub fn restore(
     }
     let mut errors = run.errors.into_inner().unwrap_or_else(|p| p.into_inner());
     errors.sort_by(|a, b| a.path.cmp(&b.path));
-    if opts.interrupt.load(Ordering::SeqCst) {
+    if opts.run.interrupt.load(Ordering::SeqCst) {
         return Err(Error::Interrupted);
     }
     Ok(RestoreSummary {
@@ -231,12 +304,54 @@ pub fn restore(
         series: series.name,
         snapshot: snapshot.snap_id,
         target,
+        list_only,
         started,
         ended: Utc::now(),
+        copy_time: Duration::from_nanos(run.copy_nanos.into_inner()),
+        wait_time: Duration::from_nanos(run.wait_nanos.into_inner()),
         exit_code: counts.exit_code(),
         counts,
         errors,
     })
+}
+
+/// The restore refusals of ROBOCOPY.md §5.4, checked before anything is
+/// written. Returns the path of the repository relative to TARGET when a
+/// forced mirror must protect it.
+fn check_restore_target(repo: &Repository, target: &Path, opts: &RestoreOptions) -> Result<Option<Vec<u8>>> {
+    let target_canon = canonical_or_ancestor(target)?;
+    if target_canon.starts_with(repo.path()) {
+        return Err(Error::Refused(format!(
+            "Target \"{}\" is the repository or lies inside it; restore elsewhere.",
+            target_canon.display()
+        )));
+    }
+    if !opts.job.purge {
+        return Ok(None);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .and_then(|h| std::fs::canonicalize(h).ok());
+    let dangerous = target_canon.parent().is_none() || home.as_deref() == Some(target_canon.as_path());
+    if dangerous && !opts.force {
+        return Err(Error::Refused(format!(
+            "Target \"{}\" is a filesystem root or the home directory; a mirror restore would delete \
+             everything else in it. Restore into a subdirectory, or give --force.",
+            target_canon.display()
+        )));
+    }
+    if let Ok(inside) = repo.path().strip_prefix(&target_canon) {
+        if !opts.force {
+            return Err(Error::Refused(format!(
+                "Target \"{}\" contains the repository \"{}\"; a mirror restore would delete it. \
+                 Restore elsewhere, or give --force (the repository is then kept).",
+                target_canon.display(),
+                repo.path().display()
+            )));
+        }
+        return Ok(Some(inside.as_os_str().as_bytes().to_vec()));
+    }
+    Ok(None)
 }
 
 struct DirMeta {
@@ -269,6 +384,10 @@ struct RestoreRun<'a> {
     /// of the first member restored, behind the group's own lock.
     links: Mutex<HashMap<(u64, u64), LinkSlot>>,
     target: PathBuf,
+    /// The repository inside TARGET under a forced mirror: never deleted.
+    protected: Option<Vec<u8>>,
+    copy_nanos: AtomicU64,
+    wait_nanos: AtomicU64,
 }
 
 fn timespec(t: (i64, u32)) -> Timespec {
@@ -324,6 +443,31 @@ impl Drop for TempEntry<'_> {
     }
 }
 
+/// What a restore does with one snapshot entry, decided before it acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Leave the target entry as it is.
+    Skip,
+    /// Apply metadata only (Tweaked).
+    Meta,
+    /// Write the entry (temporary name, then rename).
+    Write,
+}
+
+fn meta_of_node(node: &Node) -> SourceMeta {
+    SourceMeta {
+        kind: Some(node.kind),
+        mode: node.mode,
+        uid: node.uid,
+        gid: node.gid,
+        size: node.size,
+        mtime: (node.mtime_sec, node.mtime_nsec),
+        // Restore has no access time: the snapshot's mtime stands in.
+        atime: node.mtime_sec,
+        ..SourceMeta::default()
+    }
+}
+
 impl RestoreRun<'_> {
     fn fail(&self, err: RunError) {
         self.reporter.error(&err, crate::report::Next::NotRetried);
@@ -335,20 +479,55 @@ impl RestoreRun<'_> {
         self.errors.lock().unwrap_or_else(|p| p.into_inner()).push(err);
     }
 
-    fn retry(&self) -> Retry<'_> {
+    fn retry<'b>(&'b self, line: Option<EntryLine<'b>>) -> Retry<'b> {
         Retry {
-            retries: self.opts.retries,
-            wait: self.opts.wait,
-            interrupt: &self.opts.interrupt,
+            retries: self.opts.run.retries,
+            wait: self.opts.run.wait,
+            interrupt: &self.opts.run.interrupt,
             reporter: self.reporter,
+            line,
+            waited: Default::default(),
         }
     }
 
-    fn restore_dir(&self, dir: &OwnedFd, tree: &TreeId, rel: &[u8], sel: &Selection) -> Result<Counts> {
-        if self.opts.interrupt.load(Ordering::Relaxed) {
+    /// Runs a retried action and books its time (§4.6 Times row).
+    fn timed<T>(
+        &self,
+        rel: &[u8],
+        line: Option<EntryLine<'_>>,
+        attempt: impl FnMut() -> Result<std::result::Result<T, Failure>>,
+    ) -> Result<std::result::Result<T, RunError>> {
+        let retry = self.retry(line);
+        let start = std::time::Instant::now();
+        let r = retry.run(rel, attempt);
+        let total = start.elapsed();
+        let waited = retry.waited.get().min(total);
+        self.wait_nanos.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+        self.copy_nanos
+            .fetch_add((total - waited).as_nanos() as u64, Ordering::Relaxed);
+        r
+    }
+
+    fn writes(&self) -> bool {
+        !self.opts.job.list_only
+    }
+
+    /// Restores one directory of the snapshot into `dir` (`None`: it does
+    /// not exist, under `--list-only`): its line, its extras, its files,
+    /// then its subdirectories.
+    fn restore_dir(
+        &self,
+        dir: Option<&OwnedFd>,
+        tree: &TreeId,
+        rel: &[u8],
+        sel: &Selection,
+        new: bool,
+    ) -> Result<Counts> {
+        if self.opts.run.interrupt.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
         }
         let mut counts = Counts::default();
+        let filters = &self.opts.job.filters;
         let nodes = match self.repo.read_tree(tree) {
             Ok(t) => t.nodes,
             Err(e) => {
@@ -364,7 +543,8 @@ impl RestoreRun<'_> {
                 return Ok(counts);
             }
         };
-        let existing = list_fd(dir).unwrap_or_default();
+        let mut existing = dir.map(|d| list_fd(d).unwrap_or_default()).unwrap_or_default();
+        existing.sort();
         let chosen: Vec<(&Node, &Selection)> = nodes
             .iter()
             .filter_map(|n| match sel {
@@ -372,57 +552,200 @@ impl RestoreRun<'_> {
                 Selection::Some(map) => map.get(&n.name).map(|s| (n, s)),
             })
             .collect();
-        let results: Vec<Counts> = chosen
-            .par_iter()
-            .map(|(node, s)| self.restore_node(dir, rel, node, s))
-            .collect::<Result<_>>()?;
-        for c in &results {
-            counts.add(c);
-        }
+        let count = chosen
+            .iter()
+            .filter(|(n, _)| n.kind != NodeKind::Dir && filters.included(&child_rel(rel, &n.name)))
+            .count();
+        self.reporter.dir(&DirLine {
+            rel,
+            tag: if new { Class::Lonely.tag(true, true) } else { tags::DIR },
+            count: Some(count as i64),
+            verbose_only: false,
+        });
         if *sel == Selection::All {
-            for name in existing {
-                if nodes.binary_search_by(|n| n.name.as_slice().cmp(&name)).is_err() {
-                    self.count_extra(dir, &child_rel(rel, &name), &name, &mut counts);
+            if let Some(d) = dir {
+                for name in &existing {
+                    if nodes.binary_search_by(|n| n.name.as_slice().cmp(name)).is_err() {
+                        self.extra(d, &child_rel(rel, name), name, true, &mut counts)?;
+                    }
                 }
+            }
+        }
+        let (subdirs, files): (Vec<_>, Vec<_>) = chosen.into_iter().partition(|(n, _)| n.kind == NodeKind::Dir);
+        for part in [files, subdirs] {
+            let results: Vec<Counts> = part
+                .par_iter()
+                .map(|(node, s)| self.restore_node(dir, rel, node, s))
+                .collect::<Result<_>>()?;
+            for c in &results {
+                counts.add(c);
             }
         }
         Ok(counts)
     }
 
-    /// Counts a TARGET entry the snapshot lacks, and all below it (§4.6).
-    fn count_extra(&self, dir: &OwnedFd, rel: &[u8], name: &[u8], counts: &mut Counts) {
-        let Ok(st) = rustix::fs::statat(dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW) else {
-            return;
-        };
-        if kind_of(&st) == Some(NodeKind::Dir) {
-            counts.dirs.extras += 1;
-            self.reporter.dir(rel, Class::Extra, false);
-            if let Ok(sub) = open_dir_at(dir, name) {
-                for child in list_fd(&sub).unwrap_or_default() {
-                    self.count_extra(&sub, &child_rel(rel, &child), &child, counts);
-                }
-            }
+    /// Whether a TARGET entry at `rel` is within the scope of extras (§4.5)
+    /// and not the protected repository.
+    fn extra_in_scope(&self, rel: &[u8], is_dir: bool) -> bool {
+        if self.protected.as_deref() == Some(rel) {
+            return false;
+        }
+        let filters = &self.opts.job.filters;
+        if is_dir {
+            filters.dir_in_scope(rel)
         } else {
-            counts.files.extras += 1;
-            let size = if kind_of(&st) == Some(NodeKind::File) {
-                st.st_size as u64
-            } else {
-                0
-            };
-            counts.bytes.extras += size;
-            self.reporter.file(rel, Class::Extra, false, size);
+            filters.file_in_scope(rel)
         }
     }
 
-    fn restore_node(&self, dir: &OwnedFd, parent_rel: &[u8], node: &Node, sel: &Selection) -> Result<Counts> {
+    /// A TARGET entry the snapshot lacks: counted and reported with all in
+    /// scope below it; deleted under `--purge` unless protected (§5.2).
+    /// Returns whether the entry is gone (or would be, under `--list-only`).
+    fn extra(&self, dir: &OwnedFd, rel: &[u8], name: &[u8], top: bool, counts: &mut Counts) -> Result<bool> {
+        let Ok(st) = rustix::fs::statat(dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW) else {
+            return Ok(false);
+        };
+        let is_dir = kind_of(&st) == Some(NodeKind::Dir);
+        if !self.extra_in_scope(rel, is_dir) || (top && self.opts.job.classes.exclude_extra) {
+            if self.opts.job.purge && self.protected.as_deref() != Some(rel) && !top {
+                // A protected entry inside a purged directory: kept, reported under -v.
+                self.reporter.entry(&EntryLine {
+                    rel,
+                    tag: if is_dir { "  *named dir" } else { " *named file" },
+                    size: if is_dir { 0 } else { st.st_size as u64 },
+                    mtime: stat_mtime(&st),
+                    verbose_only: true,
+                    full_path: true,
+                });
+            }
+            return Ok(false);
+        }
+        let purge = self.opts.job.purge && !self.opts.job.classes.exclude_extra;
+        if is_dir {
+            counts.dirs.extras += 1;
+            self.reporter.dir(&DirLine {
+                rel,
+                tag: Class::Extra.tag(true, false),
+                count: Some(-1),
+                verbose_only: false,
+            });
+            let mut all_gone = true;
+            if let Ok(sub) = open_dir_at(dir, name) {
+                let mut children = list_fd(&sub).unwrap_or_default();
+                children.sort();
+                for child in children {
+                    all_gone &= self.extra(&sub, &child_rel(rel, &child), &child, false, counts)?;
+                }
+            }
+            if !purge || !all_gone {
+                return Ok(false);
+            }
+            if !self.writes() {
+                return Ok(true);
+            }
+            return self.delete(dir, rel, name, true, counts);
+        }
+        let size = if kind_of(&st) == Some(NodeKind::File) {
+            st.st_size as u64
+        } else {
+            0
+        };
+        counts.files.extras += 1;
+        counts.bytes.extras += size;
+        self.reporter.entry(&EntryLine {
+            rel,
+            tag: Class::Extra.tag(false, false),
+            size,
+            mtime: stat_mtime(&st),
+            verbose_only: false,
+            full_path: true,
+        });
+        if !purge {
+            return Ok(false);
+        }
+        if !self.writes() {
+            return Ok(true);
+        }
+        self.delete(dir, rel, name, false, counts)
+    }
+
+    /// Deletes one TARGET entry (a directory already emptied), retried; a
+    /// failure counts in FAILED only (§4.6).
+    fn delete(&self, dir: &OwnedFd, rel: &[u8], name: &[u8], is_dir: bool, counts: &mut Counts) -> Result<bool> {
+        let flags = if is_dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
+        let action = if is_dir {
+            "Deleting Extra Directory"
+        } else {
+            "Deleting Extra File"
+        };
+        let r = self.timed(rel, None, || {
+            match rustix::fs::unlinkat(dir, OsStr::from_bytes(name), flags) {
+                Ok(()) => Ok(Ok(())),
+                Err(e) if e == rustix::io::Errno::NOENT => Ok(Ok(())),
+                Err(e) => Ok(Err(Failure::io(action, e.into()))),
+            }
+        })?;
+        match r {
+            Ok(()) => Ok(true),
+            Err(err) => {
+                self.record(err);
+                if is_dir {
+                    counts.dirs.failed += 1;
+                } else {
+                    counts.files.failed += 1;
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    fn restore_node(&self, dir: Option<&OwnedFd>, parent_rel: &[u8], node: &Node, sel: &Selection) -> Result<Counts> {
         let rel = child_rel(parent_rel, &node.name);
         let mut counts = Counts::default();
         let is_dir = node.kind == NodeKind::Dir;
+        let filters = &self.opts.job.filters;
+        let classes = &self.opts.job.classes;
+        let size = file_bytes(node);
+        let mtime = (node.mtime_sec, node.mtime_nsec);
         if is_dir {
+            if !filters.within_levels(&rel) {
+                return Ok(counts);
+            }
             counts.dirs.total += 1;
+            if filters.dir_excluded(&rel) {
+                counts.dirs.skipped += 1;
+                self.reporter.dir(&DirLine {
+                    rel: &rel,
+                    tag: tags::NAMED_DIR,
+                    count: None,
+                    verbose_only: true,
+                });
+                return Ok(counts);
+            }
         } else {
+            if !filters.included(&rel) {
+                return Ok(counts);
+            }
             counts.files.total += 1;
-            counts.bytes.total += file_bytes(node);
+            counts.bytes.total += size;
+            let rejected = if filters.file_excluded(&rel) {
+                Some(tags::NAMED)
+            } else {
+                filters.reject(&rel, &meta_of_node(node), node.kind, false)
+            };
+            if let Some(tag) = rejected {
+                counts.files.skipped += 1;
+                counts.bytes.skipped += size;
+                self.reporter.entry(&EntryLine {
+                    rel: &rel,
+                    tag,
+                    size,
+                    mtime,
+                    verbose_only: true,
+                    full_path: false,
+                });
+                return Ok(counts);
+            }
         }
         if !valid_name(&node.name) {
             let err = RunError {
@@ -437,46 +760,98 @@ impl RestoreRun<'_> {
             return Ok(counts);
         }
         let name = OsStr::from_bytes(&node.name);
-        let existing = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => Some(st),
-            Err(e) if e == rustix::io::Errno::NOENT => None,
-            Err(e) => {
-                self.fail(RunError::from_io(&rel, "Accessing Destination", &e.into(), 1));
+        let existing = match dir.map(|d| rustix::fs::statat(d, name, AtFlags::SYMLINK_NOFOLLOW)) {
+            None => None,
+            Some(Ok(st)) => Some(st),
+            Some(Err(e)) if e == rustix::io::Errno::NOENT => None,
+            Some(Err(e)) => {
+                self.fail(RunError::from_io(&rel, "Accessing Destination Directory", &e.into(), 1));
                 add_failed(&mut counts, node);
                 return Ok(counts);
             }
         };
-        let class = match &existing {
+        let mut class = match &existing {
             None => Class::Lonely,
             Some(st) if kind_of(st) != Some(node.kind) => Class::Mismatched,
-            Some(st) => self.classify(node, st, dir),
+            Some(st) => match dir {
+                Some(d) => self.classify(node, st, d),
+                None => Class::Lonely,
+            },
         };
+        let mut exists = existing.is_some();
         if class == Class::Mismatched {
-            // A link or another kind in the way: reported and left alone.
-            if is_dir {
-                counts.dirs.mismatch += 1;
-            } else {
-                counts.files.mismatch += 1;
-                counts.bytes.mismatch += file_bytes(node);
+            let purge = self.opts.job.purge && !classes.exclude_extra;
+            if !purge {
+                // A link or another kind in the way: reported and left alone.
+                if is_dir {
+                    counts.dirs.mismatch += 1;
+                } else {
+                    counts.files.mismatch += 1;
+                    counts.bytes.mismatch += size;
+                }
+                self.reporter.entry(&EntryLine {
+                    rel: &rel,
+                    tag: Class::Mismatched.tag(is_dir, false),
+                    size,
+                    mtime,
+                    verbose_only: false,
+                    full_path: true,
+                });
+                return Ok(counts);
             }
-            self.reporter.file(&rel, Class::Mismatched, false, file_bytes(node));
-            return Ok(counts);
+            // Purging: the target entry leaves as extras (a link itself,
+            // never its target), the snapshot's comes in as Lonely.
+            let Some(d) = dir else { return Ok(counts) };
+            if !self.extra(d, &rel, &node.name, false, &mut counts)? {
+                if is_dir {
+                    counts.dirs.failed += 1;
+                } else {
+                    counts.files.failed += 1;
+                    counts.bytes.failed += size;
+                }
+                return Ok(counts);
+            }
+            class = Class::Lonely;
+            exists = false;
         }
         if is_dir {
-            return self.restore_subdir(dir, &rel, node, sel, existing.is_some(), counts);
+            if class == Class::Lonely && classes.exclude_lonely {
+                counts.dirs.skipped += 1;
+                return Ok(counts);
+            }
+            return self.restore_subdir(dir, &rel, node, sel, exists, counts);
         }
-        let result = match class {
-            Class::Same => Ok(Ok(false)),
-            // Special files are re-created: opening a device node may act.
-            Class::Tweaked if matches!(node.kind, NodeKind::File | NodeKind::Symlink) => self
-                .retry()
-                .run(&rel, || Ok(self.apply_meta_at(dir, node).map(|_| false))),
-            _ => self.retry().run(&rel, || self.write_entry(dir, &rel, node)),
+        let plan = if classes.skips(class) || self.opts.no_copy {
+            Plan::Skip
+        } else {
+            match class {
+                Class::Same if classes.include_same => Plan::Write,
+                Class::Same => Plan::Skip,
+                Class::Tweaked if classes.include_tweaked => Plan::Write,
+                // Special files are re-created: opening a device node may act.
+                Class::Tweaked if matches!(node.kind, NodeKind::File | NodeKind::Symlink) => Plan::Meta,
+                _ => Plan::Write,
+            }
         };
-        let size = file_bytes(node);
-        match result? {
-            Ok(_) => {
-                let copied = !matches!(class, Class::Same | Class::Tweaked);
+        let copied = plan == Plan::Write;
+        let line = EntryLine {
+            rel: &rel,
+            tag: class.tag(false, copied),
+            size,
+            mtime,
+            verbose_only: !copied,
+            full_path: false,
+        };
+        self.reporter.entry(&line);
+        let result = match (plan, dir, self.writes()) {
+            (Plan::Skip, ..) | (_, None, _) | (_, _, false) => Ok(()),
+            (Plan::Meta, Some(d), true) => self.timed(&rel, Some(line), || Ok(self.apply_meta_at(d, node)))?,
+            (Plan::Write, Some(d), true) => self.timed(&rel, Some(line), || {
+                self.write_entry(d, &rel, node).map(|r| r.map(|_| ()))
+            })?,
+        };
+        match result {
+            Ok(()) => {
                 if copied {
                     counts.files.copied += 1;
                     counts.bytes.copied += size;
@@ -484,7 +859,6 @@ impl RestoreRun<'_> {
                     counts.files.skipped += 1;
                     counts.bytes.skipped += size;
                 }
-                self.reporter.file(&rel, class, copied, size);
             }
             Err(err) => {
                 self.record(err);
@@ -497,7 +871,7 @@ impl RestoreRun<'_> {
 
     fn restore_subdir(
         &self,
-        dir: &OwnedFd,
+        dir: Option<&OwnedFd>,
         rel: &[u8],
         node: &Node,
         sel: &Selection,
@@ -516,40 +890,43 @@ impl RestoreRun<'_> {
             return Ok(counts);
         };
         let name = OsStr::from_bytes(&node.name);
-        let opened = self.retry().run(rel, || {
-            if !exists {
-                match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
-                    Ok(()) => {}
-                    Err(e) if e == rustix::io::Errno::EXIST => {}
-                    Err(e) => return Ok(Err(Failure::io("Creating Destination Directory", e.into()))),
+        let sub = match dir {
+            Some(d) if exists || self.writes() => {
+                let opened = self.timed(rel, None, || {
+                    if !exists {
+                        match rustix::fs::mkdirat(d, name, Mode::from_raw_mode(0o700)) {
+                            Ok(()) => {}
+                            Err(e) if e == rustix::io::Errno::EXIST => {}
+                            Err(e) => return Ok(Err(Failure::io("Creating Destination Directory", e.into()))),
+                        }
+                    }
+                    Ok(open_dir_at(d, &node.name).map_err(|e| Failure::io("Creating Destination Directory", e)))
+                })?;
+                match opened {
+                    Ok(fd) => Some(fd),
+                    Err(err) => {
+                        self.record(err);
+                        counts.dirs.failed += 1;
+                        return Ok(counts);
+                    }
                 }
             }
-            Ok(open_dir_at(dir, &node.name).map_err(|e| Failure::io("Creating Destination Directory", e)))
-        })?;
-        let sub = match opened {
-            Ok(fd) => fd,
-            Err(err) => {
-                self.record(err);
-                counts.dirs.failed += 1;
-                return Ok(counts);
-            }
+            _ => None,
         };
         if exists {
             counts.dirs.skipped += 1;
-            self.reporter.dir(rel, Class::Same, false);
         } else {
             counts.dirs.copied += 1;
-            self.reporter.dir(rel, Class::Lonely, true);
         }
-        counts.add(&self.restore_dir(&sub, tree, rel, sel)?);
+        counts.add(&self.restore_dir(sub.as_ref(), tree, rel, sel, !exists)?);
         let meta = DirMeta {
             mode: node.mode,
             uid: node.uid,
             gid: node.gid,
             mtime: (node.mtime_sec, node.mtime_nsec),
         };
-        if *sel == Selection::All {
-            if let Err(e) = self.apply_dir_meta(&sub, &meta) {
+        if let (Selection::All, Some(fd), true) = (sel, &sub, self.writes()) {
+            if let Err(e) = self.apply_dir_meta(fd, &meta) {
                 self.fail(RunError::from_io(rel, "Copying Directory Metadata", &e, 1));
                 counts.dirs.failed += 1;
             }
@@ -558,12 +935,30 @@ impl RestoreRun<'_> {
     }
 
     fn apply_dir_meta(&self, fd: &OwnedFd, m: &DirMeta) -> std::io::Result<()> {
-        if self.opts.owner {
+        let d = &self.opts.dcopy;
+        if d.owner {
             chown_if_permitted(fd, m.uid, m.gid)?;
         }
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(m.mode))?;
-        rustix::fs::futimens(fd, &times(m.mtime))?;
+        if d.attributes {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(m.mode))?;
+        }
+        if d.times {
+            rustix::fs::futimens(fd, &times(m.mtime))?;
+        }
         Ok(())
+    }
+
+    /// The mode a restored file gets: the recorded one, adjusted by
+    /// `--attr-add R` / `--attr-remove R` (§3.3).
+    fn file_mode(&self, mode: u32) -> u32 {
+        let mut mode = mode;
+        if self.opts.add_readonly {
+            mode &= !0o222;
+        }
+        if self.opts.remove_readonly {
+            mode |= 0o200;
+        }
+        mode
     }
 
     /// ROBOCOPY.md §4.2 for restore: change times are never compared.
@@ -572,9 +967,15 @@ impl RestoreRun<'_> {
         if node.kind == NodeKind::Dir {
             return Class::Same;
         }
-        let node_mtime = (node.mtime_sec, node.mtime_nsec);
-        if mtime != node_mtime {
-            return if node_mtime > mtime { Class::Newer } else { Class::Older };
+        match self
+            .opts
+            .job
+            .classes
+            .compare_mtime((node.mtime_sec, node.mtime_nsec), mtime)
+        {
+            std::cmp::Ordering::Greater => return Class::Newer,
+            std::cmp::Ordering::Less => return Class::Older,
+            std::cmp::Ordering::Equal => {}
         }
         let differs = match node.kind {
             NodeKind::File => st.st_size as u64 != node.size,
@@ -591,8 +992,10 @@ impl RestoreRun<'_> {
         if differs {
             return Class::Changed;
         }
-        let mode_differs = node.kind != NodeKind::Symlink && (st.st_mode & 0o7777) != node.mode;
-        let owner_differs = self.opts.owner && (st.st_uid, st.st_gid) != (node.uid, node.gid);
+        let mode_differs = self.opts.copy.attributes
+            && node.kind != NodeKind::Symlink
+            && (st.st_mode & 0o7777) != self.file_mode(node.mode);
+        let owner_differs = self.opts.copy.owner && (st.st_uid, st.st_gid) != (node.uid, node.gid);
         if mode_differs || owner_differs {
             return Class::Tweaked;
         }
@@ -608,7 +1011,7 @@ impl RestoreRun<'_> {
         let name = OsStr::from_bytes(&node.name);
         let fail = |e: std::io::Error| Failure::io("Copying File", e);
         if node.kind == NodeKind::Symlink {
-            if self.opts.owner {
+            if self.opts.copy.owner {
                 chown_at_if_permitted(dir, name, node.uid, node.gid).map_err(fail)?;
             }
             return rustix::fs::utimensat(
@@ -633,11 +1036,16 @@ impl RestoreRun<'_> {
                 "the entry changed during the restore".into(),
             ));
         }
-        if self.opts.owner {
+        if self.opts.copy.owner {
             chown_if_permitted(&fd, node.uid, node.gid).map_err(fail)?;
         }
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(node.mode)).map_err(|e| fail(e.into()))?;
-        rustix::fs::futimens(&fd, &times((node.mtime_sec, node.mtime_nsec))).map_err(|e| fail(e.into()))
+        if self.opts.copy.attributes {
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(self.file_mode(node.mode))).map_err(|e| fail(e.into()))?;
+        }
+        if self.opts.copy.times {
+            rustix::fs::futimens(&fd, &times((node.mtime_sec, node.mtime_nsec))).map_err(|e| fail(e.into()))?;
+        }
+        Ok(())
     }
 
     /// Creates the entry under a temporary name, then renames it over `name`.
@@ -688,7 +1096,7 @@ impl RestoreRun<'_> {
                 .and_then(|_| rustix::fs::utimensat(dir, tmp_os, &times(mtime), AtFlags::SYMLINK_NOFOLLOW))
                 .map_err(|e| Failure::io("Copying File", e.into()))
                 .and_then(|_| {
-                    if self.opts.owner {
+                    if self.opts.copy.owner {
                         chown_at_if_permitted(dir, tmp_os, node.uid, node.gid)
                             .map_err(|e| Failure::io("Copying File", e))
                     } else {
@@ -704,7 +1112,7 @@ impl RestoreRun<'_> {
                 rustix::fs::mknodat(dir, tmp_os, ft, Mode::from_raw_mode(node.mode), node.rdev as _)
                     .map_err(std::io::Error::from)
                     .and_then(|_| {
-                        if self.opts.owner {
+                        if self.opts.copy.owner {
                             chown_at_if_permitted(dir, tmp_os, node.uid, node.gid)
                         } else {
                             Ok(())
@@ -774,7 +1182,7 @@ impl RestoreRun<'_> {
         // one core, and the filesystem sees one sequential writer.
         let mut written = 0u64;
         for window in chunks.chunks(RESTORE_WINDOW) {
-            if self.opts.interrupt.load(Ordering::Relaxed) {
+            if self.opts.run.interrupt.load(Ordering::Relaxed) {
                 return Err(Error::Interrupted);
             }
             let decoded: Vec<Result<Vec<u8>>> = window.par_iter().map(|id| self.repo.read_blob(id)).collect();
@@ -801,18 +1209,28 @@ impl RestoreRun<'_> {
     }
 
     fn finish_file(&self, file: &File, node: &Node) -> std::io::Result<()> {
-        if self.opts.owner {
+        if self.opts.copy.owner {
             chown_if_permitted(file, node.uid, node.gid)?;
         }
-        for (k, v) in &node.xattrs {
-            // User attributes by default (ROBOCOPY.md §3.4); a filesystem
-            // without them loses nothing else.
-            if k.starts_with(b"user.") {
+        let copy = &self.opts.copy;
+        for (k, v) in node.xattrs.iter().filter(|_| !copy.no_xattrs) {
+            // User attributes by default, the others with S (ROBOCOPY.md
+            // §3.4); a filesystem without them loses nothing else.
+            if k.starts_with(b"user.") || copy.security {
                 let _ = xattr::FileExt::set_xattr(file, OsStr::from_bytes(k), v);
             }
         }
-        rustix::fs::fchmod(file, Mode::from_raw_mode(node.mode))?;
-        rustix::fs::futimens(file, &times((node.mtime_sec, node.mtime_nsec)))?;
+        // Without A the file keeps the mode it was created with (0600 less
+        // the umask would be surprising): the recorded one stands in.
+        let mode = if copy.attributes {
+            self.file_mode(node.mode)
+        } else {
+            0o644 & node.mode.max(0o600)
+        };
+        rustix::fs::fchmod(file, Mode::from_raw_mode(mode))?;
+        if copy.times {
+            rustix::fs::futimens(file, &times((node.mtime_sec, node.mtime_nsec)))?;
+        }
         Ok(())
     }
 }

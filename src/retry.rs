@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::report::{Next, Reporter};
+use crate::report::{EntryLine, Next, Reporter};
 use crate::summary::{io_message, RunError};
 use crate::{Error, Result};
 
@@ -79,6 +79,11 @@ pub struct Retry<'a> {
     pub interrupt: &'a AtomicBool,
     /// Told of each failed attempt.
     pub reporter: &'a dyn Reporter,
+    /// The item's file line, repeated before each retry so that every retry
+    /// group reads on its own (ROBOCOPY.md §6.2).
+    pub line: Option<EntryLine<'a>>,
+    /// Time spent waiting so far (the FAILED column of the Times row).
+    pub waited: std::cell::Cell<Duration>,
 }
 
 impl Retry<'_> {
@@ -117,6 +122,9 @@ impl Retry<'_> {
             }
             self.reporter.error(&err, Next::Retry(self.wait));
             self.sleep()?;
+            if let Some(line) = &self.line {
+                self.reporter.entry(line);
+            }
         }
         unreachable!("the last attempt returns")
     }
@@ -129,6 +137,7 @@ impl Retry<'_> {
             }
             let now = Instant::now();
             if now >= end {
+                self.waited.set(self.waited.get() + self.wait);
                 return Ok(());
             }
             std::thread::sleep((end - now).min(Duration::from_millis(50)));

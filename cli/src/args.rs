@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Versioned, content-addressed backups with the job model of robocopy.
 #[derive(Debug, Parser)]
-#[command(name = "robovault", version, about, max_term_width = 100)]
+#[command(name = "robovault", version, about, max_term_width = 100, args_override_self = true)]
 pub struct Cli {
     /// How exit codes are reported: robocopy's bitmask, or 0/1/2 for schedulers.
     #[arg(long, global = true, value_enum, default_value_t = ExitCodes::Robocopy)]
@@ -178,46 +178,262 @@ pub struct FindArgs {
     pub json: bool,
 }
 
-/// Options every run takes for retries and threads.
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Retries per failed item (robocopy /R:n).
-    #[arg(short = 'r', long, default_value_t = 3)]
-    pub retries: u32,
-    /// Seconds between retries (robocopy /W:n).
-    #[arg(short = 'w', long, default_value_t = 5)]
-    pub wait: u64,
-    /// Worker threads, 1–128 (robocopy /MT:n); default: every core.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=128))]
+/// The options backup and restore share (ROBOCOPY.md §3.1, rows marked B R).
+#[derive(Debug, Args, Clone, Default)]
+pub struct JobArgs {
+    /// Walk the tree but leave out empty directories (/S).
+    #[arg(short = 's', long, help_heading = "Selection")]
+    pub subdirs: bool,
+    /// Walk the whole tree, empty directories included (/E; the default).
+    #[arg(short = 'e', long, help_heading = "Selection")]
+    pub empty_dirs: bool,
+    /// Walk the top N levels only; the root is level 1 (/LEV:n).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Selection")]
+    pub lev: Option<u32>,
+    /// Restore: delete extras in TARGET (/PURGE). Backup: no effect.
+    #[arg(long, help_heading = "Selection")]
+    pub purge: bool,
+    /// -e --purge (/MIR).
+    #[arg(long, help_heading = "Selection")]
+    pub mirror: bool,
+    /// Skip Older entries (/XO).
+    #[arg(long, visible_alias = "xo", help_heading = "Classes")]
+    pub exclude_older: bool,
+    /// Skip Newer entries (/XN).
+    #[arg(long, visible_alias = "xn", help_heading = "Classes")]
+    pub exclude_newer: bool,
+    /// Skip Changed entries (/XC).
+    #[arg(long, visible_alias = "xc", help_heading = "Classes")]
+    pub exclude_changed: bool,
+    /// Skip Lonely entries: add nothing new (/XL).
+    #[arg(long, visible_alias = "xl", help_heading = "Classes")]
+    pub exclude_lonely: bool,
+    /// Ignore extras: not reported, counted, dropped or deleted (/XX).
+    #[arg(long, visible_alias = "xx", help_heading = "Classes")]
+    pub exclude_extra: bool,
+    /// Copy Same files too (/IS).
+    #[arg(long, visible_alias = "is", help_heading = "Classes")]
+    pub include_same: bool,
+    /// Copy Tweaked files (/IT).
+    #[arg(long, visible_alias = "it", help_heading = "Classes")]
+    pub include_tweaked: bool,
+    /// Accepted; changes nothing (/IM).
+    #[arg(long, visible_alias = "im", help_heading = "Classes")]
+    pub include_modified: bool,
+    /// Include only files matching these names, wildcards or paths (/IF).
+    #[arg(long, visible_alias = "if", value_name = "P", num_args = 1.., help_heading = "Selection")]
+    pub include_files: Vec<String>,
+    /// Exclude files by name, wildcard or path (/XF).
+    #[arg(long, visible_alias = "xf", value_name = "P", num_args = 1.., help_heading = "Selection")]
+    pub exclude_file: Vec<String>,
+    /// Exclude directories: they are not walked (/XD).
+    #[arg(long, visible_alias = "xd", value_name = "P", num_args = 1.., help_heading = "Selection")]
+    pub exclude_dir: Vec<String>,
+    /// Match patterns case-sensitively.
+    #[arg(long, help_heading = "Selection")]
+    pub case_sensitive_match: bool,
+    /// Only files with any of these attributes, from RASHCNETO (/IA:L).
+    #[arg(long, visible_alias = "ia", value_name = "L", help_heading = "Selection")]
+    pub include_attrs: Option<String>,
+    /// Exclude files with any of these attributes (/XA:L).
+    #[arg(long, visible_alias = "xa", value_name = "L", help_heading = "Selection")]
+    pub exclude_attrs: Option<String>,
+    /// Exclude files larger than N bytes (K, M, G suffixes) (/MAX:n).
+    #[arg(long, visible_alias = "max", value_name = "N", help_heading = "Selection")]
+    pub max_size: Option<String>,
+    /// Exclude files smaller than N bytes (/MIN:n).
+    #[arg(long, visible_alias = "min", value_name = "N", help_heading = "Selection")]
+    pub min_size: Option<String>,
+    /// Exclude files older than N days, or than YYYYMMDD (/MAXAGE:n).
+    #[arg(long, value_name = "N", help_heading = "Selection")]
+    pub max_age: Option<String>,
+    /// Exclude files newer than N days, or than YYYYMMDD (/MINAGE:n).
+    #[arg(long, value_name = "N", help_heading = "Selection")]
+    pub min_age: Option<String>,
+    /// Exclude all symlinks (/XJ).
+    #[arg(long, visible_alias = "xj", help_heading = "Selection")]
+    pub exclude_links: bool,
+    /// Exclude links to directories (/XJD).
+    #[arg(long, visible_alias = "xjd", help_heading = "Selection")]
+    pub exclude_dir_links: bool,
+    /// Exclude the other links, dangling ones included (/XJF).
+    #[arg(long, visible_alias = "xjf", help_heading = "Selection")]
+    pub exclude_file_links: bool,
+    /// Times within 2 seconds count as equal (/FFT).
+    #[arg(long, help_heading = "Classes")]
+    pub fft: bool,
+    /// Times one hour apart count as equal (/DST).
+    #[arg(long, help_heading = "Classes")]
+    pub dst: bool,
+    /// What to copy for files, from DATSOUX (/COPY:F; default DAT).
+    #[arg(long, value_name = "F", help_heading = "Copy")]
+    pub copy: Option<String>,
+    /// What to copy for directories (/DCOPY:F; default DAT).
+    #[arg(long, value_name = "F", help_heading = "Copy")]
+    pub dcopy: Option<String>,
+    /// --copy DATS (/SEC).
+    #[arg(long, help_heading = "Copy")]
+    pub sec: bool,
+    /// --copy DATSOU (/COPYALL).
+    #[arg(long, help_heading = "Copy")]
+    pub copyall: bool,
+    /// Copy nothing for directories (/NODCOPY).
+    #[arg(long, help_heading = "Copy")]
+    pub nodcopy: bool,
+    /// Plan and report only: read no content, write nothing (/L).
+    #[arg(short = 'l', long, visible_alias = "dry-run", help_heading = "Run")]
+    pub list_only: bool,
+    /// Worker threads, 1–128 (/MT[:n]; --mt alone means 8); default: every core.
+    #[arg(long, visible_alias = "mt", value_name = "N", num_args = 0..=1, default_missing_value = "8",
+          value_parser = clap::value_parser!(u32).range(1..=128), help_heading = "Run")]
     pub threads: Option<u32>,
-    /// Print one JSON summary object instead of the log.
-    #[arg(long)]
+    /// Retries per failed item (/R:n; default 3).
+    #[arg(short = 'r', long, value_name = "N", help_heading = "Run")]
+    pub retries: Option<u32>,
+    /// Seconds between retries (/W:n; default 5).
+    #[arg(short = 'w', long, value_name = "S", help_heading = "Run")]
+    pub wait: Option<u64>,
+    /// Store the effective --retries and --wait as this user's defaults (/REG).
+    #[arg(long, help_heading = "Run")]
+    pub save_retry_defaults: bool,
+    /// Retry a missing source or target root instead of failing at once (/TBD).
+    #[arg(long, visible_alias = "tbd", help_heading = "Run")]
+    pub wait_for_share: bool,
+    /// The series (default: HOST:/absolute/source for backup; the only one for restore).
+    #[arg(long, help_heading = "Run")]
+    pub series: Option<String>,
+    /// No progress line (/NP).
+    #[arg(long, visible_alias = "np", help_heading = "Log")]
+    pub no_progress: bool,
+    /// No directory lines (/NDL).
+    #[arg(long, visible_alias = "ndl", help_heading = "Log")]
+    pub no_dir_list: bool,
+    /// No file lines (/NFL).
+    #[arg(long, visible_alias = "nfl", help_heading = "Log")]
+    pub no_file_list: bool,
+    /// No header (/NJH).
+    #[arg(long, visible_alias = "njh", help_heading = "Log")]
+    pub no_job_header: bool,
+    /// No summary (/NJS).
+    #[arg(long, visible_alias = "njs", help_heading = "Log")]
+    pub no_job_summary: bool,
+    /// Blank class tags (/NC).
+    #[arg(long, visible_alias = "nc", help_heading = "Log")]
+    pub no_class: bool,
+    /// Blank sizes (/NS).
+    #[arg(long, visible_alias = "ns", help_heading = "Log")]
+    pub no_size: bool,
+    /// Sizes as byte counts (/BYTES).
+    #[arg(long, help_heading = "Log")]
+    pub bytes: bool,
+    /// Add the source mtime to file lines (/TS).
+    #[arg(long, visible_alias = "ts", help_heading = "Log")]
+    pub timestamps: bool,
+    /// Print full paths on file lines (/FP).
+    #[arg(long, visible_alias = "fp", help_heading = "Log")]
+    pub full_paths: bool,
+    /// End copied-file lines with start and estimated end times (/ETA).
+    #[arg(long, help_heading = "Log")]
+    pub eta: bool,
+    /// Also list skipped entries and protected extras (/V).
+    #[arg(short = 'v', long, help_heading = "Log")]
+    pub verbose: bool,
+    /// Also list destination files left out by the include filespecs (/X).
+    #[arg(long, help_heading = "Log")]
+    pub report_all_extras: bool,
+    /// Write the log to F, truncating it (/LOG:F).
+    #[arg(long, value_name = "F", help_heading = "Log")]
+    pub log: Option<PathBuf>,
+    /// Append the log to F (/LOG+:F).
+    #[arg(long, value_name = "F", help_heading = "Log")]
+    pub log_append: Option<PathBuf>,
+    /// With --log: also write the log to stdout (/TEE).
+    #[arg(long, help_heading = "Log")]
+    pub tee: bool,
+    /// One JSON summary object on stdout instead of the log.
+    #[arg(long, conflicts_with = "tee", help_heading = "Log")]
     pub json: bool,
+    /// Read options from a job file (/JOB:NAME).
+    #[arg(long, value_name = "NAME", help_heading = "Job files")]
+    pub job: Option<String>,
+    /// Write the effective options to a job file (/SAVE:NAME).
+    #[arg(long, value_name = "NAME", help_heading = "Job files")]
+    pub save_job: Option<String>,
+    /// Stop after parsing (and saving) (/QUIT).
+    #[arg(long, help_heading = "Job files")]
+    pub quit: bool,
+    /// Leave /SD: out of the saved job (/NOSD).
+    #[arg(long, help_heading = "Job files")]
+    pub no_source: bool,
+    /// Leave /DD: out of the saved job (/NODD).
+    #[arg(long, help_heading = "Job files")]
+    pub no_dest: bool,
+    /// Encoding of job files written by robocopy: utf-8, cp850 or cp1252.
+    #[arg(long, value_name = "E", help_heading = "Job files")]
+    pub job_encoding: Option<String>,
+    /// Robocopy switches accepted without effect (/Z /B /ZB /J /UNICODE), echoed.
+    #[arg(long, hide = true)]
+    pub compat: Vec<String>,
 }
 
 /// `backup`.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct BackupArgs {
     /// The directory to back up.
     pub source: PathBuf,
     /// The repository.
     pub repo: PathBuf,
-    /// The series (default: HOST:/absolute/source).
+    /// Include filespecs: names or wildcards (default *.*).
+    pub filespecs: Vec<String>,
+    /// Carry baseline entries not selected or not found (robocopy without /PURGE).
+    #[arg(long, conflicts_with_all = ["purge", "mirror"])]
+    pub keep_extras: bool,
+    /// Windows only: the Archive attribute (/A).
+    #[arg(long, hide = true)]
+    pub archive: bool,
+    /// Windows only: clear the Archive attribute (/M).
+    #[arg(long, hide = true)]
+    pub archive_reset: bool,
+    /// Exclude files last accessed before N days / YYYYMMDD (/MAXLAD:n).
+    #[arg(long, value_name = "N")]
+    pub max_lad: Option<String>,
+    /// Exclude files last accessed after N days / YYYYMMDD (/MINLAD:n).
+    #[arg(long, value_name = "N")]
+    pub min_lad: Option<String>,
+    /// Record links as links (/SL; the default).
+    #[arg(long, visible_alias = "sl")]
+    pub copy_links: bool,
+    /// Record junctions as such (/SJ; the default).
+    #[arg(long, visible_alias = "sj")]
+    pub copy_junctions: bool,
+    /// Follow symlinks, as robocopy does, with cycle protection.
     #[arg(long)]
-    pub series: Option<String>,
+    pub follow_links: bool,
+    /// Delete copied source files after the commit (/MOV).
+    #[arg(long)]
+    pub move_files: bool,
+    /// --move-files, and remove emptied source directories (/MOVE).
+    #[arg(long = "move")]
+    pub move_all: bool,
+    /// Compare against this snapshot instead of the series' latest.
+    #[arg(long, value_name = "ID", conflicts_with = "no_baseline")]
+    pub baseline: Option<String>,
+    /// Compare against an empty tree: everything is Lonely.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// Count entries that vanished between the walk and their read as Skipped.
+    #[arg(long)]
+    pub ignore_vanished: bool,
     /// Wait up to this long for another writer's lock (30s, 5m, 1h; bare number: seconds).
-    #[arg(long, default_value = "0")]
-    pub lock_wait: String,
+    #[arg(long, value_name = "D")]
+    pub lock_wait: Option<String>,
     #[command(flatten)]
-    pub run: RunArgs,
+    pub job: JobArgs,
 }
 
 /// Which snapshot a read command uses.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct SnapshotArgs {
-    /// The series (default: the repository's only one).
-    #[arg(long)]
-    pub series: Option<String>,
     /// A snapshot id (8 or more hex digits) or `latest`.
     #[arg(long, conflicts_with = "at")]
     pub snapshot: Option<String>,
@@ -226,22 +442,44 @@ pub struct SnapshotArgs {
     pub at: Option<String>,
 }
 
+/// Which snapshot a read command uses, with its series.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SeriesSnapshotArgs {
+    /// The series (default: the repository's only one).
+    #[arg(long)]
+    pub series: Option<String>,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+}
+
 /// `restore`.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct RestoreArgs {
     /// The repository.
     pub repo: PathBuf,
     /// Where to restore (created if missing).
     pub target: PathBuf,
-    /// Paths relative to the snapshot root to restore (default: everything).
-    pub paths: Vec<String>,
+    /// Names, wildcards, or paths relative to the snapshot root (default: everything).
+    pub filespecs: Vec<String>,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
-    /// Restore owners too, where permitted (robocopy /COPY:DATO).
+    /// Restore owners too, where permitted (--copy DATO).
     #[arg(long)]
     pub owner: bool,
+    /// Lift the refusals that may be lifted (a mirror into / or $HOME, or around the repository).
+    #[arg(long)]
+    pub force: bool,
+    /// Write no file data; with --mirror, only delete extras (/NOCOPY).
+    #[arg(long)]
+    pub nocopy: bool,
+    /// Adjust restored files: R clears every write bit (/A+:L).
+    #[arg(long, value_name = "L")]
+    pub attr_add: Option<String>,
+    /// Adjust restored files: R sets the owner's write bit (/A-:L).
+    #[arg(long, value_name = "L")]
+    pub attr_remove: Option<String>,
     #[command(flatten)]
-    pub run: RunArgs,
+    pub job: JobArgs,
 }
 
 /// `history`.
@@ -268,7 +506,7 @@ pub struct LsArgs {
     /// A directory inside the snapshot (default: the root).
     pub path: Option<String>,
     #[command(flatten)]
-    pub snapshot: SnapshotArgs,
+    pub snapshot: SeriesSnapshotArgs,
     /// A JSON array of entries.
     #[arg(long)]
     pub json: bool,
@@ -297,7 +535,7 @@ pub struct CatArgs {
     /// The file, relative to the snapshot root.
     pub path: String,
     #[command(flatten)]
-    pub snapshot: SnapshotArgs,
+    pub snapshot: SeriesSnapshotArgs,
 }
 
 /// `verify`.

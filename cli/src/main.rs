@@ -2,11 +2,15 @@
 //! the log, summaries and listings, and turns the outcome into the exit code
 //! of ROBOCOPY.md §4.7 and §7.3.
 
+mod alias;
 mod args;
 mod console;
+mod jobfile;
 mod output;
+mod run;
 mod when;
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,25 +18,112 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Parser;
-use robovault::{display_bytes, BackupOptions, Repository, RestoreOptions, SnapshotChoice, EXIT_FATAL};
+use clap::{CommandFactory, Parser};
+use robovault::{display_bytes, Repository, SnapshotChoice, EXIT_FATAL};
 use serde_json::json;
 
 use args::{
-    BackupArgs, CatArgs, Cli, Command, DiffArgs, ExitCodes, FindArgs, ForgetArgs, GcArgs, HistoryArgs, LsArgs,
-    RepairWhat, RestoreArgs, SnapshotArgs, VerifyArgs, VersionsArgs,
+    CatArgs, Cli, Command, DiffArgs, ExitCodes, FindArgs, ForgetArgs, GcArgs, HistoryArgs, LsArgs, RepairWhat,
+    SnapshotArgs, VerifyArgs, VersionsArgs,
 };
-use console::{Console, Job};
 use output::*;
 
+/// The exit-code style, found before parsing so that even a usage error
+/// maps to it (`--exit-codes posix` turns 16 into 2).
+fn exit_style(args: &[OsString]) -> ExitCodes {
+    let mut style = ExitCodes::Robocopy;
+    let mut it = args.iter().filter_map(|a| a.to_str());
+    while let Some(a) = it.next() {
+        let v = match a {
+            "--exit-codes" => it.next(),
+            _ => a.strip_prefix("--exit-codes=").or_else(|| {
+                a.get(..12)
+                    .filter(|p| p.eq_ignore_ascii_case("/EXITCODES:"))
+                    .map(|_| &a[12..])
+            }),
+        };
+        match v {
+            Some("posix") => style = ExitCodes::Posix,
+            Some("robocopy") => style = ExitCodes::Robocopy,
+            _ => {}
+        }
+    }
+    style
+}
+
+/// Rewrites the arguments of `backup` and `restore` (robocopy switches, job
+/// files); other commands pass unchanged.
+fn prepare_args(args: Vec<OsString>) -> Result<(Vec<OsString>, Option<std::path::PathBuf>)> {
+    let cmd = Cli::command();
+    // The subcommand is the first argument that is not a global option.
+    let mut i = 1;
+    while i < args.len() {
+        match args[i].to_str() {
+            Some("--exit-codes") => i += 2,
+            Some(a) if a.starts_with("--exit-codes=") => i += 1,
+            _ => break,
+        }
+    }
+    let Some(name) = args.get(i).and_then(|a| a.to_str()) else {
+        return Ok((args, None));
+    };
+    let Some(sub) = cmd
+        .find_subcommand(name)
+        .filter(|s| matches!(s.get_name(), "backup" | "restore"))
+    else {
+        return Ok((args, None));
+    };
+    let (rest, job) = run::prepare(sub, &args[i + 1..])?;
+    let mut out: Vec<OsString> = args[..=i].to_vec();
+    out.extend(rest);
+    Ok((out, job))
+}
+
+/// A clap error in robocopy's words where it names an argument.
+fn clap_usage(e: &clap::Error, args: &[OsString]) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    if let Some(ContextValue::String(bad)) = e.get(ContextKind::InvalidArg) {
+        let bad = bad.split_whitespace().next().unwrap_or(bad);
+        let bad = bad.split('=').next().unwrap_or(bad);
+        if e.kind() == clap::error::ErrorKind::UnknownArgument {
+            let n = args
+                .iter()
+                .skip(2)
+                .position(|a| a.to_str().is_some_and(|s| s.starts_with(bad)));
+            return format!("Invalid Parameter #{} : \"{bad}\"", n.map_or(0, |n| n + 1));
+        }
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    first.trim_start_matches("error: ").to_owned()
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    let style = exit_style(&raw);
+    let (args, job_file) = match prepare_args(raw.clone()) {
+        Ok(a) => a,
+        Err(e) => return fail(&e, style),
+    };
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
-                _ => ExitCode::from(EXIT_FATAL as u8),
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    ExitCode::SUCCESS
+                }
+                _ => {
+                    let text = clap_usage(&e, &args);
+                    let _ = writeln!(std::io::stderr(), "ERROR : {text}");
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "       (robovault help, or robovault COMMAND --help)"
+                    );
+                    ExitCode::from(map_exit(EXIT_FATAL, style))
+                }
             };
         }
     };
@@ -44,16 +135,28 @@ fn main() -> ExitCode {
         // cleanly and commits nothing.
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
-    let code = match run(&cli, &interrupt) {
+    // The raw arguments after the subcommand, for robocopy's parameter numbers.
+    let after_cmd: Vec<OsString> = raw.iter().skip(2).cloned().collect();
+    let code = match run(&cli, &after_cmd, job_file, &interrupt) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => 0,
-        Err(e) => {
-            // A closed stderr must not turn a clean failure into a panic.
-            let _ = writeln!(std::io::stderr(), "ERROR : {e:#}");
-            EXIT_FATAL
-        }
+        Err(e) => return fail(&e, cli.exit_codes),
     };
     ExitCode::from(map_exit(code, cli.exit_codes))
+}
+
+/// Prints a fatal or usage error to stderr and returns exit 16 (mapped).
+fn fail(e: &anyhow::Error, style: ExitCodes) -> ExitCode {
+    // A closed stderr must not turn a clean failure into a panic.
+    let mut err = std::io::stderr();
+    if let Some(shown) = e.downcast_ref::<run::Shown>() {
+        let _ = writeln!(err, "{shown}");
+    } else if let Some(u) = e.downcast_ref::<alias::UsageError>() {
+        let _ = writeln!(err, "ERROR : {u}");
+    } else {
+        let _ = writeln!(err, "ERROR : {e:#}");
+    }
+    ExitCode::from(map_exit(EXIT_FATAL, style))
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -76,7 +179,7 @@ fn map_exit(code: u32, style: ExitCodes) -> u8 {
     }
 }
 
-fn run(cli: &Cli, interrupt: &Arc<AtomicBool>) -> Result<u32> {
+fn run(cli: &Cli, raw: &[OsString], job_file: Option<std::path::PathBuf>, interrupt: &Arc<AtomicBool>) -> Result<u32> {
     match &cli.command {
         Command::Init { repo } => {
             let r = Repository::init(repo).with_context(|| format!("creating repository {}", repo.display()))?;
@@ -87,8 +190,8 @@ fn run(cli: &Cli, interrupt: &Arc<AtomicBool>) -> Result<u32> {
             ))?;
             Ok(0)
         }
-        Command::Backup(a) => backup(a, interrupt),
-        Command::Restore(a) => restore(a, interrupt),
+        Command::Backup(a) => run::backup(a, raw, job_file, interrupt),
+        Command::Restore(a) => run::restore(a, raw, job_file, interrupt),
         Command::History(a) => history(a),
         Command::Ls(a) => ls(a),
         Command::Versions(a) => versions(a),
@@ -105,95 +208,18 @@ fn run(cli: &Cli, interrupt: &Arc<AtomicBool>) -> Result<u32> {
 }
 
 fn parse_duration(text: &str) -> Result<Duration> {
-    let t = text.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = num
-        .parse()
-        .with_context(|| format!("invalid duration \"{text}\": use 30s, 5m, 1h or seconds"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => anyhow::bail!("invalid duration \"{text}\": use 30s, 5m, 1h or seconds"),
-    };
-    Ok(Duration::from_secs(secs))
+    run::parse_duration(text)
 }
 
-fn backup(a: &BackupArgs, interrupt: &Arc<AtomicBool>) -> Result<u32> {
-    let opts = BackupOptions {
-        series: a.series.clone(),
-        retries: a.run.retries,
-        wait: Duration::from_secs(a.run.wait),
-        lock_wait: parse_duration(&a.lock_wait)?,
-        threads: a.run.threads.map(|t| t as usize),
-        interrupt: Arc::clone(interrupt),
-    };
-    let source = robovault::absolute(&a.source)?;
-    let console = Console::new(Job::Backup, &source, options_line(&a.run, opts.threads), a.run.json);
-    let result = robovault::backup(&a.source, &a.repo, &opts, &console);
-    let s = match result {
-        Ok(s) => s,
-        Err(e) => {
-            if a.run.json {
-                print_flush(&format!(
-                    "{}\n",
-                    json!({"command": "backup", "repository": a.repo.display().to_string(), "snapshot": null,
-                           "exit_code": EXIT_FATAL, "error": format!("{e}")})
-                ));
-            }
-            return Err(anyhow::Error::new(e).context(format!("backing up {}", a.source.display())));
-        }
-    };
-    if a.run.json {
-        let (dirs, files, bytes) = counts_json(&s.counts);
-        let v = json!({
-            "command": "backup",
-            "repository": s.repository.display().to_string(),
-            "series": s.series,
-            "snapshot": s.snapshot,
-            "parent": s.parent,
-            "started": s.started.with_timezone(&chrono::Local).to_rfc3339(),
-            "ended": s.ended.with_timezone(&chrono::Local).to_rfc3339(),
-            "exit_code": s.exit_code,
-            "partial": s.counts.files.failed + s.counts.dirs.failed > 0,
-            "list_only": false,
-            "repository_created": s.repository_created,
-            "dirs": dirs, "files": files, "bytes": bytes,
-            "new_data": s.new_data,
-            "errors": errors_json(&s.errors),
-            "read": {"files": s.files_read, "bytes": s.bytes_read},
-            "stored": {"blobs": s.blobs_stored, "packed_bytes": s.packed_bytes},
-        });
-        print_flush(&format!("{v}\n"));
-    } else {
-        let wall = (s.ended - s.started).num_milliseconds() as f64 / 1000.0;
-        let ext = [
-            ("Snapshot", s.snapshot.clone()),
-            ("Parent", s.parent.clone().unwrap_or_else(|| "none".into())),
-            // Right-aligned in 10 characters after the colon (ROBOCOPY.md §6.4).
-            ("New Data", format!("{:>9}", summary_bytes(s.new_data))),
-        ];
-        print_flush(&format!("\n{}", summary_table(&s.counts, wall, &ext, &s.ended)));
-    }
-    Ok(s.exit_code)
-}
-
-/// The Options line of the header (ROBOCOPY.md §6.2).
-fn options_line(run: &args::RunArgs, threads: Option<usize>) -> String {
-    let mt = threads.unwrap_or_else(robovault::default_threads);
-    format!(
-        "*.* /S /E /DCOPY:DAT /COPY:DAT /MT:{mt} /R:{} /W:{}",
-        run.retries, run.wait
-    )
-}
-
-fn print_flush(text: &str) {
+/// Writes text to stdout and flushes; a closed pipe is ignored here (the
+/// log's other destinations still get it).
+pub(crate) fn print_flush(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }
 
-fn choice(a: &SnapshotArgs) -> Result<SnapshotChoice> {
+pub(crate) fn choice(a: &SnapshotArgs) -> Result<SnapshotChoice> {
     if let Some(at) = &a.at {
         let now = chrono::Local::now();
         let t = when::parse_at(at, now).map_err(anyhow::Error::msg)?;
@@ -206,52 +232,6 @@ fn choice(a: &SnapshotArgs) -> Result<SnapshotChoice> {
         None | Some("latest") => SnapshotChoice::Latest,
         Some(id) => SnapshotChoice::Id(id.to_owned()),
     })
-}
-
-fn restore(a: &RestoreArgs, interrupt: &Arc<AtomicBool>) -> Result<u32> {
-    let opts = RestoreOptions {
-        series: a.snapshot.series.clone(),
-        snapshot: choice(&a.snapshot)?,
-        paths: a.paths.iter().map(|p| p.as_bytes().to_vec()).collect(),
-        owner: a.owner,
-        retries: a.run.retries,
-        wait: Duration::from_secs(a.run.wait),
-        threads: a.run.threads.map(|t| t as usize),
-        interrupt: Arc::clone(interrupt),
-    };
-    let target = robovault::absolute(&a.target)?;
-    let threads = a.run.threads.map(|t| t as usize);
-    let console = Console::new(Job::Restore, &target, options_line(&a.run, threads), a.run.json);
-    let s = robovault::restore(&a.repo, &a.target, &opts, &console)
-        .with_context(|| format!("restoring into {}", a.target.display()))?;
-    if a.run.json {
-        let (dirs, files, bytes) = counts_json(&s.counts);
-        let v = json!({
-            "command": "restore",
-            "repository": s.repository.display().to_string(),
-            "series": s.series,
-            "snapshot": s.snapshot,
-            "parent": null,
-            "target": s.target.display().to_string(),
-            "started": s.started.with_timezone(&chrono::Local).to_rfc3339(),
-            "ended": s.ended.with_timezone(&chrono::Local).to_rfc3339(),
-            "exit_code": s.exit_code,
-            "partial": s.counts.files.failed + s.counts.dirs.failed > 0,
-            "list_only": false,
-            "repository_created": false,
-            "dirs": dirs, "files": files, "bytes": bytes,
-            "new_data": null,
-            "errors": errors_json(&s.errors),
-        });
-        print_flush(&format!("{v}\n"));
-    } else {
-        let wall = (s.ended - s.started).num_milliseconds() as f64 / 1000.0;
-        print_flush(&format!(
-            "\n{}",
-            summary_table(&s.counts, wall, &[("Snapshot", s.snapshot.clone())], &s.ended)
-        ));
-    }
-    Ok(s.exit_code)
 }
 
 fn open(repo: &std::path::Path) -> Result<Repository> {
@@ -309,7 +289,7 @@ fn write_out(bytes: &[u8]) -> Result<()> {
 
 fn ls(a: &LsArgs) -> Result<u32> {
     let repo = open(&a.repo)?;
-    let (_, snap) = robovault::choose(&repo, a.snapshot.series.as_deref(), &choice(&a.snapshot)?)?;
+    let (_, snap) = robovault::choose(&repo, a.snapshot.series.as_deref(), &choice(&a.snapshot.snapshot)?)?;
     let path = a.path.as_deref().unwrap_or("");
     let nodes = robovault::ls(&repo, &snap, path.as_bytes())?;
     if a.json {
@@ -339,7 +319,7 @@ fn versions(a: &VersionsArgs) -> Result<u32> {
 
 fn cat(a: &CatArgs) -> Result<u32> {
     let repo = open(&a.repo)?;
-    let (_, snap) = robovault::choose(&repo, a.snapshot.series.as_deref(), &choice(&a.snapshot)?)?;
+    let (_, snap) = robovault::choose(&repo, a.snapshot.series.as_deref(), &choice(&a.snapshot.snapshot)?)?;
     let mut out = std::io::stdout().lock();
     robovault::cat(&repo, &snap, a.path.as_bytes(), &mut out)?;
     Ok(0)

@@ -81,8 +81,34 @@ pub fn mtime_full(sec: i64, nsec: u32) -> String {
     }
 }
 
-/// The summary table, Speed and extension lines of §6.4 (after the rule).
-pub fn summary_table(counts: &Counts, wall_secs: f64, extension: &[(&str, String)], ended: &DateTime<Utc>) -> String {
+/// The times of the summary's Times row (§4.6).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Times {
+    /// Wall time.
+    pub total: f64,
+    /// Reading and writing file data.
+    pub copied: f64,
+    /// Waiting between retries.
+    pub failed: f64,
+}
+
+/// Sizes on file lines: under 1024 an integer, else scaled with 1 decimal
+/// for every unit (§6.4); raw bytes under `--bytes`.
+pub fn line_bytes(n: u64, raw: bool) -> String {
+    if raw {
+        return n.to_string();
+    }
+    scaled(n, |_| 1)
+}
+
+/// The summary block from its 78-dash rule to `Ended` (§6.4).
+pub fn summary_table(
+    counts: &Counts,
+    times: Times,
+    raw_bytes: bool,
+    extension: &[(&str, String)],
+    ended: &DateTime<Utc>,
+) -> String {
     let mut out = String::new();
     out.push_str(RULE);
     out.push_str("\n\n");
@@ -93,20 +119,26 @@ pub fn summary_table(counts: &Counts, wall_secs: f64, extension: &[(&str, String
     };
     out.push_str(&row("Dirs", &counts.dirs, &|v| v.to_string()));
     out.push_str(&row("Files", &counts.files, &|v| v.to_string()));
-    out.push_str(&row("Bytes", &counts.bytes, &summary_bytes));
-    let wall = wall_secs.round() as u64;
+    if raw_bytes {
+        out.push_str(&row("Bytes", &counts.bytes, &|v| v.to_string()));
+    } else {
+        out.push_str(&row("Bytes", &counts.bytes, &summary_bytes));
+    }
+    let secs = |t: f64| t.max(0.0).round() as u64;
+    let rest = (times.total - times.copied - times.failed).max(0.0);
     out.push_str(&format!(
         "{:>8} :{:>10}{:>10}{:>20}{:>10}{:>10}\n\n",
         "Times",
-        hms(wall),
-        hms(wall),
+        hms(secs(times.total)),
+        hms(secs(times.copied)),
         "",
-        hms(0),
-        hms(0)
+        hms(secs(times.failed)),
+        hms(secs(rest))
     ));
-    let secs = wall_secs.max(0.001);
-    let per_sec = (counts.bytes.copied as f64 / secs) as u64;
-    let mb_min = counts.bytes.copied as f64 / secs * 60.0 / 1_048_576.0;
+    let basis = if times.copied > 0.0 { times.copied } else { times.total };
+    let basis = basis.max(0.001);
+    let per_sec = (counts.bytes.copied as f64 / basis) as u64;
+    let mb_min = counts.bytes.copied as f64 / basis * 60.0 / 1_048_576.0;
     out.push_str(&format!("{:>8} :{:>20} Bytes/sec.\n", "Speed", per_sec));
     out.push_str(&format!("{:>8} :{:>20.3} MegaBytes/min.\n", "Speed", mb_min));
     for (k, v) in extension {

@@ -203,6 +203,20 @@ impl Writer {
             .map_err(|e| self.err(e))
     }
 
+    /// Ends every open version of a series before sequence `to_seq`: a run
+    /// that does not compare against the series' latest snapshot
+    /// (`--no-baseline`) records its whole tree afresh.
+    ///
+    /// # Errors
+    /// [`crate::Error::Sqlite`].
+    pub fn close_all_versions(&mut self, series: SeriesKey, to_seq: u64) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE versions SET to_seq = ?2 WHERE series_id = ?1 AND to_seq IS NULL")
+            .and_then(|mut s| s.execute(params![series.0, to_seq as i64]))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     /// Updates the change-detection fields of version `key` in place: they
     /// moved, but the version (content and recorded metadata) did not.
     ///
@@ -262,6 +276,42 @@ impl Writer {
                 .map_err(|e| sql(&self.path, e))?;
         }
         Ok(key)
+    }
+
+    /// Replaces the counts and exit code of a committed run and adds
+    /// failures: for deletions after the commit (`--move-files`), which the
+    /// immutable snapshot object cannot record.
+    ///
+    /// # Errors
+    /// [`crate::Error::Sqlite`].
+    pub fn update_run(
+        &mut self,
+        key: SnapshotKey,
+        c: &crate::Counts,
+        exit_code: u32,
+        errors: &[RunErrorRow],
+    ) -> Result<()> {
+        let mut values: Vec<rusqlite::types::Value> = vec![key.0.into(), (exit_code as i64).into()];
+        for row in [c.dirs, c.files, c.bytes] {
+            values.extend(row.iter().map(|v| rusqlite::types::Value::from(*v as i64)));
+        }
+        let sql_text = "UPDATE snapshots SET exit_code = ?2, \
+             dirs_total = ?3, dirs_copied = ?4, dirs_skipped = ?5, dirs_mismatch = ?6, dirs_failed = ?7, dirs_extras = ?8, \
+             files_total = ?9, files_copied = ?10, files_skipped = ?11, files_mismatch = ?12, files_failed = ?13, \
+             files_extras = ?14, bytes_total = ?15, bytes_copied = ?16, bytes_skipped = ?17, bytes_mismatch = ?18, \
+             bytes_failed = ?19, bytes_extras = ?20 WHERE id = ?1";
+        self.conn
+            .execute(sql_text, rusqlite::params_from_iter(values))
+            .map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT INTO run_errors (snapshot, path, action, code, message, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .map_err(|e| sql(&self.path, e))?;
+        for e in errors {
+            stmt.execute(params![key.0, e.path, e.action, e.code, e.message, e.attempts])
+                .map_err(|e| sql(&self.path, e))?;
+        }
+        Ok(())
     }
 
     /// Removes a snapshot and its run's failures. Version rows are left to

@@ -10,15 +10,25 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use robovault::index::ROOT_PATH;
 use robovault::store::{BlobId, NodeContent, NodeKind, ObjectKind, PackId};
-use robovault::{backup, restore, BackupOptions, BackupSummary, Repository, RestoreOptions, Silent, SnapshotChoice};
+use robovault::{
+    backup, restore, BackupOptions, BackupSummary, Repository, RestoreOptions, RunOptions, Silent, SnapshotChoice,
+};
 use util::*;
 
 fn opts() -> BackupOptions {
     BackupOptions {
         series: Some("test".into()),
+        run: quick(),
+        ..BackupOptions::default()
+    }
+}
+
+/// No retries, no waits.
+fn quick() -> RunOptions {
+    RunOptions {
         retries: 0,
         wait: std::time::Duration::ZERO,
-        ..BackupOptions::default()
+        ..RunOptions::default()
     }
 }
 
@@ -29,8 +39,7 @@ fn run_backup(src: &Path, repo: &Path) -> BackupSummary {
 fn run_restore(repo: &Path, target: &Path, snapshot: SnapshotChoice) -> robovault::RestoreSummary {
     let o = RestoreOptions {
         snapshot,
-        retries: 0,
-        wait: std::time::Duration::ZERO,
+        run: quick(),
         ..RestoreOptions::default()
     };
     restore(repo, target, &o, &Silent).expect("restore")
@@ -437,7 +446,11 @@ fn a_deleted_file_leaves_the_new_view_but_stays_in_the_old() {
     run_restore(&repo, &new, SnapshotChoice::Latest);
     assert!(!new.join("gone").exists());
     let old = dir.path().join("old");
-    run_restore(&repo, &old, SnapshotChoice::Id(first.snapshot[..12].to_owned()));
+    run_restore(
+        &repo,
+        &old,
+        SnapshotChoice::Id(first.snapshot.as_deref().unwrap()[..12].to_owned()),
+    );
     assert_eq!(fs::read(old.join("gone/inner")).unwrap(), b"g");
 }
 
@@ -635,12 +648,12 @@ fn repair_skips_a_snapshot_whose_trees_are_gone_and_keeps_the_others() {
     assert_eq!(s.snapshots, 1);
     assert_eq!(s.damaged_snapshots.len(), 1);
     assert!(
-        s.damaged_snapshots[0].starts_with(&second.snapshot),
+        s.damaged_snapshots[0].starts_with(second.snapshot.as_deref().unwrap()),
         "{:?}",
         s.damaged_snapshots
     );
     let out = dir.path().join("out");
-    let r = run_restore(&repo, &out, SnapshotChoice::Id(first.snapshot.clone()));
+    let r = run_restore(&repo, &out, SnapshotChoice::Id(first.snapshot.clone().unwrap()));
     assert!(r.errors.is_empty());
     assert_eq!(fs::read(out.join("a")).unwrap(), b"first");
 }
