@@ -252,6 +252,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         copy_nanos: AtomicU64::new(0),
         wait_nanos: AtomicU64::new(0),
         moved: Mutex::new(Vec::new()),
+        visited: Mutex::new(Default::default()),
     };
     let pool = opts.run.pool()?;
     let walked = pool.install(|| run.process_root(&source, &root_meta));
@@ -538,6 +539,8 @@ struct Run<'a> {
     copy_nanos: AtomicU64,
     wait_nanos: AtomicU64,
     moved: Mutex<Vec<Moved>>,
+    /// Directories walked under `--follow-links` (device, inode).
+    visited: Mutex<std::collections::HashSet<(u64, u64)>>,
 }
 
 struct RootDone {
@@ -686,7 +689,15 @@ impl Run<'_> {
             Err(e) => return Ok(Err(e)),
         };
         let base = if has_base { self.children(path)? } else { Vec::new() };
-        let items = merge(src, base);
+        let mut items = merge(src, base);
+        if self.job.follow_links {
+            if let Ok(m) = fs::metadata(abs) {
+                lock(&self.visited).insert((m.dev(), m.ino()));
+            }
+            for item in &mut items {
+                self.follow(abs, item);
+            }
+        }
         let filters = &self.job.filters;
         let count = items
             .iter()
@@ -731,6 +742,25 @@ impl Run<'_> {
         let empty = nodes.is_empty();
         let tree = self.store_tree(&Tree { nodes })?;
         Ok(Ok(DirDone { tree, empty, counts }))
+    }
+
+    /// `--follow-links`: a symlink is replaced by what it resolves to, unless
+    /// it is dangling (recorded as a link) or a directory link that would
+    /// loop: to the root, an ancestor or a directory already walked (§4.5).
+    fn follow(&self, parent: &Path, item: &mut Item) {
+        let Some(Ok(m)) = &item.src else { return };
+        if !m.file_type().is_symlink() {
+            return;
+        }
+        let Ok(target) = fs::metadata(parent.join(std::ffi::OsStr::from_bytes(&item.name))) else {
+            return;
+        };
+        if target.is_dir() && lock(&self.visited).contains(&(target.dev(), target.ino())) {
+            item.link = Link::Cycle;
+            return;
+        }
+        item.link = Link::Followed;
+        item.src = Some(Ok(target));
     }
 
     fn store_tree(&self, tree: &Tree) -> Result<TreeId> {
@@ -874,6 +904,25 @@ impl Run<'_> {
             Some(Ok(m)) => SourceMeta::from_metadata(&m),
         };
         let base = item.base;
+        if item.link == Link::Cycle {
+            // Counted as the link it is, 0 bytes, and not recorded.
+            if filters.included(&rel) {
+                out.counts.files.total += 1;
+                out.counts.files.skipped += 1;
+                self.reporter.entry(&EntryLine {
+                    rel: &rel,
+                    tag: tags::JUNCTION,
+                    size: 0,
+                    mtime: meta.mtime,
+                    verbose_only: true,
+                    full_path: false,
+                });
+            }
+            if let Some(b) = &base {
+                self.excluded(&rel, b, &mut out)?;
+            }
+            return Ok(out);
+        }
         let Some(kind) = meta.kind else {
             // Sockets are not recorded: Files row, Skipped, no data.
             if filters.included(&rel) {
@@ -888,7 +937,8 @@ impl Run<'_> {
         if kind == NodeKind::Dir {
             self.dir_item(&abs, &rel, parent, &item.name, meta, base, out)
         } else {
-            self.nondir_item(&abs, &rel, &item.name, meta, kind, base, out)
+            let follow = item.link == Link::Followed;
+            self.nondir_item(&abs, &rel, &item.name, meta, (kind, follow), base, out)
         }
     }
 
@@ -902,6 +952,9 @@ impl Run<'_> {
             filters.file_in_scope(rel)
         };
         if !in_scope {
+            if !is_dir_entry(b) && !filters.included(rel) {
+                self.report_unselected(rel, b);
+            }
             return self.excluded(rel, b, out);
         }
         if self.job.classes.exclude_extra {
@@ -913,6 +966,21 @@ impl Run<'_> {
             self.keep(rel, b, out)
         } else {
             self.close_subtree(b, out)
+        }
+    }
+
+    /// `--report-all-extras` (`/X`): a baseline file the include filespecs
+    /// leave out is listed as an extra, uncounted.
+    fn report_unselected(&self, rel: &[u8], b: &ChildVersion) {
+        if self.job.report_all_extras {
+            self.reporter.entry(&EntryLine {
+                rel,
+                tag: Class::Extra.tag(false, false),
+                size: b.entry.size,
+                mtime: (b.entry.mtime_sec, b.entry.mtime_nsec),
+                verbose_only: false,
+                full_path: true,
+            });
         }
     }
 
@@ -1172,7 +1240,7 @@ impl Run<'_> {
         rel: &[u8],
         name: &[u8],
         mut meta: SourceMeta,
-        kind: NodeKind,
+        (kind, follow): (NodeKind, bool),
         base: Option<ChildVersion>,
         mut out: Outcome,
     ) -> Result<Outcome> {
@@ -1181,6 +1249,9 @@ impl Run<'_> {
         if !filters.included(rel) {
             // Not a matching file: not counted, not in the snapshot.
             if let Some(b) = &base {
+                if !is_dir_entry(b) {
+                    self.report_unselected(rel, b);
+                }
                 if is_dir_entry(b) {
                     self.base_only(rel, b, &mut out)?;
                 } else {
@@ -1276,11 +1347,15 @@ impl Run<'_> {
             self.reporter.entry(&planned);
         }
         let base_chunks = base.as_ref().and_then(|b| b.entry.chunks.clone());
+        if kind == NodeKind::File && reread && !self.job.list_only {
+            // Lets a test change the file between the walk and the read.
+            pause_point("before-read");
+        }
         let content = match kind {
             NodeKind::File if !reread || self.job.list_only => {
                 NodeContent::Chunks(base_chunks.iter().flatten().map(to_blob).collect())
             }
-            NodeKind::File => match self.read_file(abs, rel, &meta, (!decided_after).then_some(planned))? {
+            NodeKind::File => match self.read_file(abs, rel, &meta, follow, (!decided_after).then_some(planned))? {
                 Ok(data) => {
                     meta = data.meta;
                     NodeContent::Chunks(data.chunks)
@@ -1419,6 +1494,7 @@ impl Run<'_> {
         abs: &Path,
         rel: &[u8],
         meta: &SourceMeta,
+        follow: bool,
         line: Option<EntryLine<'_>>,
     ) -> Result<std::result::Result<FileData, RunError>> {
         let retry = Retry {
@@ -1432,7 +1508,7 @@ impl Run<'_> {
         let start = Instant::now();
         let result = retry.run(rel, || {
             Ok(self
-                .read_once(abs, meta.size, (meta.dev, meta.ino))?
+                .read_once(abs, meta.size, (meta.dev, meta.ino), follow)?
                 .map_err(|e| Failure::io("Copying File", e)))
         });
         let total = start.elapsed();
@@ -1443,10 +1519,18 @@ impl Run<'_> {
         result
     }
 
-    fn read_once(&self, abs: &Path, listed_size: u64, listed: (u64, u64)) -> Result<std::io::Result<FileData>> {
-        // No link is followed: an entry swapped for a symlink since the walk
-        // must not bring another file's content in under this name.
-        let opened = rustix::fs::open(abs, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty());
+    fn read_once(
+        &self,
+        abs: &Path,
+        listed_size: u64,
+        listed: (u64, u64),
+        follow: bool,
+    ) -> Result<std::io::Result<FileData>> {
+        // No link is followed unless --follow-links resolved this one: an
+        // entry swapped for a symlink since the walk must not bring another
+        // file's content in under this name.
+        let flags = if follow { OFlags::empty() } else { OFlags::NOFOLLOW };
+        let opened = rustix::fs::open(abs, OFlags::RDONLY | flags | OFlags::CLOEXEC, Mode::empty());
         let mut file = match opened {
             Ok(fd) => File::from(fd),
             Err(e) if e == rustix::io::Errno::LOOP => return Ok(Err(changed())),
@@ -1596,6 +1680,19 @@ struct Item {
     name: Vec<u8>,
     src: Option<std::io::Result<Metadata>>,
     base: Option<ChildVersion>,
+    link: Link,
+}
+
+/// What `--follow-links` made of a source entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Link {
+    /// Not a followed link: recorded as found.
+    #[default]
+    AsIs,
+    /// A symlink whose target is recorded in its place.
+    Followed,
+    /// A directory link that would loop: skipped (`    junction`).
+    Cycle,
 }
 
 /// Lists a directory with `lstat` of each entry, sorted by name bytes.
@@ -1629,6 +1726,7 @@ fn merge(src: Vec<(Vec<u8>, std::io::Result<Metadata>)>, base: Vec<ChildVersion>
                     name,
                     src: Some(m),
                     base: None,
+                    link: Link::AsIs,
                 }
             }
             std::cmp::Ordering::Greater => {
@@ -1637,6 +1735,7 @@ fn merge(src: Vec<(Vec<u8>, std::io::Result<Metadata>)>, base: Vec<ChildVersion>
                     name: c.name.clone(),
                     src: None,
                     base: Some(c),
+                    link: Link::AsIs,
                 }
             }
             std::cmp::Ordering::Equal => {
@@ -1645,6 +1744,7 @@ fn merge(src: Vec<(Vec<u8>, std::io::Result<Metadata>)>, base: Vec<ChildVersion>
                     name,
                     src: Some(m),
                     base: b.next(),
+                    link: Link::AsIs,
                 }
             }
         });

@@ -322,6 +322,11 @@ pub struct JobOptions {
     pub keep_extras: bool,
     /// `--ignore-vanished` (backup).
     pub ignore_vanished: bool,
+    /// `--follow-links` (backup): follow symlinks, with cycle protection.
+    pub follow_links: bool,
+    /// `--report-all-extras` (`/X`): also list destination files left out
+    /// by the include filespecs, uncounted.
+    pub report_all_extras: bool,
 }
 
 impl JobOptions {

@@ -58,7 +58,10 @@ pub fn canonical_or_ancestor(path: &Path) -> Result<PathBuf> {
 pub fn check_backup_paths(source: &Path, repo: &Path, filters: &crate::job::Filters) -> Result<()> {
     let src = canonical_or_ancestor(source)?;
     let repo = canonical_or_ancestor(repo)?;
-    if src.starts_with(&repo) {
+    // SOURCE inside any repository, not only the one named: the arguments
+    // were swapped when REPO is in fact the source.
+    let in_a_repository = src.ancestors().any(crate::repo::looks_like_repository);
+    if src.starts_with(&repo) || in_a_repository {
         return Err(Error::Refused(format!(
             "Source \"{}\" is the repository or lies inside it; are SOURCE and REPO swapped? \
              Usage: robovault backup SOURCE REPO",

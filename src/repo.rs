@@ -58,6 +58,12 @@ enum Found {
     Other(String),
 }
 
+/// Whether `path` holds a robovault repository: its config, index and
+/// packs directory together (a lone file named `config` is common).
+pub(crate) fn looks_like_repository(path: &Path) -> bool {
+    path.join("config").is_file() && path.join(INDEX_FILE).is_file() && path.join("packs").is_dir()
+}
+
 fn probe(path: &Path) -> Result<Found> {
     let meta = match fs::metadata(path) {
         Ok(m) => m,

@@ -606,6 +606,16 @@ impl RestoreRun<'_> {
             return Ok(false);
         };
         let is_dir = kind_of(&st) == Some(NodeKind::Dir);
+        if self.opts.job.report_all_extras && !is_dir && !self.opts.job.filters.included(rel) {
+            self.reporter.entry(&EntryLine {
+                rel,
+                tag: Class::Extra.tag(false, false),
+                size: st.st_size as u64,
+                mtime: stat_mtime(&st),
+                verbose_only: false,
+                full_path: true,
+            });
+        }
         if !self.extra_in_scope(rel, is_dir) || (top && self.opts.job.classes.exclude_extra) {
             if self.opts.job.purge && self.protected.as_deref() != Some(rel) && !top {
                 // A protected entry inside a purged directory: kept, reported under -v.
@@ -1220,13 +1230,8 @@ impl RestoreRun<'_> {
                 let _ = xattr::FileExt::set_xattr(file, OsStr::from_bytes(k), v);
             }
         }
-        // Without A the file keeps the mode it was created with (0600 less
-        // the umask would be surprising): the recorded one stands in.
-        let mode = if copy.attributes {
-            self.file_mode(node.mode)
-        } else {
-            0o644 & node.mode.max(0o600)
-        };
+        // Without A a restored file gets the usual mode of a new file.
+        let mode = self.file_mode(if copy.attributes { node.mode } else { 0o644 });
         rustix::fs::fchmod(file, Mode::from_raw_mode(mode))?;
         if copy.times {
             rustix::fs::futimens(file, &times((node.mtime_sec, node.mtime_nsec)))?;

@@ -180,6 +180,33 @@ pub struct Section {
     pub lines: Vec<String>,
 }
 
+/// Robocopy's comment for a switch line of a saved job.
+fn comment(line: &str) -> Option<&'static str> {
+    let name = line.split(':').next().unwrap_or(line).to_uppercase();
+    Some(match name.as_str() {
+        "/SD" => "Source Directory.",
+        "/DD" => "Destination Directory.",
+        "/IF" => "Include Files matching these names",
+        "/XD" => "eXclude Directories matching these names",
+        "/XF" => "eXclude Files matching these names",
+        "/S" => "copy Subdirectories, but not empty ones.",
+        "/E" => "copy subdirectories, including Empty ones.",
+        "/LEV" => "only copy the top n LEVels of the source directory tree.",
+        "/DCOPY" => "what to COPY for directories (default is /DCOPY:DA).",
+        "/COPY" => "what to COPY for files (default is /COPY:DAT).",
+        "/PURGE" => "delete dest files/dirs that no longer exist in source.",
+        "/MIR" => "MIRror a directory tree (equivalent to /E plus /PURGE).",
+        "/R" => "number of Retries on failed copies: default 1 million.",
+        "/W" => "Wait time between retries: default is 30 seconds.",
+        "/MT" => "Do multi-threaded copies with n threads (default 8).",
+        "/LOG" => "output status to LOG file (overwrite existing log).",
+        "/LOG+" => "output status to LOG file (append to existing log).",
+        "/NP" => "No Progress - don't display percentage copied.",
+        "/V" => "produce Verbose output, showing skipped files.",
+        _ => return None,
+    })
+}
+
 /// Writes a job file in robocopy's layout: a header comment, then each
 /// non-empty section under its title (§8 `--save-job`).
 ///
@@ -196,7 +223,12 @@ pub fn write(path: &Path, sections: &[Section]) -> std::io::Result<()> {
     for s in sections.iter().filter(|s| !s.lines.is_empty()) {
         text.push_str(&format!("\n::\n:: {} :\n::\n", s.title));
         for l in &s.lines {
+            text.push('\t');
             text.push_str(l);
+            if let Some(c) = comment(l) {
+                text.push_str("\t\t:: ");
+                text.push_str(c);
+            }
             text.push('\n');
         }
     }

@@ -118,6 +118,8 @@ fn job_options(j: &JobArgs, filespecs: &[String], root: &Path, purge_applies: bo
         purge: purge_applies && (j.purge || j.mirror),
         keep_extras: false,
         ignore_vanished: false,
+        follow_links: false,
+        report_all_extras: j.report_all_extras,
     })
 }
 
@@ -330,7 +332,11 @@ fn header(j: &JobArgs, filespecs: &[String], eff: &Effective, job_file: Option<P
         exc_files: j.exclude_file.join(" "),
         exc_dirs: j.exclude_dir.join(" "),
         options: eff.line.join(" "),
-        log_file: j.log.clone().or_else(|| j.log_append.clone()),
+        log_file: j
+            .log
+            .clone()
+            .or_else(|| j.log_append.clone())
+            .map(|p| robovault::absolute(&p).unwrap_or(p)),
         job_file,
         list_only: j.list_only,
     }
@@ -406,12 +412,11 @@ fn save_and_quit(j: &JobArgs, eff: &Effective, source: &Path, dest: &Path, extra
             .contains(&s)
         };
         let files: Vec<String> = j.include_files.clone();
-        let mut copy = vec![];
-        copy.push(if j.subdirs && !j.empty_dirs && !j.mirror {
-            "/S".to_owned()
-        } else {
-            "/S /E".into()
-        });
+        // One switch per line, as robocopy writes them.
+        let mut copy = vec!["/S".to_owned()];
+        if !(j.subdirs && !j.empty_dirs && !j.mirror) {
+            copy.push("/E".into());
+        }
         if let Some(n) = j.lev {
             copy.push(format!("/LEV:{n}"));
         }
@@ -515,15 +520,13 @@ pub fn backup(a: &BackupArgs, raw: &[OsString], job_file: Option<PathBuf>, inter
     if a.archive || a.archive_reset {
         return Err(usage("/A and /M (the Archive attribute) exist on Windows only"));
     }
-    if a.follow_links {
-        return Err(usage("Option not supported : \"--follow-links\""));
-    }
     let source = robovault::absolute(&a.source)?;
     let lock_wait = parse_duration(a.lock_wait.as_deref().unwrap_or("0"))?;
     let run = run_options(j, interrupt, lock_wait)?;
     let mut job = job_options(j, &a.filespecs, &source, false)?;
     job.keep_extras = a.keep_extras;
     job.ignore_vanished = a.ignore_vanished;
+    job.follow_links = a.follow_links;
     let start = Local::now();
     let lad = |t: &Option<String>| t.as_deref().map(|t| parse_age(t, start)).transpose();
     job.filters.max_lad = lad(&a.max_lad)?;
@@ -545,6 +548,9 @@ pub fn backup(a: &BackupArgs, raw: &[OsString], job_file: Option<PathBuf>, inter
     }
     if a.ignore_vanished {
         ours.push("/IGNOREVANISHED".into());
+    }
+    if a.follow_links {
+        ours.push("/FOLLOWLINKS".into());
     }
     let mut save_extra = ours.clone();
     if let Some(l) = &a.lock_wait {
