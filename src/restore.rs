@@ -900,6 +900,11 @@ impl RestoreRun<'_> {
             return Ok(counts);
         };
         let name = OsStr::from_bytes(&node.name);
+        if !exists && self.opts.job.filters.subdirs_only && self.empty_subtree(tree) {
+            // -s: a directory with no entry beneath it is not created (§4.5).
+            counts.dirs.skipped += 1;
+            return Ok(counts);
+        }
         let sub = match dir {
             Some(d) if exists || self.writes() => {
                 let opened = self.timed(rel, None, || {
@@ -942,6 +947,17 @@ impl RestoreRun<'_> {
             }
         }
         Ok(counts)
+    }
+
+    /// Whether a snapshot directory holds no file, link or special file at
+    /// any depth (an unreadable tree counts as not empty: its failure is
+    /// reported where it is restored).
+    fn empty_subtree(&self, tree: &TreeId) -> bool {
+        let Ok(t) = self.repo.read_tree(tree) else { return false };
+        t.nodes.iter().all(|n| match &n.content {
+            NodeContent::Subtree(sub) if n.kind == NodeKind::Dir => self.empty_subtree(sub),
+            _ => false,
+        })
     }
 
     fn apply_dir_meta(&self, fd: &OwnedFd, m: &DirMeta) -> std::io::Result<()> {

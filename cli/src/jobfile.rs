@@ -267,6 +267,25 @@ mod tests {
         assert_eq!(e.0, "Invalid Job File, Line #1 :\"/JOB:other\"");
     }
 
+    proptest::proptest! {
+        /// Any text parses or fails with a line-numbered error; never a panic.
+        #[test]
+        fn any_text_parses_or_names_a_line(text in "(\\PC|\r|\n|\t|::|/[A-Z+:]{0,6})*") {
+            match parse(&text, PathBuf::from("x.rcj"), &switches()) {
+                Ok(_) => {}
+                Err(e) => proptest::prop_assert!(e.0.starts_with("Invalid Job File, Line #"), "{}", e.0),
+            }
+        }
+
+        /// Any bytes decode or fail cleanly, in every encoding.
+        #[test]
+        fn any_bytes_decode_or_fail(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            for enc in ["utf-8", "cp850", "cp1252"] {
+                let _ = decode(&bytes, enc, Path::new("x.rcj"));
+            }
+        }
+    }
+
     #[test]
     fn encodings() {
         let p = Path::new("x.rcj");

@@ -124,11 +124,17 @@ fn job_options(j: &JobArgs, filespecs: &[String], root: &Path, purge_applies: bo
 }
 
 /// Stored retry defaults (`--save-retry-defaults`, §7.1).
+/// The file's format (FORMAT.md, "Retry defaults"): `version = 1`,
+/// `retries` and `wait`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RetryDefaults {
+    version: u32,
     retries: u32,
     wait: u64,
 }
+
+const DEFAULTS_VERSION: u32 = 1;
 
 fn defaults_path() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CONFIG_HOME")
@@ -154,7 +160,14 @@ fn stored_defaults() -> Result<Option<RetryDefaults>> {
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    let d = toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    let d: RetryDefaults = toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    if d.version != DEFAULTS_VERSION {
+        bail!(
+            "{} has format version {}; this robovault reads version {DEFAULTS_VERSION}",
+            path.display(),
+            d.version
+        );
+    }
     Ok(Some(d))
 }
 
@@ -175,7 +188,11 @@ fn run_options(j: &JobArgs, interrupt: &Arc<AtomicBool>, lock_wait: Duration) ->
     let retries = j.retries.or(stored.map(|d| d.retries)).unwrap_or(3);
     let wait = j.wait.or(stored.map(|d| d.wait)).unwrap_or(5);
     if j.save_retry_defaults {
-        save_defaults(RetryDefaults { retries, wait })?;
+        save_defaults(RetryDefaults {
+            version: DEFAULTS_VERSION,
+            retries,
+            wait,
+        })?;
     }
     Ok(RunOptions {
         retries,
