@@ -40,7 +40,7 @@ use crate::job::{tags, ClassSwitches, JobOptions, RunOptions};
 use crate::node::{entry_of, make_node, node_of_entry, read_xattrs, Names, SourceMeta};
 use crate::paths::{absolute, check_backup_paths, child_rel};
 use crate::repo::{hostname, packer_into, to_blob, to_hash, Repository};
-use crate::report::{DirLine, EntryLine, Reporter};
+use crate::report::{DirLine, EntryLine, Progress, Reporter};
 use crate::retry::{Failure, Retry, CHANGED_WHILE_READING};
 use crate::summary::{Class, Counts, Row, RunError};
 use crate::{display_bytes, Error, Result};
@@ -713,6 +713,17 @@ impl Run<'_> {
             count: Some(count as i64),
             verbose_only: false,
         });
+        let bytes = items
+            .iter()
+            .filter_map(|i| match &i.src {
+                Some(Ok(m)) if m.is_file() && filters.included(&child_rel(rel, &i.name)) => Some(m.len()),
+                _ => None,
+            })
+            .sum();
+        self.reporter.progress(Progress::Found {
+            files: count as u64,
+            bytes,
+        });
         let (subdirs, rest): (Vec<Item>, Vec<Item>) = items
             .into_iter()
             .partition(|i| matches!(&i.src, Some(Ok(m)) if m.is_dir()));
@@ -938,7 +949,14 @@ impl Run<'_> {
             self.dir_item(&abs, &rel, parent, &item.name, meta, base, out)
         } else {
             let follow = item.link == Link::Followed;
-            self.nondir_item(&abs, &rel, &item.name, meta, (kind, follow), base, out)
+            let counted = out.counts.files.total;
+            let out = self.nondir_item(&abs, &rel, &item.name, meta, (kind, follow), base, out)?;
+            if out.counts.files.total > counted {
+                self.reporter.progress(Progress::Done {
+                    bytes: out.counts.bytes.total,
+                });
+            }
+            Ok(out)
         }
     }
 

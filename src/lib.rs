@@ -40,7 +40,7 @@ pub use job::{attributes, default_threads, tags, ClassSwitches, Filters, JobOpti
 pub use paths::absolute;
 pub use repair::{repair_index, RepairSummary};
 pub use repo::{Repository, INDEX_FILE};
-pub use report::{DirLine, EntryLine, Next, Reporter, RunStart, Silent};
+pub use report::{DirLine, EntryLine, Next, Progress, Reporter, RunStart, Silent};
 pub use restore::{restore, CopyFlags, RestoreOptions, RestoreSummary};
 pub use summary::{Class, Counts, Row, RunError, EXIT_FATAL};
 pub use verify::{verify, Problem, ReadData, VerifySummary};

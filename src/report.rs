@@ -18,6 +18,25 @@ pub trait Reporter: Sync {
     fn entry(&self, _line: &EntryLine) {}
     /// An attempt at an item failed; `next` says what follows.
     fn error(&self, _err: &RunError, _next: Next) {}
+    /// Work found or finished, for a progress display.
+    fn progress(&self, _p: Progress) {}
+}
+
+/// Progress of a run: files and bytes found so far, and done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A directory was listed: these files (and their bytes) are to come.
+    Found {
+        /// Files.
+        files: u64,
+        /// Their bytes.
+        bytes: u64,
+    },
+    /// A file is finished (copied, skipped or failed).
+    Done {
+        /// Its bytes.
+        bytes: u64,
+    },
 }
 
 /// A directory line: `TAB TAG12 COUNT8 TAB FULLPATH/`.

@@ -41,7 +41,7 @@ use crate::job::{tags, JobOptions, RunOptions};
 use crate::node::SourceMeta;
 use crate::paths::{canonical_or_ancestor, child_rel, components};
 use crate::repo::{to_blob, Repository};
-use crate::report::{DirLine, EntryLine, Reporter};
+use crate::report::{DirLine, EntryLine, Progress, Reporter};
 use crate::retry::{Failure, Retry};
 use crate::summary::{Class, Counts, RunError};
 use crate::{Error, Result};
@@ -562,6 +562,15 @@ impl RestoreRun<'_> {
             count: Some(count as i64),
             verbose_only: false,
         });
+        let bytes = chosen
+            .iter()
+            .filter(|(n, _)| n.kind == NodeKind::File && filters.included(&child_rel(rel, &n.name)))
+            .map(|(n, _)| n.size)
+            .sum();
+        self.reporter.progress(Progress::Found {
+            files: count as u64,
+            bytes,
+        });
         if *sel == Selection::All {
             if let Some(d) = dir {
                 for name in &existing {
@@ -575,7 +584,13 @@ impl RestoreRun<'_> {
         for part in [files, subdirs] {
             let results: Vec<Counts> = part
                 .par_iter()
-                .map(|(node, s)| self.restore_node(dir, rel, node, s))
+                .map(|(node, s)| {
+                    let c = self.restore_node(dir, rel, node, s)?;
+                    if c.files.total > 0 && node.kind != NodeKind::Dir {
+                        self.reporter.progress(Progress::Done { bytes: c.bytes.total });
+                    }
+                    Ok(c)
+                })
                 .collect::<Result<_>>()?;
             for c in &results {
                 counts.add(c);

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use chrono::{Local, TimeZone};
-use robovault::{display_bytes, DirLine, EntryLine, Next, Reporter, RunError, RunStart};
+use robovault::{display_bytes, DirLine, EntryLine, Next, Progress, Reporter, RunError, RunStart};
 
 use crate::output::{header_time, line_bytes, BANNER, RULE};
 
@@ -26,6 +26,8 @@ pub enum Job {
 /// The logging switches (§3.1, §6.2).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogFlags {
+    /// `--np`.
+    pub no_progress: bool,
     /// `--ndl`.
     pub no_dir_list: bool,
     /// `--nfl`.
@@ -81,6 +83,18 @@ pub struct Console {
     out: Mutex<()>,
     started: Instant,
     copied_bytes: Mutex<u64>,
+    /// The status line, only on a terminal without `--np` (§6.5).
+    bar: Option<indicatif::ProgressBar>,
+    /// Files and bytes found so far, and done.
+    tally: Mutex<Tally>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    found_files: u64,
+    found_bytes: u64,
+    done_files: u64,
+    done_bytes: u64,
 }
 
 /// A path as a log shows a directory: absolute, ending in `/`.
@@ -111,7 +125,17 @@ impl Console {
     /// A log for a run whose entries live under `root`. `to_stdout` is false
     /// under `--json`, or with a log file and no `--tee`.
     pub fn new(job: Job, root: &Path, header: Header, flags: LogFlags, to_stdout: bool, file: Option<File>) -> Console {
+        use std::io::IsTerminal;
+        let bar = (to_stdout && !flags.no_progress && std::io::stdout().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stdout());
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{msg}") {
+                bar.set_style(style);
+            }
+            bar
+        });
         Console {
+            bar,
+            tally: Mutex::new(Tally::default()),
             job,
             root: dir_text(root),
             header,
@@ -128,9 +152,16 @@ impl Console {
     pub fn write(&self, text: &str) {
         let _guard = self.out.lock().unwrap_or_else(|p| p.into_inner());
         if self.to_stdout {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
+            let print = || {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+            };
+            // The status line steps aside for log lines and comes back below.
+            match &self.bar {
+                Some(bar) => bar.suspend(print),
+                None => print(),
+            }
         }
         if let Some(f) = &self.file {
             let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
@@ -139,8 +170,11 @@ impl Console {
         }
     }
 
-    /// The summary block, unless `--njs`.
+    /// The summary block, unless `--njs`; the status line is cleared first.
     pub fn summary(&self, text: &str) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
         if !self.flags.no_job_summary {
             self.write(text);
         }
@@ -158,6 +192,15 @@ impl Console {
         };
         let end = now + chrono::Duration::milliseconds((size as f64 / rate * 1000.0) as i64);
         format!("\t{} -> {}", now.format("%H:%M"), end.format("%H:%M"))
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        // A run that ended fatally leaves no half-drawn status line.
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
     }
 }
 
@@ -274,6 +317,40 @@ impl Reporter for Console {
             *self.copied_bytes.lock().unwrap_or_else(|p| p.into_inner()) += line.size;
         }
         self.write(&format!("\t{tag}\t{size:>14}\t{ts}{name}{eta}\n"));
+    }
+
+    fn progress(&self, p: Progress) {
+        let Some(bar) = &self.bar else { return };
+        let t = {
+            let mut t = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+            match p {
+                Progress::Found { files, bytes } => {
+                    t.found_files += files;
+                    t.found_bytes += bytes;
+                }
+                Progress::Done { bytes } => {
+                    t.done_files += 1;
+                    t.done_bytes += bytes;
+                }
+            }
+            *t
+        };
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = t.done_bytes as f64 / secs;
+        let left = t.found_bytes.saturating_sub(t.done_bytes) as f64;
+        let eta = if rate > 0.0 {
+            crate::output::hms((left / rate) as u64)
+        } else {
+            "-:--:--".into()
+        };
+        bar.set_message(format!(
+            "{} of {} files, {} of {}, {}/s, ETA {eta}",
+            t.done_files,
+            t.found_files,
+            line_bytes(t.done_bytes, false),
+            line_bytes(t.found_bytes, false),
+            line_bytes(rate as u64, false),
+        ));
     }
 
     fn error(&self, err: &RunError, next: Next) {

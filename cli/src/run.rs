@@ -220,6 +220,7 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
 
 fn log_flags(j: &JobArgs) -> LogFlags {
     LogFlags {
+        no_progress: j.no_progress,
         no_dir_list: j.no_dir_list,
         no_file_list: j.no_file_list,
         no_job_header: j.no_job_header,

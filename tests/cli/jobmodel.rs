@@ -1842,3 +1842,46 @@ fn seed_mirror_restore_dry_run() {
         text(&out.stdout)
     );
 }
+
+/// Runs the binary under a pseudo-terminal (`script` from util-linux), so
+/// that its stdout is a terminal.
+fn on_a_terminal(env: &Env, a: &[&str]) -> Option<String> {
+    let bin = assert_cmd::cargo::cargo_bin("robovault");
+    let mut cmdline = format!("'{}'", bin.display());
+    for arg in a {
+        cmdline.push_str(&format!(" '{arg}'"));
+    }
+    let out = Command::new("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .current_dir(env.dir.path())
+        .output();
+    match out {
+        Ok(o) => Some(text(&o.stdout)),
+        Err(e) => {
+            assert!(!in_ci(), "script (util-linux) is needed for the terminal test: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn a_progress_line_only_on_a_terminal_and_never_under_np() {
+    let env = Env::new();
+    small_tree(&env);
+    let Some(tty) = on_a_terminal(&env, &args(B, &["/L"])) else {
+        return;
+    };
+    assert!(tty.contains(" of 2 files, "), "a status line on a terminal: {tty}");
+    assert!(tty.contains("ETA "), "{tty}");
+    let Some(np) = on_a_terminal(&env, &args(B, &["/L", "/NP"])) else {
+        return;
+    };
+    assert!(!np.contains(" files, "), "none under /NP: {np}");
+    let piped = text(&env.run(&args(B, &["/L"])).stdout);
+    assert!(!piped.contains(" files, "), "none in a pipe: {piped}");
+    env.run(&args(B, &["/L", "/LOG:l.log"]));
+    assert!(
+        !fs::read_to_string(env.path("l.log")).unwrap().contains(" files, "),
+        "none in a log file"
+    );
+}
