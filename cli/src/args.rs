@@ -63,6 +63,85 @@ pub enum Command {
     Diff(DiffArgs),
     /// Find a name or path pattern in every snapshot.
     Find(FindArgs),
+    /// Run saved jobs on a timetable (systemd timers or cron).
+    Schedule {
+        /// What to do.
+        #[command(subcommand)]
+        what: ScheduleCmd,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff).
+    Man,
+}
+
+/// `schedule …`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCmd {
+    /// Save a job and write its systemd service and timer (or a crontab line).
+    Add(ScheduleAddArgs),
+    /// List the saved schedules.
+    List {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// A JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a schedule's definition and units.
+    Remove {
+        /// The schedule.
+        name: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Run a saved schedule now (what the timer runs).
+    Run {
+        /// The schedule.
+        name: String,
+        /// A system-wide schedule.
+        #[arg(long)]
+        system: bool,
+    },
+}
+
+/// Where schedules live.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ScopeArgs {
+    /// System-wide (/etc/systemd/system, /etc/robovault) instead of this user's.
+    #[arg(long)]
+    pub system: bool,
+    /// Write or look for the units here instead.
+    #[arg(long, value_name = "DIR")]
+    pub unit_dir: Option<PathBuf>,
+}
+
+/// `schedule add`.
+#[derive(Debug, Args)]
+pub struct ScheduleAddArgs {
+    /// The schedule's name (letters, digits, -, _, .).
+    pub name: String,
+    /// Run every day at this local time.
+    #[arg(long, value_name = "HH:MM")]
+    pub daily: String,
+    /// Only on these days (MON,THU).
+    #[arg(long, value_name = "DAYS")]
+    pub weekly: Option<String>,
+    /// Print a crontab line instead of writing systemd units.
+    #[arg(long)]
+    pub cron: bool,
+    /// Run this job file: the same as `-- backup --job FILE`.
+    #[arg(long, value_name = "FILE", conflicts_with = "command")]
+    pub job: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// The run, after `--`: `backup SOURCE REPO [options]` or `restore …`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// `repair …`.
@@ -371,6 +450,15 @@ pub struct JobArgs {
     /// Encoding of job files written by robocopy: utf-8, cp850 or cp1252.
     #[arg(long, value_name = "E", help_heading = "Job files")]
     pub job_encoding: Option<String>,
+    /// Run this shell command after a run that ends with exit code 0–7.
+    #[arg(long, value_name = "CMD", help_heading = "Hooks")]
+    pub on_success: Option<String>,
+    /// Run this shell command after a run that ends with exit code 8 or more.
+    #[arg(long, value_name = "CMD", help_heading = "Hooks")]
+    pub on_failure: Option<String>,
+    /// Run this shell command after every run.
+    #[arg(long, value_name = "CMD", help_heading = "Hooks")]
+    pub on_finish: Option<String>,
     /// Robocopy switches accepted without effect (/Z /B /ZB /J /UNICODE), echoed.
     #[arg(long, hide = true)]
     pub compat: Vec<String>,

@@ -8,6 +8,7 @@ mod console;
 mod jobfile;
 mod output;
 mod run;
+mod schedule;
 mod when;
 
 use std::ffi::OsString;
@@ -204,6 +205,114 @@ fn run(cli: &Cli, raw: &[OsString], job_file: Option<std::path::PathBuf>, interr
         } => repair(repo, lock_wait, *json),
         Command::Diff(a) => diff(a),
         Command::Find(a) => find(a),
+        Command::Schedule { what } => schedule_cmd(what),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "robovault", &mut out);
+            write_out(&out)?;
+            Ok(0)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .context("rendering the manual page")?;
+            write_out(&out)?;
+            Ok(0)
+        }
+    }
+}
+
+fn schedule_cmd(what: &args::ScheduleCmd) -> Result<u32> {
+    use args::ScheduleCmd;
+    match what {
+        ScheduleCmd::Add(a) => {
+            schedule::check_name(&a.name)?;
+            schedule::parse_time(&a.daily)?;
+            let days = a
+                .weekly
+                .as_deref()
+                .map(schedule::parse_days)
+                .transpose()?
+                .unwrap_or_default();
+            let cmd: Vec<String> = match &a.job {
+                Some(job) => vec![
+                    "backup".into(),
+                    "--job".into(),
+                    robovault::absolute(job)?.display().to_string(),
+                ],
+                None => a.command.clone(),
+            };
+            if !matches!(cmd.first().map(String::as_str), Some("backup" | "restore")) {
+                anyhow::bail!(
+                    "give the run after --, as in: robovault schedule add {} --daily 02:00 -- backup SOURCE REPO, or --job FILE",
+                    a.name
+                );
+            }
+            // A typo must fail now, not at two in the morning.
+            let argv: Vec<OsString> = std::iter::once(OsString::from("robovault"))
+                .chain(cmd.iter().map(OsString::from))
+                .collect();
+            let (parsed, _) = prepare_args(argv).context("checking the scheduled command")?;
+            let cli = Cli::try_parse_from(&parsed)
+                .map_err(|e| anyhow::anyhow!("checking the scheduled command: {}", clap_usage(&e, &parsed)))?;
+            let raw: Vec<OsString> = cmd.iter().skip(1).map(OsString::from).collect();
+            run::validate(&cli.command, &raw).context("checking the scheduled command")?;
+            let d = schedule::Definition {
+                version: schedule::SCHEDULE_VERSION,
+                name: a.name.clone(),
+                time: a.daily.clone(),
+                days,
+                args: cmd,
+                dir: std::env::current_dir()
+                    .context("reading the current directory")?
+                    .display()
+                    .to_string(),
+            };
+            let places = schedule::Places::new(a.scope.system, a.scope.unit_dir.as_deref())?;
+            let exe = std::env::current_exe().context("finding the robovault executable")?;
+            let lines = schedule::add(&d, &places, &exe, a.cron)?;
+            write_out((lines.join("\n") + "\n").as_bytes())?;
+            Ok(0)
+        }
+        ScheduleCmd::List { scope, json } => {
+            let places = schedule::Places::new(scope.system, scope.unit_dir.as_deref())?;
+            let all = schedule::list(&places)?;
+            if *json {
+                write_line(&serde_json::to_value(&all)?)?;
+                return Ok(0);
+            }
+            let mut out = String::new();
+            for d in &all {
+                let when = if d.days.is_empty() {
+                    format!("daily {}", d.time)
+                } else {
+                    format!("{} {}", d.days.join(","), d.time)
+                };
+                let args: Vec<String> = d.args.iter().map(|a| schedule::shell_quote(a)).collect();
+                out.push_str(&format!("{}  {when}  robovault {}\n", d.name, args.join(" ")));
+            }
+            write_out(out.as_bytes())?;
+            Ok(0)
+        }
+        ScheduleCmd::Remove { name, scope } => {
+            let places = schedule::Places::new(scope.system, scope.unit_dir.as_deref())?;
+            let lines = schedule::remove(name, &places)?;
+            write_out((lines.join("\n") + "\n").as_bytes())?;
+            Ok(0)
+        }
+        ScheduleCmd::Run { name, system } => {
+            let places = schedule::Places::new(*system, None)?;
+            let d = schedule::load(name, &places)?;
+            let exe = std::env::current_exe().context("finding the robovault executable")?;
+            let status = std::process::Command::new(exe)
+                .args(&d.args)
+                .current_dir(&d.dir)
+                .status()
+                .with_context(|| format!("running schedule {name} in {}", d.dir))?;
+            // The run's own exit code (already in the style it asked for).
+            Ok(status.code().map_or(EXIT_FATAL, |c| c as u32))
+        }
     }
 }
 

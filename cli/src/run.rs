@@ -3,6 +3,8 @@
 //! and its summary or JSON object.
 
 use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -512,6 +514,19 @@ fn save_and_quit(j: &JobArgs, eff: &Effective, source: &Path, dest: &Path, extra
     Ok(false)
 }
 
+/// The checks of a backup or restore that come after parsing: what
+/// `schedule add` runs before saving a job.
+///
+/// # Errors
+/// A usage error.
+pub fn validate(cmd: &crate::args::Command, raw: &[OsString]) -> Result<()> {
+    match cmd {
+        crate::args::Command::Backup(a) => filespec_check(&a.filespecs, raw, false),
+        crate::args::Command::Restore(a) => filespec_check(&a.filespecs, raw, true),
+        _ => Ok(()),
+    }
+}
+
 fn filespec_check(filespecs: &[String], raw: &[OsString], allow_paths: bool) -> Result<()> {
     for f in filespecs {
         let has_sep = f.contains(['/', '\\']);
@@ -531,14 +546,154 @@ fn filespec_check(filespecs: &[String], raw: &[OsString], allow_paths: bool) -> 
     Ok(())
 }
 
-/// Runs `backup`.
+/// What a hook learns about a run, in `ROBOVAULT_*` environment variables.
+#[derive(Debug, Default)]
+struct Outcome {
+    command: &'static str,
+    repository: Option<PathBuf>,
+    series: Option<String>,
+    snapshot: Option<String>,
+    /// The source (backup) or target (restore).
+    root: Option<PathBuf>,
+    counts: Option<robovault::Counts>,
+    new_data: Option<u64>,
+}
+
+/// Runs `backup`, then its hooks.
 pub fn backup(a: &BackupArgs, raw: &[OsString], job_file: Option<PathBuf>, interrupt: &Arc<AtomicBool>) -> Result<u32> {
+    let mut o = Outcome {
+        command: "backup",
+        ..Outcome::default()
+    };
+    let r = backup_inner(a, raw, job_file, interrupt, &mut o);
+    run_hooks(&a.job, &o, &r);
+    r
+}
+
+/// Runs `restore`, then its hooks.
+pub fn restore(
+    a: &RestoreArgs,
+    raw: &[OsString],
+    job_file: Option<PathBuf>,
+    interrupt: &Arc<AtomicBool>,
+) -> Result<u32> {
+    let mut o = Outcome {
+        command: "restore",
+        ..Outcome::default()
+    };
+    let r = restore_inner(a, raw, job_file, interrupt, &mut o);
+    run_hooks(&a.job, &o, &r);
+    r
+}
+
+/// `--on-success`, `--on-failure` and `--on-finish`: each runs with `sh -c`,
+/// its stdout sent to stderr so that the log or JSON on stdout stays clean.
+/// A failing hook is reported and changes no exit code.
+fn run_hooks(j: &JobArgs, o: &Outcome, r: &Result<u32>) {
+    let code = match r {
+        Ok(c) => *c,
+        Err(_) => EXIT_FATAL,
+    };
+    let hooks = [
+        ("--on-success", j.on_success.as_ref().filter(|_| code < 8)),
+        ("--on-failure", j.on_failure.as_ref().filter(|_| code >= 8)),
+        ("--on-finish", j.on_finish.as_ref()),
+    ];
+    for (flag, cmd) in hooks {
+        let Some(cmd) = cmd else { continue };
+        let mut c = std::process::Command::new("sh");
+        c.arg("-c").arg(cmd);
+        for (k, v) in hook_env(j, o, code, r) {
+            c.env(k, v);
+        }
+        if let Ok(err) = std::io::stderr().as_fd().try_clone_to_owned() {
+            c.stdout(std::process::Stdio::from(err));
+        }
+        let status = c.status();
+        let problem = match status {
+            Ok(s) if s.success() => None,
+            Ok(s) => Some(format!(
+                "exited with {}",
+                s.code().map_or("a signal".into(), |n| n.to_string())
+            )),
+            Err(e) => Some(format!("could not start: {e}")),
+        };
+        if let Some(p) = problem {
+            let _ = writeln!(std::io::stderr(), "ERROR : hook {flag} \"{cmd}\" {p}");
+        }
+    }
+}
+
+fn hook_env(j: &JobArgs, o: &Outcome, code: u32, r: &Result<u32>) -> Vec<(String, String)> {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let mut env: Vec<(String, String)> = [
+        ("ROBOVAULT_COMMAND", o.command.to_owned()),
+        ("ROBOVAULT_EXIT_CODE", code.to_string()),
+        (
+            "ROBOVAULT_STATUS",
+            if code < 8 { "success" } else { "failure" }.to_owned(),
+        ),
+        ("ROBOVAULT_REPOSITORY", path(&o.repository)),
+        ("ROBOVAULT_SERIES", o.series.clone().unwrap_or_default()),
+        ("ROBOVAULT_SNAPSHOT", o.snapshot.clone().unwrap_or_default()),
+        (
+            if o.command == "backup" {
+                "ROBOVAULT_SOURCE"
+            } else {
+                "ROBOVAULT_TARGET"
+            },
+            path(&o.root),
+        ),
+        (
+            "ROBOVAULT_LOG",
+            path(
+                &j.log
+                    .clone()
+                    .or_else(|| j.log_append.clone())
+                    .map(|p| robovault::absolute(&p).unwrap_or(p)),
+            ),
+        ),
+        (
+            "ROBOVAULT_NEW_DATA",
+            o.new_data.map(|n| n.to_string()).unwrap_or_default(),
+        ),
+        (
+            "ROBOVAULT_ERROR",
+            r.as_ref().err().map(|e| format!("{e:#}")).unwrap_or_default(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    if let Some(c) = &o.counts {
+        for (row, r) in [("DIRS", c.dirs), ("FILES", c.files), ("BYTES", c.bytes)] {
+            for (col, v) in ["TOTAL", "COPIED", "SKIPPED", "MISMATCH", "FAILED", "EXTRAS"]
+                .iter()
+                .zip(r.columns())
+            {
+                env.push((format!("ROBOVAULT_{row}_{col}"), v.to_string()));
+            }
+        }
+    }
+    env
+}
+
+fn backup_inner(
+    a: &BackupArgs,
+    raw: &[OsString],
+    job_file: Option<PathBuf>,
+    interrupt: &Arc<AtomicBool>,
+    o: &mut Outcome,
+) -> Result<u32> {
     let j = &a.job;
     filespec_check(&a.filespecs, raw, false)?;
     if a.archive || a.archive_reset {
         return Err(usage("/A and /M (the Archive attribute) exist on Windows only"));
     }
     let source = robovault::absolute(&a.source)?;
+    o.root = Some(source.clone());
+    o.repository = Some(robovault::absolute(&a.repo)?);
+    o.series = j.series.clone();
     let lock_wait = parse_duration(a.lock_wait.as_deref().unwrap_or("0"))?;
     let run = run_options(j, interrupt, lock_wait)?;
     let mut job = job_options(j, &a.filespecs, &source, false)?;
@@ -611,6 +766,10 @@ pub fn backup(a: &BackupArgs, raw: &[OsString], job_file: Option<PathBuf>, inter
             return Err(e);
         }
     };
+    o.series = Some(s.series.clone());
+    o.snapshot = s.snapshot.clone();
+    o.counts = Some(s.counts);
+    o.new_data = (!s.list_only).then_some(s.new_data);
     let times = Times {
         total: (s.ended - s.started).num_milliseconds() as f64 / 1000.0,
         copied: s.copy_time.as_secs_f64(),
@@ -695,16 +854,19 @@ fn wait_for_root(j: &JobArgs, root: &Path, run: &RunOptions, console: &Console) 
     Ok(())
 }
 
-/// Runs `restore`.
-pub fn restore(
+fn restore_inner(
     a: &RestoreArgs,
     raw: &[OsString],
     job_file: Option<PathBuf>,
     interrupt: &Arc<AtomicBool>,
+    o: &mut Outcome,
 ) -> Result<u32> {
     let j = &a.job;
     filespec_check(&a.filespecs, raw, true)?;
     let target = robovault::absolute(&a.target)?;
+    o.root = Some(target.clone());
+    o.repository = Some(robovault::absolute(&a.repo)?);
+    o.series = j.series.clone();
     let run = run_options(j, interrupt, Duration::ZERO)?;
     // Relative paths select entries; names and wildcards are filespecs.
     let (paths, names): (Vec<String>, Vec<String>) = a.filespecs.iter().cloned().partition(|f| f.contains(['/', '\\']));
@@ -760,6 +922,9 @@ pub fn restore(
             return Err(e);
         }
     };
+    o.series = Some(s.series.clone());
+    o.snapshot = Some(s.snapshot.clone());
+    o.counts = Some(s.counts);
     if j.json {
         let (dirs, files, bytes) = counts_json(&s.counts);
         let v = json!({

@@ -677,3 +677,4 @@ fn gc_waits_for_readers_before_deleting_packs() {
     assert_eq!(status.code(), Some(0));
 }
 mod jobmodel;
+mod operations;
