@@ -24,6 +24,7 @@ mod repo;
 mod report;
 mod restore;
 mod retry;
+mod stats;
 mod summary;
 mod verify;
 
@@ -42,6 +43,7 @@ pub use repair::{repair_index, RepairSummary};
 pub use repo::{Repository, INDEX_FILE};
 pub use report::{DirLine, EntryLine, Next, Progress, Reporter, RunStart, Silent};
 pub use restore::{restore, CopyFlags, RestoreOptions, RestoreSummary};
+pub use stats::{stats, RunStats, SeriesStats, StatsSummary};
 pub use summary::{Class, Counts, Row, RunError, EXIT_FATAL};
 pub use verify::{verify, Problem, ReadData, VerifySummary};
 

@@ -63,6 +63,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Find a name or path pattern in every snapshot.
     Find(FindArgs),
+    /// Sizes, deduplication, compression and growth per run; an HTML report.
+    Stats(StatsArgs),
     /// Run saved jobs on a timetable (systemd timers or cron).
     Schedule {
         /// What to do.
@@ -77,6 +79,22 @@ pub enum Command {
     },
     /// Print the manual page (roff).
     Man,
+}
+
+/// `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The repository.
+    pub repo: PathBuf,
+    /// Only this series (default: every series).
+    #[arg(long)]
+    pub series: Option<String>,
+    /// Also write a self-contained HTML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `schedule …`.

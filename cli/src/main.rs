@@ -7,6 +7,7 @@ mod args;
 mod console;
 mod jobfile;
 mod output;
+mod report;
 mod run;
 mod schedule;
 mod when;
@@ -205,6 +206,7 @@ fn run(cli: &Cli, raw: &[OsString], job_file: Option<std::path::PathBuf>, interr
         } => repair(repo, lock_wait, *json),
         Command::Diff(a) => diff(a),
         Command::Find(a) => find(a),
+        Command::Stats(a) => stats(a),
         Command::Schedule { what } => schedule_cmd(what),
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -221,6 +223,25 @@ fn run(cli: &Cli, raw: &[OsString], job_file: Option<std::path::PathBuf>, interr
             Ok(0)
         }
     }
+}
+
+fn stats(a: &args::StatsArgs) -> Result<u32> {
+    let s = robovault::stats(&a.repo, a.series.as_deref())
+        .with_context(|| format!("reading repository {}", a.repo.display()))?;
+    if let Some(path) = &a.html {
+        std::fs::write(path, report::html(&s)).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if a.json {
+        let mut v = serde_json::to_value(&s)?;
+        v["command"] = json!("stats");
+        write_line(&v)?;
+    } else {
+        write_out(report::text(&s).as_bytes())?;
+        if let Some(path) = &a.html {
+            write_line(&format!("wrote {}", path.display()))?;
+        }
+    }
+    Ok(0)
 }
 
 fn schedule_cmd(what: &args::ScheduleCmd) -> Result<u32> {

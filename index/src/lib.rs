@@ -566,6 +566,78 @@ impl Index {
     }
 }
 
+/// Totals of the stored blobs of one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlobTotals {
+    /// Blobs.
+    pub count: u64,
+    /// Their bytes before compression.
+    pub raw: u64,
+    /// Their bytes as stored in packs.
+    pub stored: u64,
+}
+
+impl Index {
+    /// Totals of the stored blobs of kind `kind` (0 data, 1 tree).
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn blob_totals(&self, kind: u8) -> Result<BlobTotals> {
+        self.conn
+            .query_row(
+                "SELECT count(*), COALESCE(SUM(raw_len), 0), COALESCE(SUM(stored_len), 0) FROM blobs WHERE kind = ?1",
+                [kind],
+                |r| {
+                    Ok(BlobTotals {
+                        count: r.get::<_, i64>(0)? as u64,
+                        raw: r.get::<_, i64>(1)? as u64,
+                        stored: r.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// The number of packs and their total size.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn pack_totals(&self) -> Result<(u64, u64)> {
+        self.conn
+            .query_row("SELECT count(*), COALESCE(SUM(size), 0) FROM packs", [], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Files and their bytes in each snapshot of a series (regular files
+    /// only: the size a full restore writes), by snapshot key.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn logical_sizes(&self, series: SeriesKey, file_kind: u8) -> Result<Vec<(SnapshotKey, u64, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.id, count(v.id), COALESCE(SUM(v.size), 0) FROM snapshots s \
+                 LEFT JOIN versions v ON v.series_id = s.series_id AND v.kind = ?2 \
+                   AND v.from_seq <= s.seq AND (v.to_seq IS NULL OR s.seq < v.to_seq) \
+                 WHERE s.series_id = ?1 GROUP BY s.id ORDER BY s.seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(rusqlite::params![series.0, file_kind], |r| {
+                Ok((
+                    SnapshotKey(r.get(0)?),
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+}
+
 fn chunk_list(bytes: &[u8]) -> Option<Vec<Hash32>> {
     if !bytes.len().is_multiple_of(32) {
         return None;

@@ -304,3 +304,97 @@ fn completions_and_man_page() {
     );
     assert!(t.contains("robovault"));
 }
+
+/// Three runs of series `s`: 2 files, then a third, then one unreadable
+/// (as nobody) or simply deleted.
+fn three_runs(env: &Env) {
+    write(&env.src().join("a"), &random_bytes(100_000, 1));
+    write(&env.src().join("b"), &random_bytes(50_000, 2));
+    env.backup_json();
+    write(&env.src().join("c"), &random_bytes(20_000, 3));
+    env.backup_json();
+    fs::remove_file(env.src().join("b")).unwrap();
+    env.backup_json();
+}
+
+#[test]
+fn stats_reports_sizes_ratios_and_each_run() {
+    let env = Env::new();
+    three_runs(&env);
+    let out = env.run(&["stats", "repo", "--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["command"], "stats");
+    let runs = v["series"][0]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    let bytes: Vec<u64> = runs.iter().map(|r| r["bytes"].as_u64().unwrap()).collect();
+    assert_eq!(bytes, [150_000, 170_000, 120_000], "what a full restore of each writes");
+    let new: Vec<u64> = runs.iter().map(|r| r["new_data"].as_u64().unwrap()).collect();
+    assert_eq!(new, [150_000, 20_000, 0]);
+    assert_eq!(v["data_raw"], 170_000, "unique content");
+    // 440,000 bytes in all snapshots over 170,000 unique.
+    let dedup = v["dedup_ratio"].as_f64().unwrap();
+    assert!((dedup - 440_000.0 / 170_000.0).abs() < 1e-9, "{dedup}");
+    assert!(v["disk_bytes"].as_u64().unwrap() >= v["pack_bytes"].as_u64().unwrap());
+    let textual = text(&env.run(&["stats", "repo"]).stdout);
+    assert!(
+        textual.contains("  runs           3, new data 166.0 k in all"),
+        "{textual}"
+    );
+    assert_eq!(
+        textual.lines().filter(|l| l.contains("  +")).count(),
+        3,
+        "one chart line per run: {textual}"
+    );
+    assert_eq!(code(&env.run(&["stats", "repo", "--series", "nope"])), 16);
+}
+
+#[test]
+fn the_html_report_loads_in_headless_chromium() {
+    let env = Env::new();
+    three_runs(&env);
+    let out = env.run(&["stats", "repo", "--html", "report.html"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let html = fs::read_to_string(env.path("report.html")).unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "self-contained"
+    );
+    if !have("chromium") {
+        return;
+    }
+    let load = |file: &str| {
+        Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--dump-dom",
+            ])
+            .arg(format!("file://{}", env.path(file).display()))
+            .output()
+            .unwrap()
+    };
+    let console = |o: &Output| {
+        text(&o.stderr)
+            .lines()
+            .filter(|l| l.contains(":CONSOLE"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let page = load("report.html");
+    let dom = text(&page.stdout);
+    assert!(console(&page).is_empty(), "console messages: {:?}", console(&page));
+    assert_eq!(dom.matches("<tr class=\"run").count(), 3, "{dom}");
+    assert!(dom.contains("data-runs=\"3\""));
+    assert_eq!(dom.matches("<svg").count(), 4, "four charts");
+    // The console check can fail: a page with an error is caught.
+    fs::write(
+        env.path("bad.html"),
+        "<html><body><script>nosuch();</script></body></html>",
+    )
+    .unwrap();
+    assert!(!console(&load("bad.html")).is_empty());
+}
