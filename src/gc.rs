@@ -76,6 +76,15 @@ pub struct GcSummary {
 /// Lock, store and index errors; a pack that must be repacked but cannot be
 /// read is an error (nothing is deleted then).
 pub fn gc(repo_path: &Path, opts: &GcOptions) -> Result<GcSummary> {
+    gc_with(repo_path, opts, &crate::Silent)
+}
+
+/// [`gc`], telling `reporter` of each pack repacked (a pack counts as a file
+/// in [`crate::Progress`]).
+///
+/// # Errors
+/// As [`gc`].
+pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporter) -> Result<GcSummary> {
     let repo = Repository::open(repo_path)?;
     let _lock = repo.lock_writer(opts.lock_wait)?;
     repo.heal()?;
@@ -128,8 +137,15 @@ pub fn gc(repo_path: &Path, opts: &GcOptions) -> Result<GcSummary> {
     if !repack.is_empty() {
         let w = Arc::new(Mutex::new(writer));
         let packer = packer_into(repo.store(), &w);
+        reporter.progress(crate::Progress::Found {
+            files: repack.len() as u64,
+            bytes: repack.iter().map(|(p, _)| sizes.get(p).copied().unwrap_or(0)).sum(),
+        });
         for (pack, blobs) in &repack {
             copy_used(&repo, &packer, pack, blobs)?;
+            reporter.progress(crate::Progress::Done {
+                bytes: sizes.get(pack).copied().unwrap_or(0),
+            });
         }
         let stats = packer.finish()?;
         summary.bytes_written = stats.packed_bytes;

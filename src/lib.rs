@@ -36,7 +36,7 @@ pub use browse::{
 pub use diff::{diff, find, Change, FindHit};
 pub use error::{Error, Result};
 pub use forget::{apply_policy, forget, Decision, ForgetOptions, ForgetSummary, KeepPolicy};
-pub use gc::{gc, GcOptions, GcSummary};
+pub use gc::{gc, gc_with, GcOptions, GcSummary};
 pub use job::{attributes, default_threads, tags, ClassSwitches, Filters, JobOptions, Pattern, RunOptions};
 pub use paths::absolute;
 pub use repair::{repair_index, RepairSummary};
@@ -45,7 +45,7 @@ pub use report::{DirLine, EntryLine, Next, Progress, Reporter, RunStart, Silent}
 pub use restore::{restore, CopyFlags, RestoreOptions, RestoreSummary};
 pub use stats::{stats, RunStats, SeriesStats, StatsSummary};
 pub use summary::{Class, Counts, Row, RunError, EXIT_FATAL};
-pub use verify::{verify, Problem, ReadData, VerifySummary};
+pub use verify::{verify, verify_with, Problem, ReadData, VerifySummary};
 
 /// The store and index crates, for callers that need their types.
 pub use robovault_index as index;

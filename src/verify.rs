@@ -101,11 +101,27 @@ pub struct VerifySummary {
 /// Only when the repository cannot be opened or its index read (exit 16);
 /// damage is reported in the summary.
 pub fn verify(repo_path: &Path, read: ReadData) -> Result<VerifySummary> {
+    verify_with(repo_path, read, &crate::Silent)
+}
+
+/// [`verify`], telling `reporter` of each pack checked (a pack counts as a
+/// file in [`crate::Progress`]).
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_with(repo_path: &Path, read: ReadData, reporter: &dyn crate::Reporter) -> Result<VerifySummary> {
     let repo = Repository::open(repo_path)?;
     let mut summary = VerifySummary::default();
     let mut damaged_blobs: HashMap<Hash32, String> = HashMap::new();
     let mut damaged_packs: Vec<(Hash32, Problem)> = Vec::new();
-    check_packs(&repo, read, &mut summary, &mut damaged_packs, &mut damaged_blobs)?;
+    check_packs(
+        &repo,
+        read,
+        &mut summary,
+        &mut damaged_packs,
+        &mut damaged_blobs,
+        reporter,
+    )?;
     let index = repo.index()?;
     let snaps = index.snapshots(None)?;
     summary.snapshots = snaps.len() as u64;
@@ -152,6 +168,7 @@ fn check_packs(
     summary: &mut VerifySummary,
     damaged: &mut Vec<(Hash32, Problem)>,
     damaged_blobs: &mut HashMap<Hash32, String>,
+    reporter: &dyn crate::Reporter,
 ) -> Result<()> {
     let index = repo.index()?;
     let packs = index.packs()?;
@@ -165,11 +182,18 @@ fn check_packs(
         Ok(())
     })?;
     let results = Mutex::new((0u64, 0u64, 0u64));
+    reporter.progress(crate::Progress::Found {
+        files: groups.len() as u64,
+        bytes: groups.iter().map(|(p, _)| sizes.get(p).copied().unwrap_or(0)).sum(),
+    });
     let found: Vec<(Hash32, Vec<(Hash32, String)>)> = groups
         .par_iter()
         .map(|(pack, blobs)| {
             let read_it = read.selects(positions.get(pack).copied().unwrap_or(0), pack);
             let issues = check_pack(repo, pack, sizes.get(pack).copied(), blobs, read_it, &results);
+            reporter.progress(crate::Progress::Done {
+                bytes: sizes.get(pack).copied().unwrap_or(0),
+            });
             (*pack, issues)
         })
         .collect();

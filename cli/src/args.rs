@@ -244,6 +244,9 @@ pub struct GcArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// No status line on a terminal.
+    #[arg(long, visible_alias = "np")]
+    pub no_progress: bool,
 }
 
 /// `diff`.
@@ -655,6 +658,9 @@ pub struct VerifyArgs {
     /// Read a subset of the packs: `n/m` (part n of m) or `p%`.
     #[arg(long, value_name = "n/m|p%")]
     pub read_data_subset: Option<String>,
+    /// No status line on a terminal.
+    #[arg(long, visible_alias = "np")]
+    pub no_progress: bool,
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,

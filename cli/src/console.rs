@@ -13,6 +13,7 @@ use chrono::{Local, TimeZone};
 use robovault::{display_bytes, DirLine, EntryLine, Next, Progress, Reporter, RunError, RunStart};
 
 use crate::output::{header_time, line_bytes, BANNER, RULE};
+use crate::progress::Status;
 
 /// Which job the log is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,17 +85,7 @@ pub struct Console {
     started: Instant,
     copied_bytes: Mutex<u64>,
     /// The status line, only on a terminal without `--np` (§6.5).
-    bar: Option<indicatif::ProgressBar>,
-    /// Files and bytes found so far, and done.
-    tally: Mutex<Tally>,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Tally {
-    found_files: u64,
-    found_bytes: u64,
-    done_files: u64,
-    done_bytes: u64,
+    status: Option<Status>,
 }
 
 /// A path as a log shows a directory: absolute, ending in `/`.
@@ -125,17 +116,8 @@ impl Console {
     /// A log for a run whose entries live under `root`. `to_stdout` is false
     /// under `--json`, or with a log file and no `--tee`.
     pub fn new(job: Job, root: &Path, header: Header, flags: LogFlags, to_stdout: bool, file: Option<File>) -> Console {
-        use std::io::IsTerminal;
-        let bar = (to_stdout && !flags.no_progress && std::io::stdout().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stdout());
-            if let Ok(style) = indicatif::ProgressStyle::with_template("{msg}") {
-                bar.set_style(style);
-            }
-            bar
-        });
         Console {
-            bar,
-            tally: Mutex::new(Tally::default()),
+            status: Status::new("files", to_stdout && !flags.no_progress),
             job,
             root: dir_text(root),
             header,
@@ -158,8 +140,8 @@ impl Console {
                 let _ = out.flush();
             };
             // The status line steps aside for log lines and comes back below.
-            match &self.bar {
-                Some(bar) => bar.suspend(print),
+            match &self.status {
+                Some(status) => status.suspend(print),
                 None => print(),
             }
         }
@@ -172,8 +154,8 @@ impl Console {
 
     /// The summary block, unless `--njs`; the status line is cleared first.
     pub fn summary(&self, text: &str) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+        if let Some(status) = &self.status {
+            status.clear();
         }
         if !self.flags.no_job_summary {
             self.write(text);
@@ -192,15 +174,6 @@ impl Console {
         };
         let end = now + chrono::Duration::milliseconds((size as f64 / rate * 1000.0) as i64);
         format!("\t{} -> {}", now.format("%H:%M"), end.format("%H:%M"))
-    }
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        // A run that ended fatally leaves no half-drawn status line.
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
     }
 }
 
@@ -320,37 +293,9 @@ impl Reporter for Console {
     }
 
     fn progress(&self, p: Progress) {
-        let Some(bar) = &self.bar else { return };
-        let t = {
-            let mut t = self.tally.lock().unwrap_or_else(|p| p.into_inner());
-            match p {
-                Progress::Found { files, bytes } => {
-                    t.found_files += files;
-                    t.found_bytes += bytes;
-                }
-                Progress::Done { bytes } => {
-                    t.done_files += 1;
-                    t.done_bytes += bytes;
-                }
-            }
-            *t
-        };
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        let rate = t.done_bytes as f64 / secs;
-        let left = t.found_bytes.saturating_sub(t.done_bytes) as f64;
-        let eta = if rate > 0.0 {
-            crate::output::hms((left / rate) as u64)
-        } else {
-            "-:--:--".into()
-        };
-        bar.set_message(format!(
-            "{} of {} files, {} of {}, {}/s, ETA {eta}",
-            t.done_files,
-            t.found_files,
-            line_bytes(t.done_bytes, false),
-            line_bytes(t.found_bytes, false),
-            line_bytes(rate as u64, false),
-        ));
+        if let Some(status) = &self.status {
+            status.update(p);
+        }
     }
 
     fn error(&self, err: &RunError, next: Next) {

@@ -7,6 +7,7 @@ mod args;
 mod console;
 mod jobfile;
 mod output;
+mod progress;
 mod report;
 mod run;
 mod schedule;
@@ -484,7 +485,13 @@ fn read_data_spec(a: &VerifyArgs) -> Result<robovault::ReadData> {
 
 fn verify(a: &VerifyArgs) -> Result<u32> {
     let read = read_data_spec(a)?;
-    let s = robovault::verify(&a.repo, read).with_context(|| format!("verifying repository {}", a.repo.display()))?;
+    let status = progress::Status::new("packs", !a.json && !a.no_progress);
+    let s = match &status {
+        Some(st) => robovault::verify_with(&a.repo, read, st),
+        None => robovault::verify(&a.repo, read),
+    }
+    .with_context(|| format!("verifying repository {}", a.repo.display()))?;
+    drop(status);
     let code = if s.problems.is_empty() { 0 } else { 8 };
     if a.json {
         let mut v = serde_json::to_value(&s)?;
@@ -661,7 +668,13 @@ fn gc(a: &GcArgs) -> Result<u32> {
         max_unused: parse_fraction(&a.max_unused)?,
         lock_wait: parse_duration(&a.lock_wait)?,
     };
-    let g = robovault::gc(&a.repo, &opts).with_context(|| format!("collecting garbage in {}", a.repo.display()))?;
+    let status = progress::Status::new("packs", !a.json && !a.no_progress);
+    let g = match &status {
+        Some(st) => robovault::gc_with(&a.repo, &opts, st),
+        None => robovault::gc(&a.repo, &opts),
+    }
+    .with_context(|| format!("collecting garbage in {}", a.repo.display()))?;
+    drop(status);
     if a.json {
         let mut v = serde_json::to_value(&g)?;
         v["command"] = json!("gc");

@@ -1845,7 +1845,7 @@ fn seed_mirror_restore_dry_run() {
 
 /// Runs the binary under a pseudo-terminal (`script` from util-linux), so
 /// that its stdout is a terminal.
-fn on_a_terminal(env: &Env, a: &[&str]) -> Option<String> {
+pub(super) fn on_a_terminal(env: &Env, a: &[&str]) -> Option<String> {
     let bin = assert_cmd::cargo::cargo_bin("robovault");
     let mut cmdline = format!("'{}'", bin.display());
     for arg in a {
