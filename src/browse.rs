@@ -221,7 +221,10 @@ pub fn cat(repo: &Repository, snapshot: &SnapshotRecord, path: &[u8], out: &mut 
         _ => {
             return Err(Error::WrongKind {
                 path: display_bytes(path),
-                reason: "not a regular file".into(),
+                reason: format!(
+                    "not a regular file in snapshot {}; cat writes files, ls lists directories",
+                    snapshot.snap_id
+                ),
             })
         }
     };

@@ -23,7 +23,7 @@ pub enum Error {
         error: std::io::Error,
     },
     /// The path is not a robovault repository.
-    #[error("{} is not a robovault repository ({reason})", .path.display())]
+    #[error("{} is not a robovault repository ({reason}); check the path, or create one with robovault init", .path.display())]
     NotARepository {
         /// The path given.
         path: PathBuf,
@@ -47,7 +47,7 @@ pub enum Error {
         error: std::io::Error,
     },
     /// No series has that name.
-    #[error("no series named \"{0}\" in the repository")]
+    #[error("no series named \"{0}\" in the repository; robovault history REPO lists them")]
     UnknownSeries(String),
     /// Several series and none was chosen.
     #[error("the repository holds several series; choose one with --series: {}", .0.join(", "))]
@@ -56,7 +56,7 @@ pub enum Error {
     #[error("series \"{0}\" has no snapshot")]
     NoSnapshots(String),
     /// No snapshot matches the id or prefix.
-    #[error("no snapshot {0}")]
+    #[error("no snapshot {0} in the repository; robovault history REPO lists them")]
     UnknownSnapshot(String),
     /// A prefix matches several snapshots.
     #[error("snapshot prefix {0} is ambiguous; give more digits")]
@@ -80,7 +80,7 @@ pub enum Error {
         moment: String,
     },
     /// A path that is not in the snapshot.
-    #[error("{path} is not in snapshot {snapshot}")]
+    #[error("{path} is not in snapshot {snapshot}; robovault ls REPO lists its entries")]
     PathNotFound {
         /// The path asked for.
         path: String,

@@ -421,3 +421,38 @@ fn verify_and_gc_show_a_status_line_only_on_a_terminal() {
     };
     assert!(gc.contains(" packs, "), "{gc}");
 }
+
+#[test]
+fn errors_name_the_object_and_the_fix() {
+    let env = Env::new();
+    write(&env.src().join("d/f"), b"f");
+    env.backup_json();
+    let id = history_ids(&env)[0].clone();
+    for (args, must) in [
+        (
+            &["ls", "nope"][..],
+            &["nope is not a robovault repository", "robovault init"][..],
+        ),
+        (
+            &["ls", "repo", "--snapshot", "abcdef12"],
+            &["no snapshot abcdef12", "robovault history"],
+        ),
+        (
+            &["ls", "repo", "--series", "x"],
+            &["no series named \"x\"", "robovault history"],
+        ),
+        (&["ls", "repo", "nosuch"], &["nosuch is not in snapshot", id.as_str()]),
+        (
+            &["cat", "repo", "d"],
+            &["d: not a regular file in snapshot", "ls lists directories"],
+        ),
+        (&["versions", "repo", "nosuch"], &["nosuch was never in series \"s\""]),
+    ] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 16, "{args:?}");
+        let err = text(&out.stderr);
+        for m in must {
+            assert!(err.contains(m), "{args:?}: {m} in {err}");
+        }
+    }
+}
