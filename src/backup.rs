@@ -152,6 +152,13 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         });
     }
     check_backup_paths(&source, repo_path, &opts.job.filters)?;
+    if opts.job.follow_links && opts.move_mode != MoveMode::Off {
+        // A followed link leads outside SOURCE: moving through it would
+        // delete what the job does not own.
+        return Err(Error::Usage(
+            "--move-files and --move cannot be combined with --follow-links".into(),
+        ));
+    }
     let host = hostname();
     let series_name = opts
         .series
@@ -421,6 +428,9 @@ fn error_row(e: &RunError) -> RunErrorRow {
 struct Moved {
     rel: Vec<u8>,
     dir: bool,
+    /// What was backed up: device, inode, mtime, and a file's size. An entry
+    /// that no longer matches changed after its read and is not deleted.
+    seen: (u64, u64, (i64, u32), Option<u64>),
 }
 
 struct MoveFailure {
@@ -455,7 +465,34 @@ fn move_sources(
             continue;
         }
         let abs = source.join(std::ffi::OsStr::from_bytes(&m.rel));
+        let action = if m.dir {
+            "Deleting Source Directory"
+        } else {
+            "Deleting Source File"
+        };
         let result = retry.run(&m.rel, || {
+            // Only what was backed up is deleted: an entry written or
+            // replaced since its read stays (and fails the move).
+            match fs::symlink_metadata(&abs) {
+                Ok(now) => {
+                    let meta = SourceMeta::from_metadata(&now);
+                    let size = m.seen.3.map(|_| meta.size);
+                    // A directory's mtime moves when its files are moved out.
+                    let same = if m.dir {
+                        now.is_dir() && (meta.dev, meta.ino) == (m.seen.0, m.seen.1)
+                    } else {
+                        (meta.dev, meta.ino, meta.mtime, size) == m.seen
+                    };
+                    if !same {
+                        return Ok(Err(Failure::fatal_for_item(
+                            action,
+                            "it changed after it was backed up; it was not deleted".into(),
+                        )));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(())),
+                Err(e) => return Ok(Err(Failure::io(action, e))),
+            }
             let r = if m.dir {
                 fs::remove_dir(&abs)
             } else {
@@ -467,14 +504,7 @@ fn move_sources(
                 // new ones) stays, silently: it is not empty.
                 Err(e) if m.dir && e.raw_os_error() == Some(rustix::io::Errno::NOTEMPTY.raw_os_error()) => Ok(Ok(())),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ok(())),
-                Err(e) => {
-                    let action = if m.dir {
-                        "Deleting Source Directory"
-                    } else {
-                        "Deleting Source File"
-                    };
-                    Ok(Err(Failure::io(action, e)))
-                }
+                Err(e) => Ok(Err(Failure::io(action, e))),
             }
         })?;
         if let Err(error) = result {
@@ -684,6 +714,10 @@ impl Run<'_> {
     /// is fatal).
     fn process_dir(&self, abs: &Path, rel: &[u8], path: PathId, has_base: bool) -> Result<std::io::Result<DirDone>> {
         self.check_interrupt()?;
+        if !rel.is_empty() {
+            // Lets a test remove a directory its parent's listing saw.
+            pause_point("before-list");
+        }
         let src = match list_dir(abs) {
             Ok(v) => v,
             Err(e) => return Ok(Err(e)),
@@ -903,7 +937,7 @@ impl Run<'_> {
                 }
                 out.counts.files.total += 1;
                 if is_vanished(&e) {
-                    return self.vanished(&rel, item.base.as_ref(), &e, out);
+                    return self.vanished(&rel, item.base.as_ref(), &e, false, out);
                 }
                 out.counts.files.failed += 1;
                 self.fail(RunError::from_io(&rel, "Copying File", &e, 1));
@@ -1139,10 +1173,7 @@ impl Run<'_> {
         };
         let done = match self.process_dir(abs, rel, path, base.is_some())? {
             Ok(done) => done,
-            Err(e) if is_vanished(&e) => {
-                out.counts.dirs.total -= 1;
-                return self.vanished(rel, base.as_ref(), &e, out);
-            }
+            Err(e) if is_vanished(&e) => return self.vanished(rel, base.as_ref(), &e, true, out),
             Err(e) => {
                 out.counts.dirs.failed += 1;
                 self.fail(RunError::from_io(rel, "Scanning Source Directory", &e, 1));
@@ -1176,6 +1207,7 @@ impl Run<'_> {
             lock(&self.moved).push(Moved {
                 rel: rel.to_vec(),
                 dir: true,
+                seen: (meta.dev, meta.ino, meta.mtime, None),
             });
         }
         out.node = Some(node);
@@ -1237,13 +1269,25 @@ impl Run<'_> {
         rel: &[u8],
         base: Option<&ChildVersion>,
         e: &std::io::Error,
+        is_dir: bool,
         mut out: Outcome,
     ) -> Result<Outcome> {
-        if self.job.ignore_vanished {
-            out.counts.files.skipped += 1;
+        // The caller has counted the entry in its row's Total.
+        let row = if is_dir {
+            &mut out.counts.dirs
         } else {
-            out.counts.files.failed += 1;
-            self.fail(RunError::from_io(rel, "Copying File", e, 1));
+            &mut out.counts.files
+        };
+        if self.job.ignore_vanished {
+            row.skipped += 1;
+        } else {
+            row.failed += 1;
+            let action = if is_dir {
+                "Scanning Source Directory"
+            } else {
+                "Copying File"
+            };
+            self.fail(RunError::from_io(rel, action, e, 1));
         }
         if let Some(b) = base {
             self.close_subtree(b, &mut out)?;
@@ -1322,12 +1366,12 @@ impl Run<'_> {
         };
         let xattrs = match read_xattrs(abs) {
             Ok(x) => x,
-            Err(e) => return self.failed_item(rel, &meta, base.as_ref(), &e, out),
+            Err(e) => return self.failed_item(rel, listed_size, base.as_ref(), &e, out),
         };
         let target = if kind == NodeKind::Symlink {
             match fs::read_link(abs) {
                 Ok(t) => Some(t.into_os_string().into_vec()),
-                Err(e) => return self.failed_item(rel, &meta, base.as_ref(), &e, out),
+                Err(e) => return self.failed_item(rel, listed_size, base.as_ref(), &e, out),
             }
         } else {
             None
@@ -1361,7 +1405,7 @@ impl Run<'_> {
         };
         if class == Class::Same && !reread {
             // Reported below, with the skip.
-        } else if !decided_after || self.job.list_only {
+        } else if !decided_after {
             self.reporter.entry(&planned);
         }
         let base_chunks = base.as_ref().and_then(|b| b.entry.chunks.clone());
@@ -1413,8 +1457,9 @@ impl Run<'_> {
         let copied = match class {
             Class::Same => reread,
             Class::Tweaked if classes.include_tweaked => true,
-            // Under --list-only the plan is to read them again.
-            Class::Tweaked | Class::Modified => self.job.list_only || !same_content,
+            // Under --list-only nothing is read: the content is presumed
+            // unchanged, the common case (a chmod, a touch).
+            Class::Tweaked | Class::Modified => !same_content,
             _ => true,
         };
         // Links and special files count in the Files row with 0 bytes.
@@ -1424,16 +1469,18 @@ impl Run<'_> {
             out.counts.files.copied += 1;
             out.counts.bytes.copied += size;
             if self.opts.move_mode != MoveMode::Off {
+                let file_size = (kind == NodeKind::File).then_some(meta.size);
                 lock(&self.moved).push(Moved {
                     rel: rel.to_vec(),
                     dir: false,
+                    seen: (meta.dev, meta.ino, meta.mtime, file_size),
                 });
             }
         } else {
             out.counts.files.skipped += 1;
             out.counts.bytes.skipped += size;
         }
-        if (decided_after && !self.job.list_only) || (class == Class::Same && !reread) {
+        if decided_after || (class == Class::Same && !reread) {
             self.reporter.entry(&EntryLine {
                 tag: class.tag(false, copied),
                 size,
@@ -1453,20 +1500,26 @@ impl Run<'_> {
         Ok(out)
     }
 
+    /// A non-directory that failed before its content was read; `size` is
+    /// what it added to the Bytes row's Total.
     fn failed_item(
         &self,
         rel: &[u8],
-        meta: &SourceMeta,
+        size: u64,
         base: Option<&ChildVersion>,
         e: &std::io::Error,
         mut out: Outcome,
     ) -> Result<Outcome> {
         if is_vanished(e) {
-            out.counts.bytes.total -= meta.size;
-            return self.vanished(rel, base, e, out);
+            if self.job.ignore_vanished {
+                out.counts.bytes.skipped += size;
+            } else {
+                out.counts.bytes.failed += size;
+            }
+            return self.vanished(rel, base, e, false, out);
         }
         out.counts.files.failed += 1;
-        out.counts.bytes.failed += meta.size;
+        out.counts.bytes.failed += size;
         self.fail(RunError::from_io(rel, "Copying File", e, 1));
         if let Some(b) = base {
             self.keep(rel, b, &mut out)?;

@@ -732,6 +732,20 @@ impl RestoreRun<'_> {
         let classes = &self.opts.job.classes;
         let size = file_bytes(node);
         let mtime = (node.mtime_sec, node.mtime_nsec);
+        if self.protected.as_deref() == Some(rel.as_slice()) {
+            // The repository inside a forced mirror's TARGET: never entered,
+            // written or deleted, whatever the snapshot holds there (§5.4).
+            let row = if is_dir { &mut counts.dirs } else { &mut counts.files };
+            row.total += 1;
+            row.skipped += 1;
+            self.reporter.dir(&DirLine {
+                rel: &rel,
+                tag: "  *named dir",
+                count: None,
+                verbose_only: true,
+            });
+            return Ok(counts);
+        }
         if is_dir {
             if !filters.within_levels(&rel) {
                 return Ok(counts);
@@ -827,13 +841,31 @@ impl RestoreRun<'_> {
             // Purging: the target entry leaves as extras (a link itself,
             // never its target), the snapshot's comes in as Lonely.
             let Some(d) = dir else { return Ok(counts) };
+            let failed_before = counts.dirs.failed + counts.files.failed;
             if !self.extra(d, &rel, &node.name, false, &mut counts)? {
-                if is_dir {
-                    counts.dirs.failed += 1;
-                } else {
-                    counts.files.failed += 1;
-                    counts.bytes.failed += size;
+                let deletion_failed = counts.dirs.failed + counts.files.failed > failed_before;
+                if deletion_failed {
+                    // The deletion is reported and counted (FAILED only);
+                    // the snapshot's entry could not be placed: FAILED too.
+                    add_failed(&mut counts, node);
+                    return Ok(counts);
                 }
+                // A protected entry (or one holding protected entries) stays:
+                // the pair is a mismatch, reported, no error (§5.2).
+                if is_dir {
+                    counts.dirs.mismatch += 1;
+                } else {
+                    counts.files.mismatch += 1;
+                    counts.bytes.mismatch += size;
+                }
+                self.reporter.entry(&EntryLine {
+                    rel: &rel,
+                    tag: Class::Mismatched.tag(is_dir, false),
+                    size,
+                    mtime,
+                    verbose_only: false,
+                    full_path: true,
+                });
                 return Ok(counts);
             }
             class = Class::Lonely;

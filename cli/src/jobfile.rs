@@ -15,8 +15,29 @@ pub struct JobFile {
     pub source: Option<String>,
     /// `/DD:`.
     pub dest: Option<String>,
-    /// Every other switch line, and the values of `/IF`, `/XD`, `/XF`.
-    pub args: Vec<String>,
+    /// Every other line, with its number (from 1).
+    pub args: Vec<(usize, JobArg)>,
+}
+
+/// One meaningful line of a job file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobArg {
+    /// A switch line, as written.
+    Switch(String),
+    /// A value of the list opened by `/IF`, `/XD` or `/XF` (its GNU name).
+    Value(&'static str, String),
+}
+
+impl JobArg {
+    /// The argument clap parses: a switch as written (the caller translates
+    /// it), a value as `--LIST=VALUE` so that a value starting with `-`
+    /// stays a value.
+    pub fn arg(&self) -> String {
+        match self {
+            JobArg::Switch(s) => s.clone(),
+            JobArg::Value(list, v) => format!("--{list}={v}"),
+        }
+    }
 }
 
 /// `NAME`, with `.rcj` appended when it has no extension; an existing file
@@ -130,7 +151,7 @@ pub fn parse(text: &str, path: PathBuf, switches: &Switches) -> Result<JobFile, 
         path,
         ..JobFile::default()
     };
-    let mut in_list = false;
+    let mut in_list: Option<&'static str> = None;
     for (n, raw) in text.split('\n').enumerate() {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let line = strip_comment(raw).trim();
@@ -141,29 +162,39 @@ pub fn parse(text: &str, path: PathBuf, switches: &Switches) -> Result<JobFile, 
         let upper = line.to_uppercase();
         if let Some(v) = strip_prefix_ci(line, &upper, "/SD:") {
             job.source = Some(v.trim().to_owned());
-            in_list = false;
+            in_list = None;
             continue;
         }
         if let Some(v) = strip_prefix_ci(line, &upper, "/DD:") {
             job.dest = Some(v.trim().to_owned());
-            in_list = false;
+            in_list = None;
             continue;
         }
         if upper.starts_with("/JOB:") || upper == "/JOB" {
             return Err(invalid());
         }
         if switches.is_switch(line) {
-            in_list = matches!(upper.as_str(), "/IF" | "/XD" | "/XF");
-            job.args.push(line.to_owned());
+            in_list = match upper.as_str() {
+                "/IF" => Some("include-files"),
+                "/XD" => Some("exclude-dir"),
+                "/XF" => Some("exclude-file"),
+                _ => None,
+            };
+            // A list switch stands alone; any other switch must translate.
+            let lone_list = upper
+                .split(':')
+                .next()
+                .is_some_and(|n| ["/IF", "/XD", "/XF"].contains(&n));
+            if (lone_list && in_list.is_none()) || crate::alias::translate(&[line.into()], switches).is_err() {
+                return Err(invalid());
+            }
+            job.args.push((n + 1, JobArg::Switch(line.to_owned())));
             continue;
         }
-        if line.starts_with('/') && !in_list {
+        let Some(list) = in_list else {
             return Err(invalid());
-        }
-        if !in_list {
-            return Err(invalid());
-        }
-        job.args.push(line.to_owned());
+        };
+        job.args.push((n + 1, JobArg::Value(list, line.to_owned())));
     }
     Ok(job)
 }
@@ -251,10 +282,19 @@ mod tests {
         let job = parse(text, PathBuf::from("finance.rcj"), &switches()).unwrap();
         assert_eq!(job.source.as_deref(), Some("/srv/shares/finance/"));
         assert_eq!(job.dest.as_deref(), Some("/srv/vault/"));
+        let args: Vec<String> = job.args.iter().map(|(_, a)| a.arg()).collect();
         assert_eq!(
-            job.args,
-            ["/SERIES:finance", "/XD", "node_modules", "/XF", "*.tmp", "my file.txt"]
+            args,
+            [
+                "/SERIES:finance",
+                "/XD",
+                "--exclude-dir=node_modules",
+                "/XF",
+                "--exclude-file=*.tmp",
+                "--exclude-file=my file.txt"
+            ]
         );
+        assert_eq!(job.args[0].0, 4, "line numbers count from 1");
     }
 
     #[test]
@@ -265,6 +305,10 @@ mod tests {
         assert_eq!(e.0, "Invalid Job File, Line #1 :\"stray\"");
         let e = parse("/JOB:other\n", PathBuf::from("x.rcj"), &switches()).unwrap_err();
         assert_eq!(e.0, "Invalid Job File, Line #1 :\"/JOB:other\"");
+        let e = parse("/NP\n/XD:foo\n", PathBuf::from("x.rcj"), &switches()).unwrap_err();
+        assert_eq!(e.0, "Invalid Job File, Line #2 :\"/XD:foo\"");
+        let e = parse("/R:\n", PathBuf::from("x.rcj"), &switches()).unwrap_err();
+        assert_eq!(e.0, "Invalid Job File, Line #1 :\"/R:\"");
     }
 
     proptest::proptest! {

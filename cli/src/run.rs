@@ -211,13 +211,13 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let bad = || usage(format!("Invalid duration \"{text}\": use 30s, 5m, 1h or seconds"));
     let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
         _ => return Err(bad()),
     };
-    Ok(Duration::from_secs(secs))
+    Ok(Duration::from_secs(n.checked_mul(mult).ok_or_else(bad)?))
 }
 
 fn log_flags(j: &JobArgs) -> LogFlags {
@@ -242,6 +242,8 @@ fn log_flags(j: &JobArgs) -> LogFlags {
 struct Effective {
     /// The Options line.
     line: Vec<String>,
+    /// How many of its first items are filespecs.
+    filespecs: usize,
 }
 
 fn copy_letters(j: &JobArgs, owner: bool) -> String {
@@ -272,6 +274,7 @@ fn effective(j: &JobArgs, filespecs: &[String], run: &RunOptions, ours: &[String
     } else {
         filespecs.iter().chain(&j.include_files).cloned().collect()
     };
+    let n_filespecs = line.len();
     if j.subdirs && !j.empty_dirs && !j.mirror {
         line.push("/S".into());
     } else {
@@ -328,7 +331,7 @@ fn effective(j: &JobArgs, filespecs: &[String], run: &RunOptions, ours: &[String
     value(&j.min_size, "MIN");
     value(&j.max_age, "MAXAGE");
     value(&j.min_age, "MINAGE");
-    line.push(format!("/DCOPY:{}", dcopy_letters(j)));
+    line.push(dcopy_switch(j));
     line.push(format!("/COPY:{}", copy_letters(j, false)));
     line.push(format!(
         "/MT:{}",
@@ -338,7 +341,19 @@ fn effective(j: &JobArgs, filespecs: &[String], run: &RunOptions, ours: &[String
     line.push(format!("/W:{}", run.wait.as_secs()));
     line.extend(ours.iter().cloned());
     line.extend(j.compat.iter().cloned());
-    Effective { line }
+    Effective {
+        line,
+        filespecs: n_filespecs,
+    }
+}
+
+/// `/DCOPY:F`, or `/NODCOPY` when nothing is copied for directories.
+fn dcopy_switch(j: &JobArgs) -> String {
+    if j.nodcopy {
+        "/NODCOPY".into()
+    } else {
+        format!("/DCOPY:{}", dcopy_letters(j))
+    }
 }
 
 fn header(j: &JobArgs, filespecs: &[String], eff: &Effective, job_file: Option<PathBuf>) -> Header {
@@ -394,17 +409,19 @@ impl std::fmt::Display for Shown {
 impl std::error::Error for Shown {}
 
 /// Saves the job (§8 `--save-job`) when asked; returns whether to stop
-/// (`--quit`).
-fn save_and_quit(j: &JobArgs, eff: &Effective, source: &Path, dest: &Path, extra: &[String]) -> Result<bool> {
+/// (`--quit`). `filespecs` are the positional ones (saved as `/IF`
+/// values); `extra` the switches of this command that the Options line
+/// leaves out but a job must keep.
+fn save_and_quit(
+    j: &JobArgs,
+    eff: &Effective,
+    run: &RunOptions,
+    (source, dest): (&Path, &Path),
+    filespecs: &[String],
+    extra: &[String],
+) -> Result<bool> {
     if let Some(name) = &j.save_job {
         let path = jobfile::job_path(name);
-        let mut dirs = Vec::new();
-        if !j.no_source {
-            dirs.push(format!("/SD:{}", dir_text(&robovault::absolute(source)?)));
-        }
-        if !j.no_dest {
-            dirs.push(format!("/DD:{}", dir_text(&robovault::absolute(dest)?)));
-        }
         let list = |switch: &str, values: &[String]| -> Vec<String> {
             if values.is_empty() {
                 return Vec::new();
@@ -413,15 +430,12 @@ fn save_and_quit(j: &JobArgs, eff: &Effective, source: &Path, dest: &Path, extra
                 .chain(values.iter().map(|v| format!("\t{v}")))
                 .collect()
         };
-        // Switches the job file carries: everything but the lists, the
-        // filespecs, and what only this invocation means.
-        let skip = |s: &str| {
-            s.starts_with("/R:")
-                || s.starts_with("/W:")
-                || s.starts_with("/COPY:")
-                || s.starts_with("/DCOPY:")
-                || s.starts_with("/MT:")
-                || s.starts_with("/LEV:")
+        // Switches of the Options line, after its filespecs; the ones the
+        // job writes in their own sections are left out here.
+        let own_section = |s: &str| {
+            ["/R:", "/W:", "/COPY:", "/DCOPY:", "/NODCOPY", "/MT:", "/LEV:"]
+                .iter()
+                .any(|p| s.starts_with(p))
                 || s == "/S"
                 || s == "/S /E"
         };
@@ -431,8 +445,7 @@ fn save_and_quit(j: &JobArgs, eff: &Effective, source: &Path, dest: &Path, extra
             ]
             .contains(&s)
         };
-        let files: Vec<String> = j.include_files.clone();
-        // One switch per line, as robocopy writes them.
+        let switches: Vec<&String> = eff.line[eff.filespecs..].iter().filter(|s| !own_section(s)).collect();
         let mut copy = vec!["/S".to_owned()];
         if !(j.subdirs && !j.empty_dirs && !j.mirror) {
             copy.push("/E".into());
@@ -440,41 +453,49 @@ fn save_and_quit(j: &JobArgs, eff: &Effective, source: &Path, dest: &Path, extra
         if let Some(n) = j.lev {
             copy.push(format!("/LEV:{n}"));
         }
-        copy.push(format!("/DCOPY:{}", dcopy_letters(j)));
+        copy.push(dcopy_switch(j));
         copy.push(format!("/COPY:{}", copy_letters(j, false)));
-        let switches: Vec<&String> = eff
-            .line
-            .iter()
-            .skip_while(|s| !s.starts_with('/'))
-            .filter(|s| !skip(s))
-            .collect();
         copy.extend(switches.iter().filter(|s| !is_log(s)).map(|s| s.to_string()));
         let mut logging: Vec<String> = switches.iter().filter(|s| is_log(s)).map(|s| s.to_string()).collect();
         if let Some(l) = &j.log {
-            logging.push(format!("/LOG:{}", l.display()));
+            logging.push(format!("/LOG:{}", robovault::absolute(l)?.display()));
         }
         if let Some(l) = &j.log_append {
-            logging.push(format!("/LOG+:{}", l.display()));
+            logging.push(format!("/LOG+:{}", robovault::absolute(l)?.display()));
         }
-        let mut retry = vec![
-            format!("/R:{}", j.retries.unwrap_or(3)),
-            format!("/W:{}", j.wait.unwrap_or(5)),
-        ];
+        let mut retry = vec![format!("/R:{}", run.retries), format!("/W:{}", run.wait.as_secs())];
         if let Some(t) = j.threads {
             retry.push(format!("/MT:{t}"));
         }
-        let mut sections = vec![
+        let dir = |switch: &str, p: &Path| -> Result<Vec<String>> {
+            Ok(vec![format!("/{switch}:{}", dir_text(&robovault::absolute(p)?))])
+        };
+        let include: Vec<String> = filespecs.iter().chain(&j.include_files).cloned().collect();
+        let mut ours: Vec<String> = extra.to_vec();
+        if let Some(s) = &j.series {
+            ours.push(format!("/SERIES:{s}"));
+        }
+        for (flag, cmd) in [
+            ("ONSUCCESS", &j.on_success),
+            ("ONFAILURE", &j.on_failure),
+            ("ONFINISH", &j.on_finish),
+        ] {
+            if let Some(c) = cmd {
+                ours.push(format!("/{flag}:{c}"));
+            }
+        }
+        let sections = [
             Section {
                 title: "Source Directory",
-                lines: dirs.iter().filter(|d| d.starts_with("/SD")).cloned().collect(),
+                lines: if j.no_source { Vec::new() } else { dir("SD", source)? },
             },
             Section {
                 title: "Destination Directory",
-                lines: dirs.iter().filter(|d| d.starts_with("/DD")).cloned().collect(),
+                lines: if j.no_dest { Vec::new() } else { dir("DD", dest)? },
             },
             Section {
                 title: "Include These Files",
-                lines: list("IF", &files),
+                lines: list("IF", &include),
             },
             Section {
                 title: "Exclude These Directories",
@@ -496,15 +517,11 @@ fn save_and_quit(j: &JobArgs, eff: &Effective, source: &Path, dest: &Path, extra
                 title: "Logging Options",
                 lines: logging,
             },
+            Section {
+                title: "robovault Options",
+                lines: ours,
+            },
         ];
-        let mut ours: Vec<String> = extra.to_vec();
-        if let Some(s) = &j.series {
-            ours.push(format!("/SERIES:{s}"));
-        }
-        sections.push(Section {
-            title: "robovault Options",
-            lines: ours,
-        });
         jobfile::write(&path, &sections).with_context(|| format!("writing job file {}", path.display()))?;
     }
     if j.quit {
@@ -690,6 +707,10 @@ fn backup_inner(
     if a.archive || a.archive_reset {
         return Err(usage("/A and /M (the Archive attribute) exist on Windows only"));
     }
+    // Backup records everything whatever --copy says, but a bad letter is
+    // still a usage error (§3.2 rule 6).
+    CopyFlags::parse(&copy_letters(j, false)).map_err(|e| usage(e.to_string()))?;
+    CopyFlags::parse(&dcopy_letters(j)).map_err(|e| usage(e.to_string()))?;
     let source = robovault::absolute(&a.source)?;
     o.root = Some(source.clone());
     o.repository = Some(robovault::absolute(&a.repo)?);
@@ -729,8 +750,13 @@ fn backup_inner(
     if let Some(l) = &a.lock_wait {
         save_extra.push(format!("/LOCKWAIT:{l}"));
     }
+    for (switch, v) in [("MAXLAD", &a.max_lad), ("MINLAD", &a.min_lad)] {
+        if let Some(v) = v {
+            save_extra.push(format!("/{switch}:{v}"));
+        }
+    }
     let eff = effective(j, &a.filespecs, &run, &ours);
-    if save_and_quit(j, &eff, &a.source, &a.repo, &save_extra)? {
+    if save_and_quit(j, &eff, &run, (&a.source, &a.repo), &a.filespecs, &save_extra)? {
         return Ok(0);
     }
     let opts = BackupOptions {
@@ -869,8 +895,18 @@ fn restore_inner(
     o.series = j.series.clone();
     let run = run_options(j, interrupt, Duration::ZERO)?;
     // Relative paths select entries; names and wildcards are filespecs.
-    let (paths, names): (Vec<String>, Vec<String>) = a.filespecs.iter().cloned().partition(|f| f.contains(['/', '\\']));
-    let job = job_options(j, &names, &target, true)?;
+    // Relative paths select entries (as positionals or /IF values, so that
+    // a saved job keeps them); names and wildcards are filespecs.
+    let (paths, names): (Vec<String>, Vec<String>) = a
+        .filespecs
+        .iter()
+        .chain(&j.include_files)
+        .cloned()
+        .partition(|f| f.contains(['/', '\\']));
+    filespec_check(&paths, raw, true)?;
+    let mut j_names = j.clone();
+    j_names.include_files.clear();
+    let job = job_options(&j_names, &names, &target, true)?;
     let mut ours = Vec::new();
     if a.force {
         ours.push("/FORCE".to_owned());
@@ -879,18 +915,28 @@ fn restore_inner(
         ours.push("/NOCOPY".into());
     }
     let eff = effective(j, &a.filespecs, &run, &ours);
-    if save_and_quit(j, &eff, &a.repo, &a.target, &ours)? {
+    let mut save_extra = ours.clone();
+    if a.owner {
+        save_extra.push("/OWNER".into());
+    }
+    for (switch, v) in [
+        ("SNAPSHOT", &a.snapshot.snapshot),
+        ("AT", &a.snapshot.at),
+        ("A+", &a.attr_add),
+        ("A-", &a.attr_remove),
+    ] {
+        if let Some(v) = v {
+            save_extra.push(format!("/{switch}:{v}"));
+        }
+    }
+    if save_and_quit(j, &eff, &run, (&a.repo, &a.target), &a.filespecs, &save_extra)? {
         return Ok(0);
     }
     let letters = |v: &Option<String>| -> Result<bool> {
         match v.as_deref().map(str::to_uppercase) {
             None => Ok(false),
-            Some(l) if l == "R" => Ok(true),
-            Some(l) => {
-                attrs(&Some(l.clone()))?;
-                // Other letters act on Windows only (§3.3).
-                Ok(false)
-            }
+            // Other letters act on Windows only (§3.3).
+            Some(l) => Ok(attrs(&Some(l))?.contains('R')),
         }
     };
     let opts = RestoreOptions {
@@ -994,9 +1040,20 @@ fn positionals(args: &[OsString], cmd: &clap::Command) -> Vec<usize> {
                 None => (long, false),
             };
             in_list = false;
+            let optional_number = name == "threads" || name == "mt";
             match takes(name) {
                 Some(true) => in_list = !inline,
-                Some(false) if !inline && name != "threads" && name != "mt" => i += 1,
+                Some(false) if !inline && !optional_number => i += 1,
+                // `--threads N`: N is its value when it is a number.
+                Some(false)
+                    if !inline
+                        && args
+                            .get(i + 1)
+                            .and_then(|a| a.to_str())
+                            .is_some_and(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit())) =>
+                {
+                    i += 1
+                }
                 _ => {}
             }
         } else if a.starts_with('-') && a.len() > 1 {
@@ -1034,8 +1091,35 @@ pub fn prepare(cmd: &clap::Command, args: &[OsString]) -> Result<(Vec<OsString>,
         }
         Err(jobfile::ReadError::Parse(e)) => return Err(anyhow::Error::new(e)),
     };
-    let job_args: Vec<OsString> = job.args.iter().map(OsString::from).collect();
-    let job_args = crate::alias::translate(&job_args, &switches).map_err(anyhow::Error::new)?;
+    // Each switch line is checked on its own, so that a bad value names its
+    // line (§8); list values need no check.
+    let mut job_args: Vec<OsString> = Vec::new();
+    for (line, arg) in &job.args {
+        let translated =
+            crate::alias::translate(&[OsString::from(arg.arg())], &switches).map_err(anyhow::Error::new)?;
+        if let jobfile::JobArg::Switch(text) = arg {
+            let lone_list = ["/IF", "/XD", "/XF"].contains(&text.to_uppercase().as_str());
+            if lone_list {
+                // Its values follow as --LIST=VALUE, one by one.
+                continue;
+            }
+            let probe = ["robovault-job", "SOURCE", "DEST"]
+                .map(OsString::from)
+                .into_iter()
+                .chain(translated.clone());
+            if !lone_list {
+                if let Err(e) = cmd.clone().try_get_matches_from(probe) {
+                    if !matches!(
+                        e.kind(),
+                        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+                    ) {
+                        bail!(UsageError(format!("Invalid Job File, Line #{line} :\"{text}\"")));
+                    }
+                }
+            }
+        }
+        job_args.extend(translated);
+    }
     let pos = positionals(&cli, cmd);
     let mut out: Vec<OsString> = pos.iter().map(|i| cli[*i].clone()).collect();
     let given = out.len();

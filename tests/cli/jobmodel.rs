@@ -627,9 +627,14 @@ fn age_filters_use_the_mtime() {
         "{lines:?}"
     );
     assert_eq!(keys(&snapshot(&env)), ["a.txt", "d/", "e/"]);
-    // A date: YYYYMMDD at midnight.
-    json_run(&env, &args(B, &["/MAXAGE:20000101"]));
-    assert_eq!(keys(&snapshot(&env)), ["a.txt", "d/", "d/b.txt", "e/"]);
+    // A date: YYYYMMDD at midnight (read as days, it would exclude nothing).
+    set_mtime(&env.src().join("a.txt"), 978_307_200, 0); // 2001-01-01
+    let (_, lines) = log(&env, &args(B, &["/MAXAGE:20100101", "-v"]));
+    assert!(
+        lines.contains(&"\t     too old\t             5\ta.txt".to_owned()),
+        "{lines:?}"
+    );
+    assert_eq!(keys(&snapshot(&env)), ["d/", "d/b.txt", "e/"]);
 }
 
 #[test]
@@ -1083,8 +1088,6 @@ fn log_switches_shape_the_lines() {
     let out = env.run(&args(B, &["/L", "/NJS"]));
     assert!(text(&out.stdout).contains("  Options : "));
     assert!(!text(&out.stdout).contains("Total    Copied"));
-    let out = env.run(&args(B, &["/L", "/NP"]));
-    assert!(!text(&out.stdout).contains('%'), "no progress in a pipe");
 }
 
 #[test]
@@ -1884,4 +1887,222 @@ fn a_progress_line_only_on_a_terminal_and_never_under_np() {
         !fs::read_to_string(env.path("l.log")).unwrap().contains(" files, "),
         "none in a log file"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Regressions found in review
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_forced_mirror_never_enters_the_repository_even_when_the_snapshot_has_it() {
+    let env = Env::new();
+    write(&env.src().join("vault/x"), b"snapshot's x");
+    write(&env.src().join("keep"), b"k");
+    fs::create_dir_all(env.path("tgt")).unwrap();
+    let out = env.run(&["backup", "src", "tgt/vault", "--series", "s"]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let before: Vec<PathBuf> = walk(&env.path("tgt/vault"));
+    let out = env.run(&["restore", "tgt/vault", "tgt", "--series", "s", "--mirror", "--force"]);
+    assert!(code(&out) < 8, "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(walk(&env.path("tgt/vault")), before, "the repository is untouched");
+    assert!(!env.path("tgt/vault/x").exists(), "nothing is written into it");
+    assert_eq!(fs::read_to_string(env.path("tgt/keep")).unwrap(), "k");
+    let v = env.run(&["verify", "tgt/vault"]);
+    assert_eq!(code(&v), 0, "{}", text(&v.stdout));
+}
+
+#[test]
+fn a_saved_job_keeps_every_parameter() {
+    let env = Env::new();
+    small_tree(&env);
+    write(&env.src().join("d/c.log"), b"log");
+    json_run(&env, B);
+    // Backup: positional filespecs, --nodcopy, stored-default retries.
+    let cfg = env.path("cfg");
+    let with_cfg = |a: &[&str]| env.cmd().args(a).env("XDG_CONFIG_HOME", &cfg).output().unwrap();
+    with_cfg(&["backup", "src", "repo", "--series", "s", "/R:4", "/W:1", "/REG", "/L"]);
+    let out = with_cfg(&[
+        "backup",
+        "src",
+        "repo",
+        "--series",
+        "t",
+        "*.log",
+        "/NODCOPY",
+        "/SAVE:logs",
+        "/QUIT",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let job = fs::read_to_string(env.path("logs.rcj")).unwrap();
+    assert!(
+        job.contains("/NODCOPY") && job.contains("\t\t*.log") && job.contains("/R:4") && job.contains("/W:1"),
+        "{job}"
+    );
+    let out = env.run(&["backup", "/JOB:logs", "--json"]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows(&v)[1][0], 1, "only *.log: {v}");
+    // Restore: a path, --snapshot and --mirror.
+    let first = history_ids(&env)[0].clone();
+    write(&restore_target(&env).join("mine.txt"), b"mine");
+    let out = env.run(&[
+        "restore",
+        "repo",
+        "out",
+        "--series",
+        "s",
+        "d/b.txt",
+        "--snapshot",
+        &first,
+        "/MIR",
+        "/SAVE:rs",
+        "/QUIT",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = env.run(&["restore", "/JOB:rs"]);
+    assert!(code(&out) < 8, "{}", text(&out.stderr));
+    assert!(
+        restore_target(&env).join("mine.txt").exists(),
+        "only d/b.txt is selected: nothing else is an extra"
+    );
+    assert_eq!(fs::read_to_string(restore_target(&env).join("d/b.txt")).unwrap(), "bee");
+    assert!(!restore_target(&env).join("a.txt").exists());
+}
+
+#[test]
+fn threads_on_the_command_line_with_a_job() {
+    let env = Env::new();
+    small_tree(&env);
+    env.run(&["backup", "src", "repo", "/SAVE:j", "/QUIT"]);
+    let out = env.run(&["backup", "--job", "j", "--threads", "2", "/L"]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("/MT:2"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn job_file_lines_are_checked_one_by_one() {
+    let env = Env::new();
+    small_tree(&env);
+    for (body, bad) in [
+        ("/NP\n/XD:foo\n", "Line #2 :\"/XD:foo\""),
+        ("/NP\n\n/R:abc\n", "Line #3 :\"/R:abc\""),
+    ] {
+        fs::write(env.path("bad.rcj"), body).unwrap();
+        let out = env.run(&["backup", "src", "repo", "/JOB:bad"]);
+        assert_eq!(code(&out), 16, "{body}");
+        assert_eq!(text(&out.stderr).trim(), format!("ERROR : Invalid Job File, {bad}"));
+    }
+    write(&env.src().join("-old.txt"), b"o");
+    fs::write(env.path("dash.rcj"), "/XF\n\t-old.txt\n").unwrap();
+    let out = env.run(&["backup", "src", "repo", "--series", "s", "/JOB:dash"]);
+    assert_eq!(code(&out), 1, "a value may start with a dash: {}", text(&out.stderr));
+    assert!(!snapshot(&env).contains_key("-old.txt"));
+}
+
+#[test]
+fn a_mirror_mismatch_against_a_protected_entry_is_a_mismatch_not_a_failure() {
+    let env = Env::new();
+    write(&env.src().join("build"), b"file");
+    json_run(&env, B);
+    write(&restore_target(&env).join("build/out.o"), b"o");
+    let (c, v) = json_run(&env, &restore_args(&["--mirror", "--xd", "build"]));
+    assert_eq!(c, 4, "{v}");
+    assert_eq!(rows(&v)[1][3], 1);
+    assert_eq!(v["errors"].as_array().unwrap().len(), 0);
+    assert!(restore_target(&env).join("build/out.o").exists());
+}
+
+#[test]
+fn list_only_presumes_a_tweaked_file_unchanged_as_the_run_finds() {
+    let env = Env::new();
+    baseline(&env);
+    chmod(&env.src().join("a.txt"), 0o600);
+    let (plan, pv) = json_run(&env, &args(B, &["/L"]));
+    let (real, rv) = json_run(&env, B);
+    assert_eq!((plan, real), (0, 0));
+    assert_eq!(rows(&pv), rows(&rv));
+}
+
+#[test]
+fn attr_letters_act_when_r_is_among_them() {
+    let env = Env::new();
+    baseline(&env);
+    json_run(&env, &restore_args(&["/A+:RA"]));
+    assert_eq!(
+        fs::metadata(restore_target(&env).join("a.txt")).unwrap().mode() & 0o222,
+        0
+    );
+}
+
+#[test]
+fn bad_values_are_usage_errors() {
+    let env = Env::new();
+    small_tree(&env);
+    for extra in [
+        &["--copy", "QZ"][..],
+        &["--lock-wait", "99999999999999999h"],
+        &["--dcopy", "Y"],
+    ] {
+        let out = env.run(&args(B, extra));
+        assert_eq!(code(&out), 16, "{extra:?}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn a_directory_that_vanishes_after_the_listing_keeps_the_rows_balanced() {
+    let env = Env::new();
+    write(&env.src().join("a"), b"a");
+    fs::create_dir(env.src().join("gone")).unwrap();
+    let mut child = env
+        .cmd()
+        .args(args(B, &["--json"]))
+        .env("ROBOVAULT_PAUSE_AT", "before-list")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    use std::io::Read;
+    while !text(&seen).contains("paused at before-list") {
+        let n = stderr.read(&mut buf).unwrap();
+        assert!(n > 0, "ended before pausing: {}", text(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    fs::remove_dir(env.src().join("gone")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = rows(&v);
+    assert_invariant(&r);
+    assert_eq!(
+        r[0],
+        [2, 1, 0, 0, 1, 0],
+        "the root copied, the vanished directory FAILED"
+    );
+    assert_eq!(r[1], [1, 1, 0, 0, 0, 0]);
+}
+
+#[test]
+fn move_keeps_a_file_changed_after_its_read_and_refuses_followed_links() {
+    let env = Env::new();
+    write(&env.src().join("a"), b"a");
+    write(&env.src().join("b"), b"b");
+    let child = spawn_paused(&env, &args(B, &["/MOV", "--json"]));
+    write(&env.src().join("b"), b"b, edited after the read");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(9), "{}", text(&out.stdout));
+    assert!(!env.src().join("a").exists(), "a was moved");
+    assert_eq!(
+        fs::read_to_string(env.src().join("b")).unwrap(),
+        "b, edited after the read",
+        "b is kept"
+    );
+    let hist = text(&env.run(&["history", "repo", "-v"]).stdout);
+    assert!(
+        hist.contains("exit=9"),
+        "the run's record has the final exit code: {hist}"
+    );
+    let out = env.run(&args(B, &["/MOV", "--follow-links"]));
+    assert_eq!(code(&out), 16);
 }
