@@ -205,7 +205,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
     // baseline the whole tree is recorded afresh.
     let fresh = latest.is_some() && baseline.as_ref().map(|b| b.key) != latest.as_ref().map(|l| l.key);
     let repo_shown = match &repo {
-        Some(r) => r.path().to_owned(),
+        Some(r) => r.location(),
         None => absolute(repo_path)?,
     };
     reporter.start(&crate::report::RunStart {
@@ -376,6 +376,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
     crash_point("after-publish");
     index.mark_published(key)?;
     summary.snapshot = Some(snap_id.to_hex());
+    crate::remote::publish_index(repo)?;
 
     if opts.move_mode != MoveMode::Off {
         let moved = moved.into_inner().unwrap_or_else(|p| p.into_inner());

@@ -237,6 +237,7 @@ pub fn forget(repo_path: &Path, opts: &ForgetOptions) -> Result<ForgetSummary> {
         summary.versions_deleted += w.prune_versions(series)?;
     }
     w.commit()?;
+    crate::remote::publish_index(&repo)?;
     Ok(summary)
 }
 

@@ -35,6 +35,10 @@ pub struct GcOptions {
     pub max_unused: f64,
     /// How long to wait for another writer.
     pub lock_wait: Duration,
+    /// Remote repositories: packs younger than this are never deleted or
+    /// repacked (another host's run may be uploading them), and superseded
+    /// index copies are kept this long.
+    pub grace: Duration,
 }
 
 impl Default for GcOptions {
@@ -43,6 +47,7 @@ impl Default for GcOptions {
             dry_run: false,
             max_unused: 0.05,
             lock_wait: Duration::ZERO,
+            grace: Duration::from_secs(3600),
         }
     }
 }
@@ -102,8 +107,12 @@ pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporte
     let mut unused_rows: Vec<Hash32> = Vec::new();
     let sizes: std::collections::HashMap<Hash32, u64> = known.iter().copied().collect();
     let mut seen: HashSet<Hash32> = HashSet::new();
+    let young = young_packs(&repo, opts.grace)?;
     index.for_each_pack_blobs::<Error>(|pack, blobs| {
         seen.insert(pack);
+        if young.contains(&pack) {
+            return Ok(());
+        }
         let size = sizes.get(&pack).copied().unwrap_or(0).max(1);
         let unused: Vec<&(Hash32, BlobRecord)> = blobs.iter().filter(|(id, _)| !used.contains(id)).collect();
         let unused_bytes: u64 = unused.iter().map(|(_, r)| r.stored_len as u64).sum();
@@ -117,7 +126,12 @@ pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporte
         Ok(())
     })?;
     // Packs the index knows but that hold no indexed blob at all.
-    delete.extend(known.iter().map(|(p, _)| *p).filter(|p| !seen.contains(p)));
+    delete.extend(
+        known
+            .iter()
+            .map(|(p, _)| *p)
+            .filter(|p| !seen.contains(p) && !young.contains(p)),
+    );
     summary.orphan_packs = repo.orphan_packs()?.len() as u64;
     summary.packs_deleted = delete.len() as u64;
     summary.packs_repacked = repack.len() as u64;
@@ -182,7 +196,28 @@ pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporte
         repo.store().backend().delete(ObjectKind::Pack, name)?;
     }
     summary.forgotten_objects_removed = remove_forgotten(&repo)?;
+    if repo.remote().is_some() {
+        crate::remote::prune_index_copies(&repo, opts.grace)?;
+        crate::remote::publish_index(&repo)?;
+    }
     Ok(summary)
+}
+
+/// Packs of a remote repository modified within `grace`: they may belong to
+/// a run in progress on another host, whose snapshot is not committed yet.
+fn young_packs(repo: &Repository, grace: Duration) -> Result<HashSet<Hash32>> {
+    if repo.remote().is_none() {
+        return Ok(HashSet::new());
+    }
+    let now = std::time::SystemTime::now();
+    let mut out = HashSet::new();
+    for (name, modified) in repo.store().backend().list_modified(ObjectKind::Pack)? {
+        let young = modified.is_none_or(|m| now.duration_since(m).unwrap_or_default() < grace);
+        if young {
+            out.insert(crate::repo::pack_hash(&robovault_store::PackId::from_hex(&name)?));
+        }
+    }
+    Ok(out)
 }
 
 /// Refuses to collect when the store holds a snapshot object that the index

@@ -19,6 +19,7 @@ mod gc;
 mod job;
 mod node;
 mod paths;
+mod remote;
 mod repair;
 mod repo;
 mod report;
@@ -39,6 +40,7 @@ pub use forget::{apply_policy, forget, Decision, ForgetOptions, ForgetSummary, K
 pub use gc::{gc, gc_with, GcOptions, GcSummary};
 pub use job::{attributes, default_threads, tags, ClassSwitches, Filters, JobOptions, Pattern, RunOptions};
 pub use paths::absolute;
+pub use remote::{prune_index_copies, publish_index};
 pub use repair::{repair_index, RepairSummary};
 pub use repo::{Repository, INDEX_FILE};
 pub use report::{DirLine, EntryLine, Next, Progress, Reporter, RunStart, Silent};

@@ -180,7 +180,7 @@ fn rfc3339_ns(text: &str) -> i64 {
         .unwrap_or(0)
 }
 
-fn rebuild_snapshot(
+pub(crate) fn rebuild_snapshot(
     store: &Store,
     index: &Index,
     series: SeriesKey,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use robovault_index::{BlobRecord, Hash32, Index, Writer};
 use robovault_store::{
-    BlobId, BlobKind, BlobLocation, Compression, Config, LocalBackend, ObjectKind, PackId, Packer, ReaderLock, Store,
-    TreeId, WriterLock,
+    BlobId, BlobKind, BlobLocation, Compression, Config, LocalBackend, ObjectKind, PackId, Packer, ReaderLock, S3Url,
+    Store, TreeId, WriterLock,
 };
 
 use crate::{Error, Result};
@@ -20,7 +20,11 @@ pub const INDEX_FILE: &str = "index.sqlite";
 
 /// An open repository.
 pub struct Repository {
+    /// The local directory: the repository itself, or for a remote one the
+    /// cache holding its index and lock files.
     path: PathBuf,
+    /// A remote repository's URL.
+    remote: Option<S3Url>,
     store: Arc<Store>,
     /// Idle connections to the index: SQLite connections are not shared
     /// between threads, so each worker borrows one.
@@ -47,6 +51,14 @@ impl Drop for PooledIndex<'_> {
         if let Some(c) = self.conn.take() {
             self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(c);
         }
+    }
+}
+
+/// The URL of a remote repository given as a path (`s3://BUCKET/PREFIX`).
+fn remote_url(path: &Path) -> Result<Option<S3Url>> {
+    match path.to_str() {
+        Some(text) => Ok(S3Url::parse(text)?),
+        None => Ok(None),
     }
 }
 
@@ -91,6 +103,9 @@ impl Repository {
     /// # Errors
     /// [`Error::RepositoryExists`] when something else is there.
     pub fn init(path: &Path) -> Result<Repository> {
+        if let Some(url) = remote_url(path)? {
+            return Repository::init_remote(url);
+        }
         match probe(path)? {
             Found::Missing | Found::EmptyDir => {}
             Found::Repository | Found::Other(_) => return Err(Error::RepositoryExists { path: path.to_owned() }),
@@ -116,6 +131,9 @@ impl Repository {
     /// [`Error::NotARepository`] when `path` holds none; store and index
     /// errors for a damaged or newer one.
     pub fn open(path: &Path) -> Result<Repository> {
+        if let Some(url) = remote_url(path)? {
+            return Repository::open_remote(url);
+        }
         match probe(path)? {
             Found::Repository => {}
             Found::Missing => {
@@ -168,6 +186,7 @@ impl Repository {
         let reader_lock = ReaderLock::shared(&path)?;
         Ok(Repository {
             path,
+            remote: None,
             store,
             pool: Mutex::new(vec![index]),
             reader_lock: Mutex::new(Some(reader_lock)),
@@ -191,6 +210,12 @@ impl Repository {
     /// # Errors
     /// As [`Repository::open`] and [`Repository::init`].
     pub fn open_or_create(path: &Path) -> Result<(Repository, bool)> {
+        if let Some(url) = remote_url(path)? {
+            return match Repository::open_remote(url.clone()) {
+                Err(Error::NotARepository { .. }) => Ok((Repository::init_remote(url)?, true)),
+                other => other.map(|r| (r, false)),
+            };
+        }
         match probe(path)? {
             Found::Missing | Found::EmptyDir => Ok((Repository::init(path)?, true)),
             _ => Ok((Repository::open(path)?, false)),
@@ -202,12 +227,66 @@ impl Repository {
     /// # Errors
     /// [`Error::Io`] when the path cannot be examined.
     pub fn would_create(path: &Path) -> Result<bool> {
+        if let Some(url) = remote_url(path)? {
+            let backend = crate::remote::connect(&url)?;
+            return Ok(!backend.exists(ObjectKind::Config, "config")?);
+        }
         Ok(matches!(probe(path)?, Found::Missing | Found::EmptyDir))
     }
 
-    /// The repository directory (absolute, resolved).
+    /// The local directory: the repository, or a remote repository's cache
+    /// (index and lock files).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the repository is, for messages: its directory or its URL.
+    pub fn location(&self) -> PathBuf {
+        match &self.remote {
+            Some(url) => PathBuf::from(url.to_string()),
+            None => self.path.clone(),
+        }
+    }
+
+    /// A remote repository's URL.
+    pub fn remote(&self) -> Option<&S3Url> {
+        self.remote.as_ref()
+    }
+
+    fn init_remote(url: S3Url) -> Result<Repository> {
+        let backend = crate::remote::connect(&url)?;
+        if backend.exists(ObjectKind::Config, "config")? {
+            return Err(Error::RepositoryExists {
+                path: PathBuf::from(url.to_string()),
+            });
+        }
+        let config = Config::new();
+        let dir = crate::remote::cache_dir(&config.id)?;
+        let index = crate::remote::fresh_index(&dir, &config.id)?;
+        let store = Arc::new(Store::create(backend, config)?);
+        let mut repo = Repository::assemble(dir, store, index)?;
+        repo.remote = Some(url);
+        Ok(repo)
+    }
+
+    fn open_remote(url: S3Url) -> Result<Repository> {
+        let backend = crate::remote::connect(&url)?;
+        let store = match Store::open(backend) {
+            Ok(s) => Arc::new(s),
+            Err(robovault_store::Error::NotFound { .. }) => {
+                return Err(Error::NotARepository {
+                    path: PathBuf::from(url.to_string()),
+                    reason: "it holds no config".into(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let dir = crate::remote::cache_dir(&store.config().id)?;
+        let index = crate::remote::local_index(&dir, &store)?;
+        let mut repo = Repository::assemble(dir, store, index)?;
+        repo.remote = Some(url);
+        crate::remote::sync(&repo)?;
+        Ok(repo)
     }
 
     /// The store.

@@ -248,7 +248,7 @@ pub fn restore(
     };
 
     reporter.start(&crate::report::RunStart {
-        repository: repo.path().to_owned(),
+        repository: repo.location(),
         repository_created: false,
         series: series.name.clone(),
         snapshot: Some(snapshot.snap_id.clone()),
@@ -300,7 +300,7 @@ pub fn restore(
         return Err(Error::Interrupted);
     }
     Ok(RestoreSummary {
-        repository: repo.path().to_owned(),
+        repository: repo.location(),
         series: series.name,
         snapshot: snapshot.snap_id,
         target,

@@ -143,7 +143,13 @@ pub fn stats(repo_path: &Path, series: Option<&str>) -> Result<StatsSummary> {
             latest_failures,
         });
     }
-    let disk_bytes = walkdir::WalkDir::new(repo.path())
+    // A remote repository's disk is the store's: its packs (the cache is ours).
+    let local = if repo.remote().is_some() {
+        None
+    } else {
+        Some(repo.path())
+    };
+    let disk_bytes = walkdir::WalkDir::new(local.unwrap_or(Path::new("/nonexistent")))
         .into_iter()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_file())
@@ -152,8 +158,8 @@ pub fn stats(repo_path: &Path, series: Option<&str>) -> Result<StatsSummary> {
         .sum();
     let ratio = |a: u64, b: u64| if b == 0 { 1.0 } else { a as f64 / b as f64 };
     Ok(StatsSummary {
-        repository: repo.path().to_owned(),
-        disk_bytes,
+        repository: repo.location(),
+        disk_bytes: if local.is_some() { disk_bytes } else { pack_bytes },
         packs,
         pack_bytes,
         data_blobs: data.count,

@@ -12,6 +12,9 @@ pub struct Cli {
     /// How exit codes are reported: robocopy's bitmask, or 0/1/2 for schedulers.
     #[arg(long, global = true, value_enum, default_value_t = ExitCodes::Robocopy)]
     pub exit_codes: ExitCodes,
+    /// Allow plain-http S3 endpoints (a loopback test gateway).
+    #[arg(long, global = true)]
+    pub s3_allow_http: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -247,6 +250,10 @@ pub struct GcArgs {
     /// No status line on a terminal.
     #[arg(long, visible_alias = "np")]
     pub no_progress: bool,
+    /// Remote repositories: spare packs younger than this (another host's
+    /// run may be uploading them) and superseded index copies.
+    #[arg(long, default_value = "1h")]
+    pub grace: String,
 }
 
 /// `diff`.

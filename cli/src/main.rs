@@ -109,6 +109,11 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e, style),
     };
     let cli = match Cli::try_parse_from(&args) {
+        Ok(c) if c.s3_allow_http => {
+            // The engine reads it where it connects to a remote repository.
+            std::env::set_var("ROBOVAULT_S3_ALLOW_HTTP", "1");
+            c
+        }
         Ok(c) => c,
         Err(e) => {
             return match e.kind() {
@@ -188,7 +193,7 @@ fn run(cli: &Cli, raw: &[OsString], job_file: Option<std::path::PathBuf>, interr
             let r = Repository::init(repo).with_context(|| format!("creating repository {}", repo.display()))?;
             write_line(&format!(
                 "created repository {} (id {})",
-                r.path().display(),
+                r.location().display(),
                 r.store().config().id
             ))?;
             Ok(0)
@@ -599,6 +604,7 @@ fn forget(a: &ForgetArgs) -> Result<u32> {
                 dry_run: false,
                 max_unused: parse_fraction(&a.max_unused)?,
                 lock_wait: opts.lock_wait,
+                ..robovault::GcOptions::default()
             },
         )?)
     } else {
@@ -667,6 +673,7 @@ fn gc(a: &GcArgs) -> Result<u32> {
         dry_run: a.dry_run,
         max_unused: parse_fraction(&a.max_unused)?,
         lock_wait: parse_duration(&a.lock_wait)?,
+        grace: parse_duration(&a.grace)?,
     };
     let status = progress::Status::new("packs", !a.json && !a.no_progress);
     let g = match &status {

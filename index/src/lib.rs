@@ -598,6 +598,21 @@ impl Index {
             .map_err(|e| self.err(e))
     }
 
+    /// Writes a compacted copy of the database to `path` (`VACUUM INTO`).
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn vacuum_into(&self, path: &Path) -> Result<()> {
+        let target = path.to_str().ok_or_else(|| Error::Corrupt {
+            path: path.to_owned(),
+            what: "the path is not UTF-8".into(),
+        })?;
+        self.conn
+            .execute("VACUUM INTO ?1", [target])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     /// The number of packs and their total size.
     ///
     /// # Errors

@@ -20,6 +20,9 @@ pub enum ObjectKind {
     Snapshot,
     /// Deletion markers of forgotten snapshots, named by the snapshot id.
     Marker,
+    /// Copies of the index uploaded by remote repositories, named
+    /// `HOST-TIMESTAMP-ID` (FORMAT.md "Index copies").
+    Index,
 }
 
 impl ObjectKind {
@@ -30,6 +33,7 @@ impl ObjectKind {
             ObjectKind::Pack => "pack",
             ObjectKind::Snapshot => "snapshot object",
             ObjectKind::Marker => "deletion marker",
+            ObjectKind::Index => "index copy",
         }
     }
 }
@@ -50,6 +54,12 @@ pub trait Backend: Send + Sync {
     fn location(&self) -> String;
     /// Names of all objects of `kind`.
     fn list(&self, kind: ObjectKind) -> Result<Vec<String>>;
+    /// Names of all objects of `kind` with their last-modified time, where
+    /// the backend knows it (remote gc spares young packs: they may belong
+    /// to another host's run in progress).
+    fn list_modified(&self, kind: ObjectKind) -> Result<Vec<(String, Option<std::time::SystemTime>)>> {
+        Ok(self.list(kind)?.into_iter().map(|n| (n, None)).collect())
+    }
     /// The whole object.
     fn read(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>>;
     /// `len` bytes starting at `offset`.
@@ -102,6 +112,7 @@ impl LocalBackend {
             ObjectKind::Pack => self.root.join("packs"),
             ObjectKind::Snapshot => self.root.join("snapshots"),
             ObjectKind::Marker => self.root.join("deleted"),
+            ObjectKind::Index => self.root.join("index"),
         }
     }
 
@@ -122,7 +133,12 @@ impl LocalBackend {
     /// # Errors
     /// [`Error::Io`] naming the directory that could not be created.
     pub fn create_layout(&self) -> Result<()> {
-        for kind in [ObjectKind::Pack, ObjectKind::Snapshot, ObjectKind::Marker] {
+        for kind in [
+            ObjectKind::Pack,
+            ObjectKind::Snapshot,
+            ObjectKind::Marker,
+            ObjectKind::Index,
+        ] {
             let dir = self.dir(kind);
             fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
         }
@@ -138,6 +154,23 @@ impl LocalBackend {
         } else {
             Error::io(action, path, e)
         }
+    }
+}
+
+/// Whether `name` can be an object of `kind`: objects are named by 64 hex
+/// digits, index copies by letters, digits, `.`, `_` and `-`; temporary
+/// files start with a dot, and anything else is not ours.
+pub fn is_object_name(kind: ObjectKind, name: &str) -> bool {
+    match kind {
+        ObjectKind::Config => name == "config",
+        ObjectKind::Index => {
+            !name.is_empty()
+                && !name.starts_with('.')
+                && name
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+        }
+        _ => name.len() == 64 && name.bytes().all(|c| c.is_ascii_hexdigit()),
     }
 }
 
@@ -181,10 +214,7 @@ impl Backend for LocalBackend {
             for e in rd {
                 let e = e.map_err(|e| Error::io("listing", &d, e))?;
                 let name = e.file_name().to_string_lossy().into_owned();
-                // Objects are named by 64 hex digits; temporary files start
-                // with a dot, and anything else is not ours.
-                let is_object = name.len() == 64 && name.bytes().all(|c| c.is_ascii_hexdigit());
-                if is_object && e.file_type().is_ok_and(|t| t.is_file()) {
+                if is_object_name(kind, &name) && e.file_type().is_ok_and(|t| t.is_file()) {
                     out.push(name);
                 }
             }

@@ -16,6 +16,16 @@ pub enum Error {
         /// The system error.
         error: std::io::Error,
     },
+    /// A request to a remote object store failed (after its retries).
+    #[error("{action} {object}: {message}")]
+    Remote {
+        /// What was being done.
+        action: &'static str,
+        /// The object or location.
+        object: String,
+        /// The store's message.
+        message: String,
+    },
     /// An object that must exist does not.
     #[error("{kind} {name} is missing from the repository")]
     NotFound {

@@ -24,13 +24,14 @@ mod id;
 mod lock;
 pub mod pack;
 mod packer;
+mod s3;
 mod snapshot;
 mod testing;
 pub mod tree;
 
 use std::sync::Arc;
 
-pub use backend::{sync_dir, Backend, LocalBackend, ObjectKind};
+pub use backend::{is_object_name, sync_dir, Backend, LocalBackend, ObjectKind};
 pub use blob::{compress, decode as decode_blob, BlobKind, BlobLocation, Compression};
 pub use chunker::Chunker;
 pub use config::{ChunkerParams, CompressionParams, Config, FORMAT_VERSION};
@@ -39,6 +40,7 @@ pub use id::{BlobId, PackId, SnapshotId, TreeId};
 pub use lock::{ReaderLock, WriterLock};
 pub use pack::PackEntry;
 pub use packer::{OnPack, Packer, PackerStats};
+pub use s3::{S3Backend, S3Options, S3Url};
 pub use snapshot::{CountsRow, RootDir, RunErrorRecord, SnapshotObject, SNAPSHOT_VERSION};
 pub use testing::{crash_point, pause_point};
 pub use tree::{valid_name, Node, NodeContent, NodeKind, Tree};

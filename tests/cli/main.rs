@@ -678,3 +678,4 @@ fn gc_waits_for_readers_before_deleting_packs() {
 }
 mod jobmodel;
 mod operations;
+mod s3;

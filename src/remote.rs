@@ -1,0 +1,271 @@
+//! Repositories in an object store (`s3://BUCKET/PREFIX`). The store holds
+//! everything that matters (config, packs, snapshot objects, markers); the
+//! SQLite index is a local cache under the user's cache directory, keyed by
+//! the repository id (FORMAT.md "Remote repositories").
+//!
+//! ```text
+//! open:    cache has no index -> newest index copy in the store, else empty
+//!          sync: packs and snapshot objects the cache lacks are added (pack
+//!                footers, snapshot trees); packs gone from the store and
+//!                snapshots with markers are dropped
+//! commit:  after a committing command, a compacted copy of the index is
+//!          uploaded as index/TIMESTAMP-HOST-HASH (immutable, never replaced)
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use robovault_index::{Hash32, Index, SeriesKey};
+use robovault_store::{
+    Backend, ObjectKind, PackId, S3Backend, S3Options, S3Url, SnapshotId, SnapshotObject, Store, TreeId,
+};
+
+use crate::repo::{hostname, index_rows, pack_hash, Repository, INDEX_FILE};
+use crate::{Error, Result};
+
+/// Connects to a remote repository's store. Plain `http://` endpoints need
+/// `ROBOVAULT_S3_ALLOW_HTTP=1` (the CLI's `--s3-allow-http`).
+///
+/// # Errors
+/// A bad configuration.
+pub(crate) fn connect(url: &S3Url) -> Result<Arc<dyn Backend>> {
+    let allow_http = std::env::var("ROBOVAULT_S3_ALLOW_HTTP").is_ok_and(|v| v == "1" || v == "true");
+    let opts = S3Options {
+        allow_http,
+        ..S3Options::default()
+    };
+    Ok(Arc::new(S3Backend::new(url.clone(), &opts)?))
+}
+
+/// The cache directory of a remote repository: `$ROBOVAULT_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/robovault`, else `~/.cache/robovault`; then the id.
+///
+/// # Errors
+/// No home directory, or one that cannot be created.
+pub(crate) fn cache_dir(repo_id: &str) -> Result<PathBuf> {
+    let base = std::env::var_os("ROBOVAULT_CACHE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .filter(|v| !v.is_empty())
+                .map(|c| PathBuf::from(c).join("robovault"))
+        })
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/robovault")))
+        .ok_or_else(|| Error::Usage("no cache directory: set HOME, XDG_CACHE_HOME or ROBOVAULT_CACHE_DIR".into()))?;
+    let dir = base.join(repo_id);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating the cache directory", &dir, e))?;
+    Ok(dir)
+}
+
+/// An empty index for repository `id` in `dir`.
+pub(crate) fn fresh_index(dir: &Path, id: &str) -> Result<Index> {
+    let index = Index::open_or_create(&dir.join(INDEX_FILE))?;
+    let mut w = index.writer()?;
+    w.set_meta("repository", id)?;
+    w.commit()?;
+    Ok(index)
+}
+
+/// The cached index, or the newest copy from the store, or an empty one.
+pub(crate) fn local_index(dir: &Path, store: &Store) -> Result<Index> {
+    let path = dir.join(INDEX_FILE);
+    let id = &store.config().id;
+    if !path.exists() {
+        let copies = store.backend().list(ObjectKind::Index)?;
+        match copies.iter().max() {
+            Some(newest) => {
+                let packed = store.backend().read(ObjectKind::Index, newest)?;
+                let bytes = zstd::decode_all(packed.as_slice()).map_err(|e| robovault_store::Error::Corrupt {
+                    object: format!("index copy {newest}"),
+                    reason: e.to_string(),
+                })?;
+                let tmp = dir.join(format!("{INDEX_FILE}.download"));
+                std::fs::write(&tmp, bytes).map_err(|e| Error::io("writing", &tmp, e))?;
+                std::fs::rename(&tmp, &path).map_err(|e| Error::io("renaming", &tmp, e))?;
+            }
+            None => return fresh_index(dir, id),
+        }
+    }
+    let index = Index::open(&path)?;
+    if index.meta("repository")?.as_deref() != Some(id.as_str()) {
+        return Err(Error::NotARepository {
+            path: path.clone(),
+            reason: format!(
+                "the cached index does not belong to repository {id}; remove {}",
+                path.display()
+            ),
+        });
+    }
+    Ok(index)
+}
+
+/// Brings the cached index up to date with the store: what other hosts (or
+/// other caches) committed, forgot or collected. Skipped while another local
+/// process writes (it holds the lock and syncs itself).
+///
+/// # Errors
+/// Store and index errors.
+pub(crate) fn sync(repo: &Repository) -> Result<()> {
+    let Ok(_lock) = repo.lock_writer(Duration::ZERO) else {
+        return Ok(());
+    };
+    let store = repo.store();
+    let backend = store.backend();
+    let index = repo.index()?;
+
+    // Packs: new ones indexed from their footers, vanished ones dropped.
+    let in_store: HashSet<String> = backend.list(ObjectKind::Pack)?.into_iter().collect();
+    let known: HashMap<String, Hash32> = index
+        .packs()?
+        .into_iter()
+        .map(|(p, _)| (PackId(p.0).to_hex(), p))
+        .collect();
+    let mut w = index.writer()?;
+    for name in in_store.iter().filter(|n| !known.contains_key(*n)) {
+        let id = PackId::from_hex(name)?;
+        let entries = store.read_pack_footer(&id)?;
+        let size = backend.size(ObjectKind::Pack, name)?;
+        w.add_pack(&pack_hash(&id), size, &index_rows(&entries))?;
+    }
+    let gone: HashSet<Hash32> = known
+        .iter()
+        .filter(|(n, _)| !in_store.contains(*n))
+        .map(|(_, h)| *h)
+        .collect();
+    if !gone.is_empty() {
+        let mut blobs = Vec::new();
+        index.for_each_pack_blobs::<Error>(|pack, list| {
+            if gone.contains(&pack) {
+                blobs.extend(list.into_iter().map(|(id, _)| id));
+            }
+            Ok(())
+        })?;
+        w.delete_blobs(&blobs)?;
+        for p in &gone {
+            w.delete_pack(p)?;
+        }
+    }
+    // Snapshots forgotten elsewhere leave: marked, or (after a gc) gone
+    // from the store although this cache saw them published.
+    let markers: HashSet<String> = backend.list(ObjectKind::Marker)?.into_iter().collect();
+    let objects: HashSet<String> = backend.list(ObjectKind::Snapshot)?.into_iter().collect();
+    let mut pruned: HashSet<SeriesKey> = HashSet::new();
+    for snap in index.snapshots(None)? {
+        let collected = snap.published && !objects.contains(&snap.snap_id);
+        if markers.contains(&snap.snap_id) || collected {
+            w.delete_snapshot(snap.key)?;
+            pruned.insert(snap.series);
+        }
+    }
+    for s in pruned {
+        w.prune_versions(s)?;
+    }
+    w.commit()?;
+
+    // Snapshots committed elsewhere come in, per series, after the newest
+    // one the cache has (one series is written by one host at a time).
+    let have: HashSet<String> = index.snapshots(None)?.into_iter().map(|s| s.snap_id).collect();
+    let mut new: BTreeMap<String, Vec<(Vec<u8>, SnapshotObject)>> = BTreeMap::new();
+    for name in objects {
+        if have.contains(&name) || markers.contains(&name) {
+            continue;
+        }
+        let id = SnapshotId::from_hex(&name)?;
+        let bytes = backend.read(ObjectKind::Snapshot, &name)?;
+        let obj = SnapshotObject::decode(&id, &bytes)?;
+        if obj.repository == store.config().id {
+            new.entry(obj.series.clone()).or_default().push((bytes, obj));
+        }
+    }
+    for (name, mut snaps) in new {
+        snaps.sort_by_key(|(_, o)| o.seq);
+        let series = match index.series_by_name(&name)? {
+            Some(s) => s.key,
+            None => {
+                let mut w = index.writer()?;
+                let first = &snaps[0].1;
+                let key = w.ensure_series(&name, &first.host, first.source.as_bytes())?;
+                w.commit()?;
+                key
+            }
+        };
+        let mut prev = index
+            .latest_snapshot(series)?
+            .map(|s| (s.seq, robovault_store::BlobId(s.root_tree.0)));
+        for (bytes, obj) in &snaps {
+            if prev.is_some_and(|(seq, _)| obj.seq <= seq) {
+                // Two writers of one series: the cache keeps its own line.
+                continue;
+            }
+            crate::repair::rebuild_snapshot(store, &index, series, prev, bytes, obj)?;
+            prev = Some((obj.seq, TreeId::from_hex(&obj.root)?));
+        }
+    }
+    Ok(())
+}
+
+/// Uploads a compacted copy of the index (after a committing command) as
+/// `index/TIMESTAMP-HOST-HASH`; a new machine starts from the newest.
+///
+/// # Errors
+/// Store and index errors.
+pub fn publish_index(repo: &Repository) -> Result<()> {
+    if repo.remote().is_none() {
+        return Ok(());
+    }
+    let tmp = repo.path().join(format!("{INDEX_FILE}.copy"));
+    let _ = std::fs::remove_file(&tmp);
+    repo.index()?.vacuum_into(&tmp)?;
+    let bytes = std::fs::read(&tmp).map_err(|e| Error::io("reading", &tmp, e))?;
+    let _ = std::fs::remove_file(&tmp);
+    let packed = zstd::encode_all(bytes.as_slice(), 3).map_err(|e| Error::io("compressing", &tmp, e))?;
+    let host: String = hostname()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+        .collect();
+    let name = format!(
+        "{}-{host}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
+        &blake3::hash(&packed).to_hex()[..16]
+    );
+    match repo.store().backend().write_new(ObjectKind::Index, &name, &packed) {
+        Ok(()) | Err(robovault_store::Error::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes index copies superseded by a newer copy of the same host and
+/// older than `grace` (gc). Returns how many were removed.
+///
+/// # Errors
+/// Store errors.
+pub fn prune_index_copies(repo: &Repository, grace: Duration) -> Result<u64> {
+    let backend = repo.store().backend();
+    let mut by_host: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for name in backend.list(ObjectKind::Index)? {
+        let mut parts = name.splitn(2, '-');
+        let (Some(_ts), Some(rest)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let host = rest.rsplit_once('-').map_or(rest, |(h, _)| h).to_owned();
+        by_host.entry(host).or_default().push(name);
+    }
+    let cutoff = (chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or_default())
+        .format("%Y%m%dT%H%M%S")
+        .to_string();
+    let mut removed = 0;
+    for (_, mut names) in by_host {
+        names.sort();
+        names.pop(); // the newest stays
+        for n in names {
+            if n[..15.min(n.len())] < *cutoff.as_str() {
+                backend.delete(ObjectKind::Index, &n)?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,429 @@
+//! Objects in an S3-compatible object store, through `object_store`'s
+//! `AmazonS3`. Keys mirror the local layout under the repository's prefix
+//! (FORMAT.md "Repository layout"): `PREFIX/config`, `PREFIX/packs/ab/ID`,
+//! `PREFIX/snapshots/ID`, `PREFIX/deleted/ID`, `PREFIX/index/NAME`.
+//!
+//! The engine is synchronous; this backend owns a small tokio runtime and
+//! blocks on each request. Writes are create-only (`If-None-Match: *`)
+//! where the server honours it; correctness never depends on it, because
+//! every object but the config is content-addressed or uniquely named.
+//! `object_store` retries transient failures with backoff.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+
+use crate::backend::{Backend, ObjectKind, ObjectWriter};
+use crate::{Error, Result};
+
+/// A repository location `s3://BUCKET/PREFIX`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Url {
+    /// The bucket.
+    pub bucket: String,
+    /// The key prefix, without leading or trailing `/` (may be empty).
+    pub prefix: String,
+}
+
+impl S3Url {
+    /// Parses `s3://BUCKET[/PREFIX]`; `None` when the text is not an S3 URL.
+    ///
+    /// # Errors
+    /// An `s3://` URL without a bucket.
+    pub fn parse(text: &str) -> Result<Option<S3Url>> {
+        let Some(rest) = text.strip_prefix("s3://") else {
+            return Ok(None);
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(Error::Remote {
+                action: "parsing",
+                object: text.to_owned(),
+                message: "an S3 repository is s3://BUCKET/PREFIX".into(),
+            });
+        }
+        Ok(Some(S3Url {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+        }))
+    }
+}
+
+impl std::fmt::Display for S3Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.prefix.is_empty() {
+            write!(f, "s3://{}", self.bucket)
+        } else {
+            write!(f, "s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+/// Where the gateway is and how to reach it.
+#[derive(Debug, Clone, Default)]
+pub struct S3Options {
+    /// The endpoint URL; default `AWS_ENDPOINT_URL`, else AWS itself.
+    pub endpoint: Option<String>,
+    /// The region; default `AWS_REGION`, else `us-east-1`.
+    pub region: Option<String>,
+    /// Allow plain `http://` endpoints (loopback test servers).
+    pub allow_http: bool,
+}
+
+/// Packs larger than this upload as multipart, in parts of this size.
+const PART: usize = 8 << 20;
+
+/// The S3 backend.
+pub struct S3Backend {
+    url: S3Url,
+    store: Arc<AmazonS3>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for S3Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "S3Backend({})", self.url)
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl S3Backend {
+    /// Connects to `url` with credentials from `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`).
+    ///
+    /// # Errors
+    /// [`Error::Remote`] for a bad configuration.
+    pub fn new(url: S3Url, opts: &S3Options) -> Result<S3Backend> {
+        let remote = |message: String| Error::Remote {
+            action: "connecting to",
+            object: url.to_string(),
+            message,
+        };
+        let mut b = AmazonS3Builder::from_env().with_bucket_name(&url.bucket);
+        let region = opts
+            .region
+            .clone()
+            .or_else(|| env("AWS_REGION"))
+            .unwrap_or_else(|| "us-east-1".into());
+        b = b.with_region(region);
+        if let Some(endpoint) = opts.endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL")) {
+            if endpoint.starts_with("http://") && !opts.allow_http {
+                return Err(remote(format!(
+                    "the endpoint {endpoint} is plain http; pass --s3-allow-http if that is intended (loopback)"
+                )));
+            }
+            b = b.with_endpoint(endpoint).with_allow_http(opts.allow_http);
+        }
+        let store = b.build().map_err(|e| remote(e.to_string()))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| remote(format!("cannot start the I/O runtime: {e}")))?;
+        Ok(S3Backend {
+            url,
+            store: Arc::new(store),
+            rt,
+        })
+    }
+
+    fn key(&self, kind: ObjectKind, name: &str) -> Key {
+        let rel = match kind {
+            ObjectKind::Config => "config".to_owned(),
+            ObjectKind::Pack => match name.get(..2) {
+                Some(shard) if name.len() > 2 => format!("packs/{shard}/{name}"),
+                _ => format!("packs/{name}"),
+            },
+            ObjectKind::Snapshot => format!("snapshots/{name}"),
+            ObjectKind::Marker => format!("deleted/{name}"),
+            ObjectKind::Index => format!("index/{name}"),
+        };
+        self.under(&rel)
+    }
+
+    fn under(&self, rel: &str) -> Key {
+        if self.url.prefix.is_empty() {
+            Key::from(rel)
+        } else {
+            Key::from(format!("{}/{rel}", self.url.prefix))
+        }
+    }
+
+    fn err(&self, action: &'static str, kind: ObjectKind, name: &str, e: object_store::Error) -> Error {
+        match e {
+            object_store::Error::NotFound { .. } => Error::NotFound {
+                kind: kind.noun(),
+                name: name.to_owned(),
+            },
+            object_store::Error::AlreadyExists { .. } => Error::AlreadyExists {
+                kind: kind.noun(),
+                name: name.to_owned(),
+            },
+            other => Error::Remote {
+                action,
+                object: format!("{} {name} in {}", kind.noun(), self.url),
+                message: other.to_string(),
+            },
+        }
+    }
+
+    fn put_new(&self, kind: ObjectKind, name: &str, data: PutPayload) -> Result<()> {
+        let key = self.key(kind, name);
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self.rt.block_on(self.store.put_opts(&key, data, opts)) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.err("writing", kind, name, e)),
+        }
+    }
+}
+
+impl Backend for S3Backend {
+    fn location(&self) -> String {
+        self.url.to_string()
+    }
+
+    fn list(&self, kind: ObjectKind) -> Result<Vec<String>> {
+        let dir = match kind {
+            ObjectKind::Config => {
+                return Ok(if self.exists(kind, "config")? {
+                    vec!["config".into()]
+                } else {
+                    vec![]
+                })
+            }
+            ObjectKind::Pack => "packs",
+            ObjectKind::Snapshot => "snapshots",
+            ObjectKind::Marker => "deleted",
+            ObjectKind::Index => "index",
+        };
+        let prefix = self.under(dir);
+        let metas: Vec<object_store::Result<object_store::ObjectMeta>> =
+            self.rt.block_on(self.store.list(Some(&prefix)).collect::<Vec<_>>());
+        let mut out = Vec::new();
+        for m in metas {
+            let m = m.map_err(|e| self.err("listing", kind, dir, e))?;
+            let Some(name) = m.location.filename() else { continue };
+            if crate::backend::is_object_name(kind, name) {
+                out.push(name.to_owned());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn list_modified(&self, kind: ObjectKind) -> Result<Vec<(String, Option<std::time::SystemTime>)>> {
+        let dir = match kind {
+            ObjectKind::Pack => "packs",
+            ObjectKind::Snapshot => "snapshots",
+            ObjectKind::Marker => "deleted",
+            ObjectKind::Index => "index",
+            ObjectKind::Config => return Ok(self.list(kind)?.into_iter().map(|n| (n, None)).collect()),
+        };
+        let prefix = self.under(dir);
+        let metas: Vec<object_store::Result<object_store::ObjectMeta>> =
+            self.rt.block_on(self.store.list(Some(&prefix)).collect::<Vec<_>>());
+        let mut out = Vec::new();
+        for m in metas {
+            let m = m.map_err(|e| self.err("listing", kind, dir, e))?;
+            let Some(name) = m.location.filename() else { continue };
+            if crate::backend::is_object_name(kind, name) {
+                out.push((name.to_owned(), Some(std::time::SystemTime::from(m.last_modified))));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn read(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>> {
+        let key = self.key(kind, name);
+        let bytes = self.rt.block_on(async {
+            let r = self.store.get(&key).await?;
+            r.bytes().await
+        });
+        bytes
+            .map(|b| b.to_vec())
+            .map_err(|e| self.err("reading", kind, name, e))
+    }
+
+    fn read_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let key = self.key(kind, name);
+        let end = offset.checked_add(len).ok_or_else(|| Error::Corrupt {
+            object: format!("{} {name}", kind.noun()),
+            reason: "a range past the largest offset".into(),
+        })?;
+        let bytes = self
+            .rt
+            .block_on(self.store.get_range(&key, offset..end))
+            .map_err(|e| self.err("reading", kind, name, e))?;
+        if bytes.len() as u64 != len {
+            return Err(Error::Corrupt {
+                object: format!("{} {name}", kind.noun()),
+                reason: format!("asked for {len} bytes at {offset}, got {}", bytes.len()),
+            });
+        }
+        Ok(bytes.to_vec())
+    }
+
+    fn size(&self, kind: ObjectKind, name: &str) -> Result<u64> {
+        let key = self.key(kind, name);
+        self.rt
+            .block_on(self.store.head(&key))
+            .map(|m| m.size)
+            .map_err(|e| self.err("reading", kind, name, e))
+    }
+
+    fn exists(&self, kind: ObjectKind, name: &str) -> Result<bool> {
+        match self.size(kind, name) {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write_new(&self, kind: ObjectKind, name: &str, data: &[u8]) -> Result<()> {
+        // Not every server honours If-None-Match (S3-TESTING.md): check first.
+        if self.exists(kind, name)? {
+            return Err(Error::AlreadyExists {
+                kind: kind.noun(),
+                name: name.to_owned(),
+            });
+        }
+        self.put_new(kind, name, PutPayload::from(data.to_vec()))
+    }
+
+    fn delete(&self, kind: ObjectKind, name: &str) -> Result<()> {
+        let key = self.key(kind, name);
+        match self.rt.block_on(self.store.delete(&key)) {
+            Ok(()) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err("deleting", kind, name, e)),
+        }
+    }
+
+    fn create(&self, kind: ObjectKind) -> Result<Box<dyn ObjectWriter>> {
+        // Spooled to a local temporary file (bounded memory), uploaded when
+        // its name is known.
+        let file = tempfile::tempfile().map_err(|e| Error::io("creating a temporary file for", "upload", e))?;
+        Ok(Box::new(S3Writer {
+            backend: S3Ref {
+                store: Arc::clone(&self.store),
+                url: self.url.clone(),
+                handle: self.rt.handle().clone(),
+            },
+            kind,
+            file,
+            len: 0,
+        }))
+    }
+}
+
+/// What a writer needs of its backend, without borrowing it.
+struct S3Ref {
+    store: Arc<AmazonS3>,
+    url: S3Url,
+    handle: tokio::runtime::Handle,
+}
+
+struct S3Writer {
+    backend: S3Ref,
+    kind: ObjectKind,
+    file: std::fs::File,
+    len: u64,
+}
+
+impl ObjectWriter for S3Writer {
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.file
+            .write_all(data)
+            .map_err(|e| Error::io("spooling", "upload", e))?;
+        self.len += data.len() as u64;
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>, name: &str) -> Result<()> {
+        let b = &self.backend;
+        let kind = self.kind;
+        let rel = match kind {
+            ObjectKind::Pack => format!("packs/{}/{name}", &name[..2.min(name.len())]),
+            ObjectKind::Snapshot => format!("snapshots/{name}"),
+            ObjectKind::Marker => format!("deleted/{name}"),
+            ObjectKind::Index => format!("index/{name}"),
+            ObjectKind::Config => "config".into(),
+        };
+        let key = if b.url.prefix.is_empty() {
+            Key::from(rel)
+        } else {
+            Key::from(format!("{}/{rel}", b.url.prefix))
+        };
+        let remote = |action: &'static str, e: object_store::Error| match e {
+            object_store::Error::AlreadyExists { .. } => Error::AlreadyExists {
+                kind: kind.noun(),
+                name: name.to_owned(),
+            },
+            other => Error::Remote {
+                action,
+                object: format!("{} {name} in {}", kind.noun(), b.url),
+                message: other.to_string(),
+            },
+        };
+        // Content-addressed: an object already there holds these bytes.
+        match b.handle.block_on(b.store.head(&key)) {
+            Ok(_) => {
+                return Err(Error::AlreadyExists {
+                    kind: kind.noun(),
+                    name: name.to_owned(),
+                })
+            }
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(remote("checking", e)),
+        }
+        self.file
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io("rewinding", "upload", e))?;
+        if self.len as usize <= PART {
+            let mut buf = Vec::with_capacity(self.len as usize);
+            self.file
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::io("reading back", "upload", e))?;
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            };
+            return b
+                .handle
+                .block_on(b.store.put_opts(&key, PutPayload::from(buf), opts))
+                .map(|_| ())
+                .map_err(|e| remote("uploading", e));
+        }
+        // Multipart, at most a few parts in flight: memory stays bounded.
+        // An interrupted upload leaves no object (the parts are aborted or
+        // expire), so a pack is never half there.
+        let file = &mut self.file;
+        b.handle.block_on(async {
+            let upload = b.store.put_multipart(&key).await.map_err(|e| remote("uploading", e))?;
+            let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
+            let mut buf = vec![0u8; PART];
+            loop {
+                let n = file
+                    .read(&mut buf)
+                    .map_err(|e| Error::io("reading back", "upload", e))?;
+                if n == 0 {
+                    break;
+                }
+                w.wait_for_capacity(4).await.map_err(|e| remote("uploading", e))?;
+                w.write(&buf[..n]);
+            }
+            w.finish().await.map(|_| ()).map_err(|e| remote("uploading", e))
+        })
+    }
+}

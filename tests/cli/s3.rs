@@ -1,0 +1,136 @@
+//! Every command against a real S3 gateway (the one-node Ceph cluster that
+//! `.ci/ceph-up` starts; its env file gives the endpoint, bucket and keys).
+//! Each test works under its own prefix. Outside CI without a gateway the
+//! tests skip; under `CI=true` they fail.
+
+use super::*;
+
+/// A repository URL under a fresh prefix, or `None` (skip) outside CI.
+fn s3_repo() -> Option<String> {
+    let bucket = std::env::var("ROBOVAULT_TEST_S3_BUCKET").ok();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
+    let (Some(bucket), Some(_)) = (bucket, endpoint) else {
+        assert!(!in_ci(), "CI must run the S3 tests: .ci/run starts .ci/ceph-up");
+        return None;
+    };
+    Some(format!("s3://{bucket}/cli/{:016x}", rand::random::<u64>()))
+}
+
+/// Runs robovault with a cache directory of its own ("a machine").
+fn on(env: &Env, cache: &str, a: &[&str]) -> Output {
+    env.cmd()
+        .arg("--s3-allow-http")
+        .args(a)
+        .env("ROBOVAULT_CACHE_DIR", env.path(cache))
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(code(o) < 8, "exit {}: {}{}", code(o), text(&o.stdout), text(&o.stderr));
+    text(&o.stdout)
+}
+
+#[test]
+fn every_command_against_the_gateway_and_a_fresh_machine_restores() {
+    let Some(repo) = s3_repo() else { return };
+    let env = Env::new();
+    write(&env.src().join("a.txt"), b"version one");
+    write(&env.src().join("big.bin"), &random_bytes(24 << 20, 7));
+    write(&env.src().join("d/b.txt"), b"bee");
+    ok(&on(&env, "m1", &["init", &repo]));
+    assert_eq!(
+        code(&on(&env, "m1", &["init", &repo])),
+        16,
+        "init refuses an existing repository"
+    );
+    let first = on(&env, "m1", &["backup", "src", &repo, "--series", "s", "--json"]);
+    let v: Value = serde_json::from_str(&ok(&first)).unwrap();
+    assert_eq!(v["files"]["copied"], 3);
+    assert_eq!(v["repository"], repo.as_str());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let between = chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    write(&env.src().join("a.txt"), b"version two");
+    let second: Value = serde_json::from_str(&ok(&on(
+        &env,
+        "m1",
+        &["backup", "src", &repo, "--series", "s", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(second["files"]["copied"], 1);
+    assert_eq!(second["read"]["files"], 1, "unchanged files are not read again");
+    let hist = ok(&on(&env, "m1", &["history", &repo]));
+    assert_eq!(hist.lines().count(), 3, "{hist}");
+    let versions = ok(&on(&env, "m1", &["versions", &repo, "a.txt"]));
+    assert_eq!(versions.lines().count(), 2, "{versions}");
+    // Restore by date, on a fresh machine: nothing local but the bucket.
+    ok(&on(&env, "m2", &["restore", &repo, "old", "--at", &between]));
+    assert_eq!(fs::read_to_string(env.path("old/a.txt")).unwrap(), "version one");
+    assert_eq!(fs::read(env.path("old/big.bin")).unwrap(), random_bytes(24 << 20, 7));
+    ok(&on(&env, "m3", &["restore", &repo, "new"]));
+    assert_same_tree(&env.src(), &env.path("new"));
+    assert_eq!(ok(&on(&env, "m3", &["cat", &repo, "a.txt"])), "version two");
+    let verify = ok(&on(&env, "m2", &["verify", &repo, "--read-data"]));
+    assert!(verify.contains("no damage found"), "{verify}");
+    // forget + gc reclaim the first version's data.
+    ok(&on(&env, "m1", &["forget", &repo, "--keep-last", "1"]));
+    let gc: Value = serde_json::from_str(&ok(&on(
+        &env,
+        "m1",
+        &["gc", &repo, "--grace", "0s", "--max-unused", "0%", "--json"],
+    )))
+    .unwrap();
+    assert!(
+        gc["packs_deleted"].as_u64().unwrap() + gc["packs_repacked"].as_u64().unwrap() >= 1,
+        "{gc}"
+    );
+    let hist = ok(&on(&env, "m2", &["history", &repo]));
+    assert_eq!(hist.lines().count(), 2, "the other machine sees the forget: {hist}");
+    ok(&on(&env, "m4", &["restore", &repo, "after-gc"]));
+    assert_same_tree(&env.src(), &env.path("after-gc"));
+    let verify = ok(&on(&env, "m4", &["verify", &repo, "--read-data"]));
+    assert!(verify.contains("no damage found"), "{verify}");
+}
+
+#[test]
+fn two_hosts_back_up_into_one_bucket_at_once() {
+    let Some(repo) = s3_repo() else { return };
+    let env = Env::new();
+    let shared = random_bytes(6 << 20, 11);
+    for host in ["h1", "h2"] {
+        write(&env.path(&format!("{host}/shared.bin")), &shared);
+        write(&env.path(&format!("{host}/own.txt")), host.as_bytes());
+    }
+    ok(&on(&env, "c1", &["init", &repo]));
+    let spawn = |host: &'static str| {
+        env.cmd()
+            .arg("--s3-allow-http")
+            .args(["backup", host, &repo, "--series", host, "--json"])
+            .env("ROBOVAULT_CACHE_DIR", env.path(&format!("cache-{host}")))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("h1"), spawn("h2"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    ok(&a);
+    ok(&b);
+    for host in ["h1", "h2"] {
+        let out = format!("out-{host}");
+        ok(&on(&env, "c3", &["restore", &repo, &out, "--series", host]));
+        assert_same_tree(&env.path(host), &env.path(&out));
+    }
+    // A later run of one host deduplicates against the other's data.
+    write(&env.path("h1/copy-of-h2.bin"), &shared);
+    let again: Value = serde_json::from_str(&ok(&on(
+        &env,
+        "cache-h1",
+        &["backup", "h1", &repo, "--series", "h1", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(again["new_data"], 0, "{again}");
+    let hist = ok(&on(&env, "cache-h2", &["history", &repo]));
+    assert!(hist.contains("series h1") && hist.contains("series h2"), "{hist}");
+}
