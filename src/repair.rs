@@ -53,6 +53,14 @@ pub struct RepairSummary {
 /// # Errors
 /// [`Error::NotARepository`] without a config; lock, store and index errors.
 pub fn repair_index(repo_path: &Path, lock_wait: Duration) -> Result<RepairSummary> {
+    if let Some(url) = repo_path
+        .to_str()
+        .map(robovault_store::S3Url::parse)
+        .transpose()?
+        .flatten()
+    {
+        return crate::remote::repair(url, lock_wait);
+    }
     let root = fs::canonicalize(repo_path).map_err(|e| Error::io("resolving", repo_path, e))?;
     let backend = Arc::new(LocalBackend::new(&root));
     let store = Store::open(backend).map_err(|e| match e {

@@ -91,6 +91,11 @@ fn every_command_against_the_gateway_and_a_fresh_machine_restores() {
     assert_same_tree(&env.src(), &env.path("after-gc"));
     let verify = ok(&on(&env, "m4", &["verify", &repo, "--read-data"]));
     assert!(verify.contains("no damage found"), "{verify}");
+    // repair index rebuilds a cache from the bucket alone.
+    ok(&on(&env, "m4", &["repair", "index", &repo]));
+    assert_eq!(ok(&on(&env, "m4", &["history", &repo])).lines().count(), 2);
+    ok(&on(&env, "m4", &["restore", &repo, "after-repair"]));
+    assert_same_tree(&env.src(), &env.path("after-repair"));
 }
 
 #[test]
