@@ -57,6 +57,18 @@ pub fn canonical_or_ancestor(path: &Path) -> Result<PathBuf> {
 /// [`Error::Refused`] naming the paths and the remedy.
 pub fn check_backup_paths(source: &Path, repo: &Path, filters: &crate::job::Filters) -> Result<()> {
     let src = canonical_or_ancestor(source)?;
+    if repo.to_str().is_some_and(|r| r.starts_with("s3://")) {
+        // A remote repository cannot lie inside the source; the source may
+        // still be a local repository (arguments swapped).
+        if src.ancestors().any(crate::repo::looks_like_repository) {
+            return Err(Error::Refused(format!(
+                "Source \"{}\" is a repository or lies inside one; are SOURCE and REPO swapped? \
+                 Usage: robovault backup SOURCE REPO",
+                src.display()
+            )));
+        }
+        return Ok(());
+    }
     let repo = canonical_or_ancestor(repo)?;
     // SOURCE inside any repository, not only the one named: the arguments
     // were swapped when REPO is in fact the source.

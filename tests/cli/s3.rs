@@ -91,6 +91,16 @@ fn every_command_against_the_gateway_and_a_fresh_machine_restores() {
     assert_same_tree(&env.src(), &env.path("after-gc"));
     let verify = ok(&on(&env, "m4", &["verify", &repo, "--read-data"]));
     assert!(verify.contains("no damage found"), "{verify}");
+    // A backup run from inside its source: the remote repository is not
+    // "inside the source".
+    let inside = env
+        .cmd()
+        .current_dir(env.src())
+        .args(["--s3-allow-http", "backup", ".", &repo, "--series", "s", "/L"])
+        .env("ROBOVAULT_CACHE_DIR", env.path("m4"))
+        .output()
+        .unwrap();
+    ok(&inside);
     // repair index rebuilds a cache from the bucket alone.
     ok(&on(&env, "m4", &["repair", "index", &repo]));
     assert_eq!(ok(&on(&env, "m4", &["history", &repo])).lines().count(), 2);
