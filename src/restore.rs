@@ -822,20 +822,7 @@ impl RestoreRun<'_> {
             let purge = self.opts.job.purge && !classes.exclude_extra;
             if !purge {
                 // A link or another kind in the way: reported and left alone.
-                if is_dir {
-                    counts.dirs.mismatch += 1;
-                } else {
-                    counts.files.mismatch += 1;
-                    counts.bytes.mismatch += size;
-                }
-                self.reporter.entry(&EntryLine {
-                    rel: &rel,
-                    tag: Class::Mismatched.tag(is_dir, false),
-                    size,
-                    mtime,
-                    verbose_only: false,
-                    full_path: true,
-                });
+                self.mismatch_left(&rel, node, &mut counts);
                 return Ok(counts);
             }
             // Purging: the target entry leaves as extras (a link itself,
@@ -852,20 +839,7 @@ impl RestoreRun<'_> {
                 }
                 // A protected entry (or one holding protected entries) stays:
                 // the pair is a mismatch, reported, no error (§5.2).
-                if is_dir {
-                    counts.dirs.mismatch += 1;
-                } else {
-                    counts.files.mismatch += 1;
-                    counts.bytes.mismatch += size;
-                }
-                self.reporter.entry(&EntryLine {
-                    rel: &rel,
-                    tag: Class::Mismatched.tag(is_dir, false),
-                    size,
-                    mtime,
-                    verbose_only: false,
-                    full_path: true,
-                });
+                self.mismatch_left(&rel, node, &mut counts);
                 return Ok(counts);
             }
             class = Class::Lonely;
@@ -924,6 +898,27 @@ impl RestoreRun<'_> {
             }
         }
         Ok(counts)
+    }
+
+    /// A snapshot entry facing a target entry of another kind that stays:
+    /// counted in Mismatch and reported with its full path.
+    fn mismatch_left(&self, rel: &[u8], node: &Node, counts: &mut Counts) {
+        let is_dir = node.kind == NodeKind::Dir;
+        let size = file_bytes(node);
+        if is_dir {
+            counts.dirs.mismatch += 1;
+        } else {
+            counts.files.mismatch += 1;
+            counts.bytes.mismatch += size;
+        }
+        self.reporter.entry(&EntryLine {
+            rel,
+            tag: Class::Mismatched.tag(is_dir, false),
+            size,
+            mtime: (node.mtime_sec, node.mtime_nsec),
+            verbose_only: false,
+            full_path: true,
+        });
     }
 
     fn restore_subdir(

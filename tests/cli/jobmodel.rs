@@ -958,23 +958,7 @@ fn ignore_vanished_counts_a_vanished_file_as_skipped() {
         write(&env.src().join("gone.txt"), b"soon gone");
         let mut a = args(B, extra);
         a.push("--json");
-        let mut child = env
-            .cmd()
-            .args(&a)
-            .env("ROBOVAULT_PAUSE_AT", "before-read")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 256];
-        use std::io::Read;
-        while !text(&seen).contains("paused at before-read") {
-            let n = stderr.read(&mut buf).unwrap();
-            assert!(n > 0, "ended before pausing: {}", text(&seen));
-            seen.extend_from_slice(&buf[..n]);
-        }
+        let child = spawn_paused_at(&env, &a, "before-read");
         fs::remove_file(env.src().join("gone.txt")).unwrap();
         let out = child.wait_with_output().unwrap();
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -2053,23 +2037,7 @@ fn a_directory_that_vanishes_after_the_listing_keeps_the_rows_balanced() {
     let env = Env::new();
     write(&env.src().join("a"), b"a");
     fs::create_dir(env.src().join("gone")).unwrap();
-    let mut child = env
-        .cmd()
-        .args(args(B, &["--json"]))
-        .env("ROBOVAULT_PAUSE_AT", "before-list")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 256];
-    use std::io::Read;
-    while !text(&seen).contains("paused at before-list") {
-        let n = stderr.read(&mut buf).unwrap();
-        assert!(n > 0, "ended before pausing: {}", text(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
+    let child = spawn_paused_at(&env, &args(B, &["--json"]), "before-list");
     fs::remove_dir(env.src().join("gone")).unwrap();
     let out = child.wait_with_output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();

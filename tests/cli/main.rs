@@ -344,10 +344,15 @@ fn an_interrupted_backup_commits_nothing_and_releases_the_lock() {
 
 /// Starts a backup that pauses before its commit, and returns once it has.
 fn spawn_paused(env: &Env, args: &[&str]) -> std::process::Child {
+    spawn_paused_at(env, args, "before-commit")
+}
+
+/// Starts the binary with a pause point and returns once it has paused there.
+fn spawn_paused_at(env: &Env, args: &[&str], point: &str) -> std::process::Child {
     let mut child = env
         .cmd()
         .args(args)
-        .env("ROBOVAULT_PAUSE_AT", "before-commit")
+        .env("ROBOVAULT_PAUSE_AT", point)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -356,7 +361,7 @@ fn spawn_paused(env: &Env, args: &[&str]) -> std::process::Child {
     let mut seen = Vec::new();
     let mut buf = [0u8; 256];
     use std::io::Read;
-    while !text(&seen).contains("paused at before-commit") {
+    while !text(&seen).contains(&format!("paused at {point}")) {
         let n = stderr.read(&mut buf).unwrap();
         assert!(n > 0, "the backup ended before pausing: {}", text(&seen));
         seen.extend_from_slice(&buf[..n]);
