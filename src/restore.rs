@@ -264,7 +264,16 @@ pub fn restore(
         copy_nanos: AtomicU64::new(0),
         wait_nanos: AtomicU64::new(0),
     };
-    let pool = opts.run.pool()?;
+    // Reading a remote store is bound by request latency, not by cores:
+    // without --threads, many requests are kept in flight.
+    let pool = match (repo.remote(), opts.run.threads) {
+        (Some(_), None) => RunOptions {
+            threads: Some(REMOTE_THREADS),
+            ..opts.run.clone()
+        }
+        .pool()?,
+        _ => opts.run.pool()?,
+    };
     let mut counts = pool.install(|| {
         run.restore_dir(
             root_fd.as_ref(),
@@ -424,6 +433,9 @@ fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::time::SystemTime::now())
 }
+
+/// Worker threads of a restore from a remote repository by default.
+const REMOTE_THREADS: usize = 32;
 
 /// Chunks of one file decoded in parallel before they are written in order.
 const RESTORE_WINDOW: usize = 4;
