@@ -33,7 +33,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use robovault_index::ROOT_PATH;
-use robovault_store::{valid_name, Node, NodeContent, NodeKind, TreeId};
+use robovault_store::{valid_name, BlobId, Node, NodeContent, NodeKind, TreeId};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps, CWD};
 
 use crate::browse::{choose, resolve, SnapshotChoice};
@@ -263,6 +263,7 @@ pub fn restore(
         protected,
         copy_nanos: AtomicU64::new(0),
         wait_nanos: AtomicU64::new(0),
+        prefetched: Mutex::new(HashMap::new()),
     };
     // Reading a remote store is bound by request latency, not by cores:
     // without --threads, many requests are kept in flight.
@@ -397,6 +398,34 @@ struct RestoreRun<'a> {
     protected: Option<Vec<u8>>,
     copy_nanos: AtomicU64,
     wait_nanos: AtomicU64,
+    /// Blobs fetched ahead from a remote store, taken when written.
+    prefetched: Mutex<HashMap<BlobId, Vec<u8>>>,
+}
+
+/// Files up to this size are fetched ahead from a remote store.
+const PREFETCH_FILE: u64 = 4 << 20;
+/// Content fetched ahead per batch, at most (memory stays bounded).
+const PREFETCH_BATCH: u64 = 32 << 20;
+
+/// Splits a directory's files into batches of at most [`PREFETCH_BATCH`]
+/// bytes of small files each.
+fn prefetch_batches<'a>(files: Vec<(&'a Node, &'a Selection)>) -> Vec<Vec<(&'a Node, &'a Selection)>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut bytes = 0;
+    for f in files {
+        let size = if f.0.size <= PREFETCH_FILE { f.0.size } else { 0 };
+        if bytes + size > PREFETCH_BATCH && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        bytes += size;
+        cur.push(f);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 fn timespec(t: (i64, u32)) -> Timespec {
@@ -593,7 +622,15 @@ impl RestoreRun<'_> {
             }
         }
         let (subdirs, files): (Vec<_>, Vec<_>) = chosen.into_iter().partition(|(n, _)| n.kind == NodeKind::Dir);
-        for part in [files, subdirs] {
+        // From a remote store, the files of a directory are fetched a batch
+        // at a time, blobs of one pack in one request.
+        let batches: Vec<Vec<(&Node, &Selection)>> = if self.repo.remote().is_some() {
+            prefetch_batches(files)
+        } else {
+            vec![files]
+        };
+        for part in batches.into_iter().chain([subdirs]) {
+            let fetched = self.prefetch(dir, &part)?;
             let results: Vec<Counts> = part
                 .par_iter()
                 .map(|(node, s)| {
@@ -604,11 +641,68 @@ impl RestoreRun<'_> {
                     Ok(c)
                 })
                 .collect::<Result<_>>()?;
+            self.forget_prefetched(&fetched);
             for c in &results {
                 counts.add(c);
             }
         }
         Ok(counts)
+    }
+
+    /// Fetches the chunks of the batch's files that will be written (absent
+    /// from TARGET) with coalesced reads; returns the ids fetched.
+    fn prefetch(&self, dir: Option<&OwnedFd>, part: &[(&Node, &Selection)]) -> Result<Vec<BlobId>> {
+        if self.repo.remote().is_none() || self.opts.job.list_only || self.opts.no_copy {
+            return Ok(Vec::new());
+        }
+        let mut wanted = Vec::new();
+        for (node, _) in part {
+            let NodeContent::Chunks(chunks) = &node.content else {
+                continue;
+            };
+            let absent = dir.is_none_or(|d| {
+                rustix::fs::statat(d, OsStr::from_bytes(&node.name), AtFlags::SYMLINK_NOFOLLOW).is_err()
+            });
+            if node.kind == NodeKind::File && node.size <= PREFETCH_FILE && absent {
+                for id in chunks {
+                    // A blob the index cannot place is read (and reported) later.
+                    if let Ok(loc) = self.repo.locate(id) {
+                        wanted.push((*id, loc));
+                    }
+                }
+            }
+        }
+        let ids: Vec<BlobId> = wanted.iter().map(|(id, _)| *id).collect();
+        let store = self.repo.store();
+        let got: Vec<(BlobId, Result<Vec<u8>, robovault_store::Error>)> = robovault_store::Store::coalesce(&wanted)
+            .par_iter()
+            .flat_map_iter(|run| store.read_run(run))
+            .collect();
+        let mut map = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, data) in got {
+            // A blob that failed is read again where it is needed, and its
+            // error reported there.
+            if let Ok(d) = data {
+                map.insert(id, d);
+            }
+        }
+        Ok(ids)
+    }
+
+    fn forget_prefetched(&self, ids: &[BlobId]) {
+        let mut map = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            map.remove(id);
+        }
+    }
+
+    /// A data blob: prefetched, else read now.
+    fn blob(&self, id: &BlobId) -> Result<Vec<u8>> {
+        let hit = self.prefetched.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        match hit {
+            Some(d) => Ok(d),
+            None => self.repo.read_blob(id),
+        }
     }
 
     /// Whether a TARGET entry at `rel` is within the scope of extras (§4.5)
@@ -1265,7 +1359,7 @@ impl RestoreRun<'_> {
             if self.opts.run.interrupt.load(Ordering::Relaxed) {
                 return Err(Error::Interrupted);
             }
-            let decoded: Vec<Result<Vec<u8>>> = window.par_iter().map(|id| self.repo.read_blob(id)).collect();
+            let decoded: Vec<Result<Vec<u8>>> = window.par_iter().map(|id| self.blob(id)).collect();
             for data in decoded {
                 let data = match data {
                     Ok(d) => d,

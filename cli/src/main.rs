@@ -63,7 +63,7 @@ fn prepare_args(args: Vec<OsString>) -> Result<(Vec<OsString>, Option<std::path:
     while i < args.len() {
         match args[i].to_str() {
             Some("--exit-codes") => i += 2,
-            Some(a) if a.starts_with("--exit-codes=") => i += 1,
+            Some(a) if a.starts_with("--exit-codes=") || a == "--s3-allow-http" => i += 1,
             _ => break,
         }
     }

@@ -94,6 +94,60 @@ impl Store {
         blob::decode(id, loc, &stored)
     }
 
+    /// Groups blobs into runs that one ranged read can fetch: blobs of one
+    /// pack that lie close together (gaps up to 1 MiB, runs up to 16 MiB).
+    pub fn coalesce(wanted: &[(BlobId, BlobLocation)]) -> Vec<Vec<(BlobId, BlobLocation)>> {
+        const GAP: u64 = 1 << 20;
+        const SPAN: u64 = 16 << 20;
+        let mut sorted: Vec<(BlobId, BlobLocation)> = wanted.to_vec();
+        sorted.sort_by_key(|a| (a.1.pack.0, a.1.offset));
+        let mut runs: Vec<Vec<(BlobId, BlobLocation)>> = Vec::new();
+        let mut span = (0u64, 0u64);
+        for item in sorted {
+            let (start, end) = (item.1.offset, item.1.offset + item.1.stored_len as u64);
+            let joins = runs.last().is_some_and(|run| {
+                run[0].1.pack == item.1.pack && start <= span.1 + GAP && end.max(span.1) - span.0 <= SPAN
+            });
+            if joins {
+                span.1 = span.1.max(end);
+                if let Some(run) = runs.last_mut() {
+                    run.push(item);
+                }
+            } else {
+                span = (start, end);
+                runs.push(vec![item]);
+            }
+        }
+        runs
+    }
+
+    /// Reads one run of [`Store::coalesce`] with one ranged read, then
+    /// decodes and verifies each blob on its own. When the read fails, each
+    /// blob is read alone, so each error names its blob.
+    pub fn read_run(&self, run: &[(BlobId, BlobLocation)]) -> Vec<(BlobId, Result<Vec<u8>>)> {
+        let Some(first) = run.first() else { return Vec::new() };
+        let start = run.iter().map(|(_, l)| l.offset).min().unwrap_or(first.1.offset);
+        let end = run
+            .iter()
+            .map(|(_, l)| l.offset + l.stored_len as u64)
+            .max()
+            .unwrap_or(start);
+        match self
+            .backend
+            .read_range(ObjectKind::Pack, &first.1.pack.to_hex(), start, end - start)
+        {
+            Ok(bytes) => run
+                .iter()
+                .map(|(id, loc)| {
+                    let at = (loc.offset - start) as usize;
+                    let stored = &bytes[at..at + loc.stored_len as usize];
+                    (*id, blob::decode(id, loc, stored))
+                })
+                .collect(),
+            Err(_) => run.iter().map(|(id, loc)| (*id, self.read_blob(id, loc))).collect(),
+        }
+    }
+
     /// Reads and decodes tree `id` at `loc`.
     ///
     /// # Errors

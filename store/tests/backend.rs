@@ -146,3 +146,30 @@ fn plain_http_needs_consent() {
     let e = S3Backend::new(url, &opts).unwrap_err();
     assert!(e.to_string().contains("--s3-allow-http"), "{e}");
 }
+
+#[test]
+fn coalesced_reads_group_near_blobs_of_one_pack() {
+    use robovault_store::{BlobId, BlobKind, BlobLocation, Compression, PackId, Store};
+    let loc = |pack: u8, offset: u64, len: u32| BlobLocation {
+        pack: PackId([pack; 32]),
+        offset,
+        stored_len: len,
+        raw_len: len,
+        compression: Compression::None,
+        kind: BlobKind::Data,
+    };
+    let id = |n: u8| BlobId([n; 32]);
+    let runs = Store::coalesce(&[
+        (id(1), loc(1, 0, 100)),
+        (id(2), loc(1, 200, 100)),
+        (id(3), loc(1, 100 + (4 << 20), 100)),
+        (id(4), loc(2, 0, 100)),
+        (id(5), loc(1, 50 << 20, 100)),
+    ]);
+    let ids: Vec<Vec<u8>> = runs.iter().map(|r| r.iter().map(|(b, _)| b.0[0]).collect()).collect();
+    assert_eq!(
+        ids,
+        [vec![1, 2], vec![3], vec![5], vec![4]],
+        "near blobs share a read; far ones and other packs do not"
+    );
+}
