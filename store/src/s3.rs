@@ -74,6 +74,29 @@ pub struct S3Options {
     pub allow_http: bool,
 }
 
+/// The key of an object: the local layout's path below the prefix.
+fn object_key(url: &S3Url, kind: ObjectKind, name: &str) -> Key {
+    let rel = match kind {
+        ObjectKind::Config => "config".to_owned(),
+        ObjectKind::Pack => match name.get(..2) {
+            Some(shard) if name.len() > 2 => format!("packs/{shard}/{name}"),
+            _ => format!("packs/{name}"),
+        },
+        ObjectKind::Snapshot => format!("snapshots/{name}"),
+        ObjectKind::Marker => format!("deleted/{name}"),
+        ObjectKind::Index => format!("index/{name}"),
+    };
+    under(url, &rel)
+}
+
+fn under(url: &S3Url, rel: &str) -> Key {
+    if url.prefix.is_empty() {
+        Key::from(rel)
+    } else {
+        Key::from(format!("{}/{rel}", url.prefix))
+    }
+}
+
 /// Packs larger than this upload as multipart, in parts of this size.
 const PART: usize = 8 << 20;
 
@@ -135,25 +158,11 @@ impl S3Backend {
     }
 
     fn key(&self, kind: ObjectKind, name: &str) -> Key {
-        let rel = match kind {
-            ObjectKind::Config => "config".to_owned(),
-            ObjectKind::Pack => match name.get(..2) {
-                Some(shard) if name.len() > 2 => format!("packs/{shard}/{name}"),
-                _ => format!("packs/{name}"),
-            },
-            ObjectKind::Snapshot => format!("snapshots/{name}"),
-            ObjectKind::Marker => format!("deleted/{name}"),
-            ObjectKind::Index => format!("index/{name}"),
-        };
-        self.under(&rel)
+        object_key(&self.url, kind, name)
     }
 
     fn under(&self, rel: &str) -> Key {
-        if self.url.prefix.is_empty() {
-            Key::from(rel)
-        } else {
-            Key::from(format!("{}/{rel}", self.url.prefix))
-        }
+        under(&self.url, rel)
     }
 
     fn err(&self, action: &'static str, kind: ObjectKind, name: &str, e: object_store::Error) -> Error {
@@ -353,18 +362,7 @@ impl ObjectWriter for S3Writer {
     fn commit(mut self: Box<Self>, name: &str) -> Result<()> {
         let b = &self.backend;
         let kind = self.kind;
-        let rel = match kind {
-            ObjectKind::Pack => format!("packs/{}/{name}", &name[..2.min(name.len())]),
-            ObjectKind::Snapshot => format!("snapshots/{name}"),
-            ObjectKind::Marker => format!("deleted/{name}"),
-            ObjectKind::Index => format!("index/{name}"),
-            ObjectKind::Config => "config".into(),
-        };
-        let key = if b.url.prefix.is_empty() {
-            Key::from(rel)
-        } else {
-            Key::from(format!("{}/{rel}", b.url.prefix))
-        };
+        let key = object_key(&b.url, kind, name);
         let remote = |action: &'static str, e: object_store::Error| match e {
             object_store::Error::AlreadyExists { .. } => Error::AlreadyExists {
                 kind: kind.noun(),
