@@ -61,6 +61,8 @@ pub struct GcSummary {
     pub packs_deleted: u64,
     /// Packs rewritten without their unused blobs.
     pub packs_repacked: u64,
+    /// Remote repositories: packs condemned (deleted by a later gc).
+    pub packs_condemned: u64,
     /// Packs in the store the index did not know (interrupted runs).
     pub orphan_packs: u64,
     /// Unused blobs dropped.
@@ -98,6 +100,10 @@ pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporte
         dry_run: opts.dry_run,
         ..GcSummary::default()
     };
+    if repo.remote().is_some() && !opts.dry_run {
+        // Phase two first: what an earlier gc condemned, a grace ago.
+        summary.packs_deleted += crate::remote::collect_condemned(&repo, opts.grace, &used_blobs(&repo)?)?;
+    }
     let used = used_blobs(&repo)?;
     let index = repo.index()?;
     let known: Vec<(Hash32, u64)> = index.packs()?;
@@ -133,7 +139,11 @@ pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporte
             .filter(|p| !seen.contains(p) && !young.contains(p)),
     );
     summary.orphan_packs = repo.orphan_packs()?.len() as u64;
-    summary.packs_deleted = delete.len() as u64;
+    if repo.remote().is_some() {
+        summary.packs_condemned = (delete.len() + repack.len()) as u64;
+    } else {
+        summary.packs_deleted = delete.len() as u64;
+    }
     summary.packs_repacked = repack.len() as u64;
     summary.blobs_removed = unused_rows.len() as u64;
     summary.bytes_deleted = delete
@@ -179,21 +189,33 @@ pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporte
     crash_point("gc-committed");
     // 3. No reader may still be reading what goes now.
     let _readers = repo.exclude_readers()?;
-    let mut first = true;
-    for p in delete.iter().chain(repack.iter().map(|(p, _)| p)) {
-        repo.store().backend().delete(ObjectKind::Pack, &to_blob(p).to_hex())?;
-        if first {
-            crash_point("gc-deleting");
-            first = false;
+    let doomed: Vec<String> = delete
+        .iter()
+        .chain(repack.iter().map(|(p, _)| p))
+        .map(|p| to_blob(p).to_hex())
+        .collect();
+    if repo.remote().is_some() {
+        // Another host's run may still reuse these: condemned now, deleted
+        // by a gc a grace period later (FORMAT.md "Remote repositories").
+        crate::remote::condemn(&repo, &doomed)?;
+    } else {
+        let mut first = true;
+        for name in &doomed {
+            repo.store().backend().delete(ObjectKind::Pack, name)?;
+            if first {
+                crash_point("gc-deleting");
+                first = false;
+            }
         }
-    }
-    // Orphans are judged against the index as committed now: a repacked
-    // pack may have the id of an orphan an interrupted gc left, and is then
-    // that very file, referenced again.
-    let orphans = repo.orphan_packs()?;
-    summary.orphan_packs = orphans.len() as u64;
-    for name in &orphans {
-        repo.store().backend().delete(ObjectKind::Pack, name)?;
+        // Orphans are judged against the index as committed now: a repacked
+        // pack may have the id of an orphan an interrupted gc left, and is
+        // then that very file, referenced again. (A remote cache indexes
+        // every pack of the store at its sync: none is an orphan there.)
+        let orphans = repo.orphan_packs()?;
+        summary.orphan_packs = orphans.len() as u64;
+        for name in &orphans {
+            repo.store().backend().delete(ObjectKind::Pack, name)?;
+        }
     }
     summary.forgotten_objects_removed = remove_forgotten(&repo)?;
     if repo.remote().is_some() {

@@ -116,8 +116,14 @@ pub(crate) fn sync(repo: &Repository) -> Result<()> {
     let backend = store.backend();
     let index = repo.index()?;
 
-    // Packs: new ones indexed from their footers, vanished ones dropped.
-    let in_store: HashSet<String> = backend.list(ObjectKind::Pack)?.into_iter().collect();
+    // Packs: new ones indexed from their footers; vanished and condemned
+    // ones dropped, so that no backup reuses a blob a gc may delete.
+    let condemned = condemned_packs(store)?;
+    let in_store: HashSet<String> = backend
+        .list(ObjectKind::Pack)?
+        .into_iter()
+        .filter(|p| !condemned.contains(p))
+        .collect();
     let known: HashMap<String, Hash32> = index
         .packs()?
         .into_iter()
@@ -207,6 +213,109 @@ pub(crate) fn sync(repo: &Repository) -> Result<()> {
     Ok(())
 }
 
+/// The packs named by every condemned-pack list.
+fn condemned_packs(store: &Store) -> Result<HashSet<String>> {
+    let backend = store.backend();
+    let mut out = HashSet::new();
+    for name in backend.list(ObjectKind::Condemned)? {
+        let text = backend.read(ObjectKind::Condemned, &name)?;
+        out.extend(
+            String::from_utf8_lossy(&text)
+                .lines()
+                .map(|l| l.trim().to_owned())
+                .filter(|l| !l.is_empty()),
+        );
+    }
+    Ok(out)
+}
+
+/// A name for a new index copy or condemned list: `TIMESTAMP-HOST-HASH`.
+fn stamped_name(bytes: &[u8]) -> String {
+    let host: String = hostname()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+        .collect();
+    format!(
+        "{}-{host}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
+        &blake3::hash(bytes).to_hex()[..16]
+    )
+}
+
+/// Phase one of a remote gc: the packs it found unused are listed in a new
+/// condemned-pack list instead of deleted; every cache drops them at its
+/// next sync, so no later backup reuses their blobs.
+///
+/// # Errors
+/// Store errors.
+pub(crate) fn condemn(repo: &Repository, packs: &[String]) -> Result<()> {
+    if packs.is_empty() {
+        return Ok(());
+    }
+    let text = packs.join("\n") + "\n";
+    let name = stamped_name(text.as_bytes());
+    match repo
+        .store()
+        .backend()
+        .write_new(ObjectKind::Condemned, &name, text.as_bytes())
+    {
+        Ok(()) | Err(robovault_store::Error::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Phase two of a remote gc: the packs of condemned lists older than
+/// `grace` are deleted unless a snapshot committed meanwhile uses one of
+/// their blobs (`used`); those stay and are indexed again. Returns the
+/// packs deleted.
+///
+/// # Errors
+/// Store errors.
+pub(crate) fn collect_condemned(repo: &Repository, grace: Duration, used: &HashSet<Hash32>) -> Result<u64> {
+    let backend = repo.store().backend();
+    let cutoff = (chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or_default())
+        .format("%Y%m%dT%H%M%S")
+        .to_string();
+    let mut deleted = 0;
+    for name in backend.list(ObjectKind::Condemned)? {
+        if name.get(..15).is_none_or(|stamp| stamp >= cutoff.as_str()) {
+            continue;
+        }
+        let text = backend.read(ObjectKind::Condemned, &name)?;
+        for hex in String::from_utf8_lossy(&text)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            let id = PackId::from_hex(hex)?;
+            let entries = match repo.store().read_pack_footer(&id) {
+                Ok(e) => e,
+                Err(robovault_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            // Needed only by a blob that a snapshot uses and that has no other
+            // copy (the cache dropped this pack's rows: an indexed blob lives
+            // in another pack).
+            let index = repo.index()?;
+            let mut needed = false;
+            for e in &entries {
+                let h = crate::repo::to_hash(&e.id);
+                if used.contains(&h) && !index.has_blob(&h)? {
+                    needed = true;
+                    break;
+                }
+            }
+            if needed {
+                continue;
+            }
+            backend.delete(ObjectKind::Pack, hex)?;
+            deleted += 1;
+        }
+        backend.delete(ObjectKind::Condemned, &name)?;
+    }
+    Ok(deleted)
+}
+
 /// Uploads a compacted copy of the index (after a committing command) as
 /// `index/TIMESTAMP-HOST-HASH`; a new machine starts from the newest.
 ///
@@ -222,15 +331,7 @@ pub fn publish_index(repo: &Repository) -> Result<()> {
     let bytes = std::fs::read(&tmp).map_err(|e| Error::io("reading", &tmp, e))?;
     let _ = std::fs::remove_file(&tmp);
     let packed = zstd::encode_all(bytes.as_slice(), 3).map_err(|e| Error::io("compressing", &tmp, e))?;
-    let host: String = hostname()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
-        .collect();
-    let name = format!(
-        "{}-{host}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
-        &blake3::hash(&packed).to_hex()[..16]
-    );
+    let name = stamped_name(&packed);
     match repo.store().backend().write_new(ObjectKind::Index, &name, &packed) {
         Ok(()) | Err(robovault_store::Error::AlreadyExists { .. }) => Ok(()),
         Err(e) => Err(e.into()),

@@ -654,8 +654,16 @@ fn forget(a: &ForgetArgs) -> Result<u32> {
 }
 
 fn gc_text(g: &robovault::GcSummary) -> String {
+    let condemned = if g.packs_condemned > 0 {
+        format!(
+            " ({} condemned: a gc after the grace period deletes them)",
+            g.packs_condemned
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{}{} packs: {} deleted, {} repacked, {} orphans removed; {} unused blobs; {} bytes of packs freed, {} written; {} forgotten snapshot objects removed\n",
+        "{}{} packs: {} deleted, {} repacked{condemned}, {} orphans removed; {} unused blobs; {} bytes of packs freed, {} written; {} forgotten snapshot objects removed\n",
         if g.dry_run { "dry run: " } else { "" },
         g.packs,
         g.packs_deleted,

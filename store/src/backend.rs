@@ -21,8 +21,11 @@ pub enum ObjectKind {
     /// Deletion markers of forgotten snapshots, named by the snapshot id.
     Marker,
     /// Copies of the index uploaded by remote repositories, named
-    /// `HOST-TIMESTAMP-ID` (FORMAT.md "Index copies").
+    /// `TIMESTAMP-HOST-HASH` (FORMAT.md "Remote repositories").
     Index,
+    /// Lists of packs a remote gc found unused, named like index copies;
+    /// deleted by a later gc (FORMAT.md "Remote repositories").
+    Condemned,
 }
 
 impl ObjectKind {
@@ -34,6 +37,7 @@ impl ObjectKind {
             ObjectKind::Snapshot => "snapshot object",
             ObjectKind::Marker => "deletion marker",
             ObjectKind::Index => "index copy",
+            ObjectKind::Condemned => "condemned-pack list",
         }
     }
 }
@@ -113,6 +117,7 @@ impl LocalBackend {
             ObjectKind::Snapshot => self.root.join("snapshots"),
             ObjectKind::Marker => self.root.join("deleted"),
             ObjectKind::Index => self.root.join("index"),
+            ObjectKind::Condemned => self.root.join("condemned"),
         }
     }
 
@@ -138,6 +143,7 @@ impl LocalBackend {
             ObjectKind::Snapshot,
             ObjectKind::Marker,
             ObjectKind::Index,
+            ObjectKind::Condemned,
         ] {
             let dir = self.dir(kind);
             fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
@@ -163,7 +169,7 @@ impl LocalBackend {
 pub fn is_object_name(kind: ObjectKind, name: &str) -> bool {
     match kind {
         ObjectKind::Config => name == "config",
-        ObjectKind::Index => {
+        ObjectKind::Index | ObjectKind::Condemned => {
             !name.is_empty()
                 && !name.starts_with('.')
                 && name

@@ -85,6 +85,7 @@ fn object_key(url: &S3Url, kind: ObjectKind, name: &str) -> Key {
         ObjectKind::Snapshot => format!("snapshots/{name}"),
         ObjectKind::Marker => format!("deleted/{name}"),
         ObjectKind::Index => format!("index/{name}"),
+        ObjectKind::Condemned => format!("condemned/{name}"),
     };
     under(url, &rel)
 }
@@ -214,6 +215,7 @@ impl Backend for S3Backend {
             ObjectKind::Snapshot => "snapshots",
             ObjectKind::Marker => "deleted",
             ObjectKind::Index => "index",
+            ObjectKind::Condemned => "condemned",
         };
         let prefix = self.under(dir);
         let metas: Vec<object_store::Result<object_store::ObjectMeta>> =
@@ -236,6 +238,7 @@ impl Backend for S3Backend {
             ObjectKind::Snapshot => "snapshots",
             ObjectKind::Marker => "deleted",
             ObjectKind::Index => "index",
+            ObjectKind::Condemned => "condemned",
             ObjectKind::Config => return Ok(self.list(kind)?.into_iter().map(|n| (n, None)).collect()),
         };
         let prefix = self.under(dir);

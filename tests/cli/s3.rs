@@ -73,20 +73,35 @@ fn every_command_against_the_gateway_and_a_fresh_machine_restores() {
     assert_eq!(ok(&on(&env, "m3", &["cat", &repo, "a.txt"])), "version two");
     let verify = ok(&on(&env, "m2", &["verify", &repo, "--read-data"]));
     assert!(verify.contains("no damage found"), "{verify}");
-    // forget + gc reclaim the first version's data.
+    // forget + gc reclaim the first version's data in two phases: the
+    // first gc condemns the unused packs, a later one deletes them.
     ok(&on(&env, "m1", &["forget", &repo, "--keep-last", "1"]));
-    let gc: Value = serde_json::from_str(&ok(&on(
+    let gc_json = |machine: &str, extra: &[&str]| -> Value {
+        let mut a = vec!["gc", repo.as_str(), "--grace", "0s", "--json"];
+        a.extend_from_slice(extra);
+        serde_json::from_str(&ok(&on(&env, machine, &a))).unwrap()
+    };
+    let gc = gc_json("m1", &["--max-unused", "0%"]);
+    assert!(gc["packs_condemned"].as_u64().unwrap() >= 1, "{gc}");
+    assert_eq!(gc["packs_deleted"], 0, "the first phase deletes nothing: {gc}");
+    // A backup on another machine after the condemnation does not reuse
+    // the condemned blobs: it stores version one again.
+    write(&env.src().join("a.txt"), b"version one");
+    let reuse: Value = serde_json::from_str(&ok(&on(
         &env,
-        "m1",
-        &["gc", &repo, "--grace", "0s", "--max-unused", "0%", "--json"],
+        "m2",
+        &["backup", "src", &repo, "--series", "s", "--json"],
     )))
     .unwrap();
+    assert_eq!(reuse["new_data"], 11, "{reuse}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let gc = gc_json("m1", &[]);
     assert!(
-        gc["packs_deleted"].as_u64().unwrap() + gc["packs_repacked"].as_u64().unwrap() >= 1,
-        "{gc}"
+        gc["packs_deleted"].as_u64().unwrap() >= 1,
+        "the second phase deletes: {gc}"
     );
     let hist = ok(&on(&env, "m2", &["history", &repo]));
-    assert_eq!(hist.lines().count(), 2, "the other machine sees the forget: {hist}");
+    assert_eq!(hist.lines().count(), 3, "the other machine sees the forget: {hist}");
     ok(&on(&env, "m4", &["restore", &repo, "after-gc"]));
     assert_same_tree(&env.src(), &env.path("after-gc"));
     let verify = ok(&on(&env, "m4", &["verify", &repo, "--read-data"]));
@@ -103,7 +118,7 @@ fn every_command_against_the_gateway_and_a_fresh_machine_restores() {
     ok(&inside);
     // repair index rebuilds a cache from the bucket alone.
     ok(&on(&env, "m4", &["repair", "index", &repo]));
-    assert_eq!(ok(&on(&env, "m4", &["history", &repo])).lines().count(), 2);
+    assert_eq!(ok(&on(&env, "m4", &["history", &repo])).lines().count(), 3);
     ok(&on(&env, "m4", &["restore", &repo, "after-repair"]));
     assert_same_tree(&env.src(), &env.path("after-repair"));
 }
