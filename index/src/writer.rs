@@ -267,14 +267,7 @@ impl Writer {
             .execute(&sql_text, rusqlite::params_from_iter(values))
             .map_err(|e| self.err(e))?;
         let key = SnapshotKey(self.conn.last_insert_rowid());
-        let mut stmt = self
-            .conn
-            .prepare_cached("INSERT INTO run_errors (snapshot, path, action, code, message, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-            .map_err(|e| sql(&self.path, e))?;
-        for e in errors {
-            stmt.execute(params![key.0, e.path, e.action, e.code, e.message, e.attempts])
-                .map_err(|e| sql(&self.path, e))?;
-        }
+        self.add_run_errors(key, errors)?;
         Ok(key)
     }
 
@@ -303,6 +296,10 @@ impl Writer {
         self.conn
             .execute(sql_text, rusqlite::params_from_iter(values))
             .map_err(|e| self.err(e))?;
+        self.add_run_errors(key, errors)
+    }
+
+    fn add_run_errors(&mut self, key: SnapshotKey, errors: &[RunErrorRow]) -> Result<()> {
         let mut stmt = self
             .conn
             .prepare_cached("INSERT INTO run_errors (snapshot, path, action, code, message, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")

@@ -98,6 +98,26 @@ fn under(url: &S3Url, rel: &str) -> Key {
     }
 }
 
+/// A store error naming the object: missing, already there, or what the
+/// server said.
+fn remote_error(url: &S3Url, action: &'static str, kind: ObjectKind, name: &str, e: object_store::Error) -> Error {
+    match e {
+        object_store::Error::NotFound { .. } => Error::NotFound {
+            kind: kind.noun(),
+            name: name.to_owned(),
+        },
+        object_store::Error::AlreadyExists { .. } => Error::AlreadyExists {
+            kind: kind.noun(),
+            name: name.to_owned(),
+        },
+        other => Error::Remote {
+            action,
+            object: format!("{} {name} in {url}", kind.noun()),
+            message: other.to_string(),
+        },
+    }
+}
+
 /// Packs larger than this upload as multipart, in parts of this size.
 const PART: usize = 8 << 20;
 
@@ -167,21 +187,7 @@ impl S3Backend {
     }
 
     fn err(&self, action: &'static str, kind: ObjectKind, name: &str, e: object_store::Error) -> Error {
-        match e {
-            object_store::Error::NotFound { .. } => Error::NotFound {
-                kind: kind.noun(),
-                name: name.to_owned(),
-            },
-            object_store::Error::AlreadyExists { .. } => Error::AlreadyExists {
-                kind: kind.noun(),
-                name: name.to_owned(),
-            },
-            other => Error::Remote {
-                action,
-                object: format!("{} {name} in {}", kind.noun(), self.url),
-                message: other.to_string(),
-            },
-        }
+        remote_error(&self.url, action, kind, name, e)
     }
 
     fn put_new(&self, kind: ObjectKind, name: &str, data: PutPayload) -> Result<()> {
@@ -366,17 +372,7 @@ impl ObjectWriter for S3Writer {
         let b = &self.backend;
         let kind = self.kind;
         let key = object_key(&b.url, kind, name);
-        let remote = |action: &'static str, e: object_store::Error| match e {
-            object_store::Error::AlreadyExists { .. } => Error::AlreadyExists {
-                kind: kind.noun(),
-                name: name.to_owned(),
-            },
-            other => Error::Remote {
-                action,
-                object: format!("{} {name} in {}", kind.noun(), b.url),
-                message: other.to_string(),
-            },
-        };
+        let remote = |action: &'static str, e: object_store::Error| remote_error(&b.url, action, kind, name, e);
         // Content-addressed: an object already there holds these bytes.
         match b.handle.block_on(b.store.head(&key)) {
             Ok(_) => {
