@@ -73,6 +73,8 @@ pub struct GcSummary {
     pub bytes_written: u64,
     /// Snapshot objects and markers of forgotten snapshots removed.
     pub forgotten_objects_removed: u64,
+    /// Temporary files of killed runs removed.
+    pub temporaries_removed: u64,
     /// Nothing was changed.
     pub dry_run: bool,
 }
@@ -216,6 +218,7 @@ pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporte
         for name in &orphans {
             repo.store().backend().delete(ObjectKind::Pack, name)?;
         }
+        summary.temporaries_removed = repo.store().backend().remove_temporaries()?;
     }
     summary.forgotten_objects_removed = remove_forgotten(&repo)?;
     if repo.remote().is_some() {

@@ -36,7 +36,13 @@ pub(crate) fn connect(url: &S3Url) -> Result<Arc<dyn Backend>> {
         allow_http,
         ..S3Options::default()
     };
-    Ok(Arc::new(S3Backend::new(url.clone(), &opts)?))
+    #[cfg(feature = "testing")]
+    robovault_index::observe_commits(robovault_store::storage_op);
+    // An object store's delete is durable when it returns.
+    Ok(robovault_store::crash_model(
+        Arc::new(S3Backend::new(url.clone(), &opts)?),
+        true,
+    ))
 }
 
 /// The cache directory of a remote repository: `$ROBOVAULT_CACHE_DIR`, else

@@ -17,13 +17,10 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use robovault_index::{Counts, Entry, Index, NewSnapshot, PathId, RunErrorRow, SeriesKey, Writer, ROOT_PATH};
-use robovault_store::{
-    LocalBackend, NodeKind, ObjectKind, PackId, SnapshotId, SnapshotObject, Store, Tree, TreeId, WriterLock,
-};
+use robovault_store::{NodeKind, ObjectKind, PackId, SnapshotId, SnapshotObject, Store, Tree, TreeId, WriterLock};
 
 use crate::node::entry_of_tree_node;
 use crate::repo::{hostname, index_rows, pack_hash, to_hash, INDEX_FILE};
@@ -62,8 +59,7 @@ pub fn repair_index(repo_path: &Path, lock_wait: Duration) -> Result<RepairSumma
         return crate::remote::repair(url, lock_wait);
     }
     let root = fs::canonicalize(repo_path).map_err(|e| Error::io("resolving", repo_path, e))?;
-    let backend = Arc::new(LocalBackend::new(&root));
-    let store = Store::open(backend).map_err(|e| match e {
+    let store = Store::open(crate::repo::local_backend(&root)).map_err(|e| match e {
         robovault_store::Error::NotFound { .. } => Error::NotARepository {
             path: root.clone(),
             reason: "it holds no config".into(),
@@ -106,27 +102,59 @@ pub fn repair_index(repo_path: &Path, lock_wait: Duration) -> Result<RepairSumma
             }
         }
     }
+    // The rebuilt index becomes one self-contained file (no WAL beside it),
+    // durable under a name of its own before the swap starts: a crash at any
+    // point of the swap then leaves either the old index whole, or a
+    // complete new one that the next command moves into place.
+    let built = root.join(format!("{INDEX_FILE}.built"));
+    let _ = fs::remove_file(&built);
+    index.vacuum_into(&built)?;
     drop(index);
-    // Swap: the old database moves aside whole (with its WAL, so it is never
-    // seen without it), then the new one takes its name. A crash in between
-    // leaves no index, which every command reports, and repair runs again.
+    fs::File::open(&built)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("syncing", &built, e))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", tmp.display()));
+    }
+    robovault_store::storage_op("name the new index");
+    let new = root.join(format!("{INDEX_FILE}.new"));
+    fs::rename(&built, &new).map_err(|e| Error::io("renaming into place", &new, e))?;
+    robovault_store::sync_dir(&root)?;
+    finish_index_swap(&root)?;
+    Ok(summary)
+}
+
+/// Moves a rebuilt index (`index.sqlite.new`, left by `repair index`) into
+/// place, if there is one. The old database moves aside whole first, with
+/// its WAL, so the new one never meets the old one's WAL. Run under the
+/// writer lock; safe to run again after a crash at any point.
+///
+/// # Errors
+/// [`Error::Io`] naming the file that could not be moved.
+pub(crate) fn finish_index_swap(root: &Path) -> Result<()> {
+    let new = root.join(format!("{INDEX_FILE}.new"));
+    if !new.exists() {
+        return Ok(());
+    }
     let aside = root.join(format!("{INDEX_FILE}.old"));
     for suffix in ["", "-wal", "-shm"] {
         let from = root.join(format!("{INDEX_FILE}{suffix}"));
         let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+        robovault_store::storage_op("move aside the old index");
         match fs::rename(&from, &to) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("moving aside", from, e)),
         }
     }
-    robovault_store::sync_dir(&root)?;
-    fs::rename(&tmp, root.join(INDEX_FILE)).map_err(|e| Error::io("renaming into place", &tmp, e))?;
-    robovault_store::sync_dir(&root)?;
+    robovault_store::sync_dir(root)?;
+    robovault_store::storage_op("move the new index into place");
+    fs::rename(&new, root.join(INDEX_FILE)).map_err(|e| Error::io("renaming into place", &new, e))?;
+    robovault_store::sync_dir(root)?;
     for suffix in ["", "-wal", "-shm"] {
         let _ = fs::remove_file(format!("{}{suffix}", aside.display()));
     }
-    Ok(summary)
+    Ok(())
 }
 
 fn index_packs(store: &Store, w: &mut Writer, summary: &mut RepairSummary) -> Result<()> {

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use robovault_index::{BlobRecord, Hash32, Index, Writer};
 use robovault_store::{
-    BlobId, BlobKind, BlobLocation, Compression, Config, LocalBackend, ObjectKind, PackId, Packer, ReaderLock, S3Url,
-    Store, TreeId, WriterLock,
+    Backend, BlobId, BlobKind, BlobLocation, Compression, Config, LocalBackend, ObjectKind, PackId, Packer, ReaderLock,
+    S3Url, Store, TreeId, WriterLock,
 };
 
 use crate::{Error, Result};
@@ -96,6 +96,14 @@ fn probe(path: &Path) -> Result<Found> {
     }
 }
 
+/// The backend of a local repository. Under the `testing` feature, crash
+/// tests may number its durable steps, and the index's, to crash at each.
+pub(crate) fn local_backend(root: &Path) -> Arc<dyn Backend> {
+    #[cfg(feature = "testing")]
+    robovault_index::observe_commits(robovault_store::storage_op);
+    robovault_store::crash_model(Arc::new(LocalBackend::new(root)), false)
+}
+
 impl Repository {
     /// Creates a new repository at `path`, which must not exist or be an empty
     /// directory (missing parents are created).
@@ -112,8 +120,8 @@ impl Repository {
         }
         fs::create_dir_all(path).map_err(|e| Error::io("creating", path, e))?;
         let path = fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
-        let backend = Arc::new(LocalBackend::new(&path));
-        backend.create_layout()?;
+        LocalBackend::new(&path).create_layout()?;
+        let backend = local_backend(&path);
         let config = Config::new();
         // The index first, then the config: a crash in between leaves a
         // directory without config, which `init` may reuse.
@@ -156,9 +164,15 @@ impl Repository {
             }
         }
         let path = fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
-        let backend = Arc::new(LocalBackend::new(&path));
-        let store = Arc::new(Store::open(backend)?);
+        let store = Arc::new(Store::open(local_backend(&path))?);
         let index_path = path.join(INDEX_FILE);
+        if !index_path.exists() && path.join(format!("{INDEX_FILE}.new")).exists() {
+            // A repair crashed while swapping its new index in: finish it,
+            // under the lock (the repair itself may still be running).
+            let holder = format!("pid {} on host {} (finishing a repair)", std::process::id(), hostname());
+            let _lock = WriterLock::acquire(&path, &holder, Duration::ZERO)?;
+            crate::repair::finish_index_swap(&path)?;
+        }
         if !index_path.exists() {
             return Err(Error::NotARepository {
                 path,

@@ -662,8 +662,12 @@ fn gc_text(g: &robovault::GcSummary) -> String {
     } else {
         String::new()
     };
+    let temporaries = match g.temporaries_removed {
+        0 => String::new(),
+        n => format!("; {n} temporary files of killed runs removed"),
+    };
     format!(
-        "{}{} packs: {} deleted, {} repacked{condemned}, {} orphans removed; {} unused blobs; {} bytes of packs freed, {} written; {} forgotten snapshot objects removed\n",
+        "{}{} packs: {} deleted, {} repacked{condemned}, {} orphans removed; {} unused blobs; {} bytes of packs freed, {} written; {} forgotten snapshot objects removed{temporaries}\n",
         if g.dry_run { "dry run: " } else { "" },
         g.packs,
         g.packs_deleted,

@@ -29,6 +29,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 pub use error::{Error, Result};
 pub use schema::SCHEMA_VERSION;
 pub use types::*;
+#[cfg(feature = "testing")]
+pub use writer::observe_commits;
 pub use writer::Writer;
 
 /// A connection to the catalog.

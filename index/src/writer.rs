@@ -429,8 +429,44 @@ impl Writer {
                 .map_err(|e| self.err(e))?;
         }
         self.done = true;
-        self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))
+        observe("index commit");
+        #[cfg(feature = "testing")]
+        self.conn.commit_hook(Some(|| {
+            observe("index commit inside sqlite");
+            false
+        }));
+        self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+        observe("index committed");
+        // Folding the WAL back into the database now keeps it from growing
+        // across runs while readers hold it open. A checkpoint that cannot
+        // finish (a reader is in the way) is no error: the commit is durable
+        // in the WAL, and the next one tries again.
+        let _ = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        observe("index checkpointed");
+        Ok(())
     }
+}
+
+/// A function told of each step of every commit, by crash tests.
+#[cfg(feature = "testing")]
+static OBSERVER: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Has `f` told of each step of every index commit (before it, inside
+/// SQLite's commit, after it, after the checkpoint), so crash tests can
+/// number them together with the store's steps. Only the first call counts.
+#[cfg(feature = "testing")]
+pub fn observe_commits(f: fn(&str)) {
+    let _ = OBSERVER.set(f);
+}
+
+#[inline]
+fn observe(step: &str) {
+    #[cfg(feature = "testing")]
+    if let Some(f) = OBSERVER.get() {
+        f(step);
+    }
+    #[cfg(not(feature = "testing"))]
+    let _ = step;
 }
 
 impl Drop for Writer {

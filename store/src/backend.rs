@@ -29,6 +29,16 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
+    /// Every kind.
+    pub const ALL: [ObjectKind; 6] = [
+        ObjectKind::Config,
+        ObjectKind::Pack,
+        ObjectKind::Snapshot,
+        ObjectKind::Marker,
+        ObjectKind::Index,
+        ObjectKind::Condemned,
+    ];
+
     /// A word for messages.
     pub fn noun(self) -> &'static str {
         match self {
@@ -81,6 +91,12 @@ pub trait Backend: Send + Sync {
     /// name is the hash of its bytes). Dropping the writer without
     /// [`ObjectWriter::commit`] leaves no object.
     fn create(&self, kind: ObjectKind) -> Result<Box<dyn ObjectWriter>>;
+    /// Removes what killed writers left behind (temporary files) and returns
+    /// how many. Only under the writer lock: a live writer's temporaries
+    /// look the same. Object stores keep nothing of an unfinished write.
+    fn remove_temporaries(&self) -> Result<u64> {
+        Ok(0)
+    }
 }
 
 /// An object being written; see [`Backend::create`].
@@ -138,13 +154,7 @@ impl LocalBackend {
     /// # Errors
     /// [`Error::Io`] naming the directory that could not be created.
     pub fn create_layout(&self) -> Result<()> {
-        for kind in [
-            ObjectKind::Pack,
-            ObjectKind::Snapshot,
-            ObjectKind::Marker,
-            ObjectKind::Index,
-            ObjectKind::Condemned,
-        ] {
+        for kind in ObjectKind::ALL.into_iter().filter(|k| *k != ObjectKind::Config) {
             let dir = self.dir(kind);
             fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
         }
@@ -285,14 +295,38 @@ impl Backend for LocalBackend {
     fn create(&self, kind: ObjectKind) -> Result<Box<dyn ObjectWriter>> {
         Ok(Box::new(self.create_local(kind)?))
     }
+
+    fn remove_temporaries(&self) -> Result<u64> {
+        let mut removed = 0;
+        for kind in ObjectKind::ALL {
+            let dir = self.dir(kind);
+            let rd = match fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("listing", &dir, e)),
+            };
+            for e in rd {
+                let e = e.map_err(|e| Error::io("listing", &dir, e))?;
+                if e.file_name().as_encoded_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+                    let path = e.path();
+                    fs::remove_file(&path).map_err(|e| Error::io("deleting", &path, e))?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
 }
+
+/// How temporary files start (a dot keeps them out of every listing).
+const TEMP_PREFIX: &str = ".tmp-";
 
 impl LocalBackend {
     fn create_local(&self, kind: ObjectKind) -> Result<LocalWriter> {
         // Temporary files live in the kind's top directory (for packs, beside
         // the shards), named with a leading dot so no listing sees them.
         let dir = self.dir(kind);
-        let tmp = dir.join(format!(".tmp-{:016x}", rand::random::<u64>()));
+        let tmp = dir.join(format!("{TEMP_PREFIX}{:016x}", rand::random::<u64>()));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)

@@ -31,7 +31,7 @@ pub mod tree;
 
 use std::sync::Arc;
 
-pub use backend::{is_object_name, sync_dir, Backend, LocalBackend, ObjectKind};
+pub use backend::{is_object_name, sync_dir, Backend, LocalBackend, ObjectKind, ObjectWriter};
 pub use blob::{compress, decode as decode_blob, BlobKind, BlobLocation, Compression};
 pub use chunker::Chunker;
 pub use config::{ChunkerParams, CompressionParams, Config, FORMAT_VERSION};
@@ -42,7 +42,7 @@ pub use pack::PackEntry;
 pub use packer::{OnPack, Packer, PackerStats};
 pub use s3::{S3Backend, S3Options, S3Url};
 pub use snapshot::{CountsRow, RootDir, RunErrorRecord, SnapshotObject, SNAPSHOT_VERSION};
-pub use testing::{crash_point, pause_point};
+pub use testing::{crash_model, crash_point, pause_point, storage_op, CrashBackend};
 pub use tree::{valid_name, Node, NodeContent, NodeKind, Tree};
 
 /// A repository's objects: its backend and its config.

@@ -5,15 +5,20 @@
 
 use super::*;
 
-/// A repository URL under a fresh prefix, or `None` (skip) outside CI.
-fn s3_repo() -> Option<String> {
+/// The test bucket, or `None` (skip) outside CI without a gateway.
+pub(super) fn s3_bucket() -> Option<String> {
     let bucket = std::env::var("ROBOVAULT_TEST_S3_BUCKET").ok();
     let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
     let (Some(bucket), Some(_)) = (bucket, endpoint) else {
         assert!(!in_ci(), "CI must run the S3 tests: .ci/run starts .ci/ceph-up");
         return None;
     };
-    Some(format!("s3://{bucket}/cli/{:016x}", rand::random::<u64>()))
+    Some(bucket)
+}
+
+/// A repository URL under a fresh prefix, or `None` (skip) outside CI.
+fn s3_repo() -> Option<String> {
+    Some(format!("s3://{}/cli/{:016x}", s3_bucket()?, rand::random::<u64>()))
 }
 
 /// Runs robovault with a cache directory of its own ("a machine").
