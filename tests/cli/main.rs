@@ -1,5 +1,7 @@
 //! End-to-end tests: the `robovault` binary run as a user would run it.
 
+#[path = "../util/faultproxy.rs"]
+mod faultproxy;
 #[path = "../util/mod.rs"]
 mod util;
 
@@ -684,3 +686,4 @@ fn gc_waits_for_readers_before_deleting_packs() {
 mod jobmodel;
 mod operations;
 mod s3;
+mod s3faults;

@@ -6,7 +6,7 @@
 use super::*;
 
 /// A repository URL under a fresh prefix, or `None` (skip) outside CI.
-fn s3_repo() -> Option<String> {
+pub(super) fn s3_repo() -> Option<String> {
     let bucket = std::env::var("ROBOVAULT_TEST_S3_BUCKET").ok();
     let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
     let (Some(bucket), Some(_)) = (bucket, endpoint) else {
