@@ -26,14 +26,22 @@ use crate::repo::{hostname, index_rows, pack_hash, Repository, INDEX_FILE};
 use crate::{Error, Result};
 
 /// Connects to a remote repository's store. Plain `http://` endpoints need
-/// `ROBOVAULT_S3_ALLOW_HTTP=1` (the CLI's `--s3-allow-http`).
+/// `ROBOVAULT_S3_ALLOW_HTTP=1` (the CLI's `--s3-allow-http`);
+/// `ROBOVAULT_S3_TIMEOUT` (seconds) and `ROBOVAULT_S3_RETRIES` replace the
+/// limits on one request.
 ///
 /// # Errors
 /// A bad configuration.
 pub(crate) fn connect(url: &S3Url) -> Result<Arc<dyn Backend>> {
     let allow_http = std::env::var("ROBOVAULT_S3_ALLOW_HTTP").is_ok_and(|v| v == "1" || v == "true");
+    let timeout = env_parse("ROBOVAULT_S3_TIMEOUT", |t| {
+        t.parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok())
+    })?;
+    let retries = env_parse("ROBOVAULT_S3_RETRIES", |t| t.parse::<usize>().ok())?;
     let opts = S3Options {
         allow_http,
+        timeout,
+        retries,
         ..S3Options::default()
     };
     #[cfg(feature = "testing")]
@@ -43,6 +51,17 @@ pub(crate) fn connect(url: &S3Url) -> Result<Arc<dyn Backend>> {
         Arc::new(S3Backend::new(url.clone(), &opts)?),
         true,
     ))
+}
+
+/// The environment variable `name` parsed, if set; a clear error naming it
+/// when it does not parse.
+fn env_parse<T>(name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>> {
+    let Some(text) = std::env::var(name).ok().filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    parse(text.trim())
+        .map(Some)
+        .ok_or_else(|| Error::Usage(format!("{name}={text:?}: not a number of zero or more")))
 }
 
 /// The cache directory of a remote repository: `$ROBOVAULT_CACHE_DIR`, else

@@ -12,8 +12,8 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
-use futures::StreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use futures::{FutureExt, StreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 
@@ -72,7 +72,21 @@ pub struct S3Options {
     pub region: Option<String>,
     /// Allow plain `http://` endpoints (loopback test servers).
     pub allow_http: bool,
+    /// How long one request may take, answer included, before it is
+    /// abandoned (and retried when that is safe); default [`TIMEOUT`].
+    pub timeout: Option<std::time::Duration>,
+    /// Retries of a request that failed transiently (5xx, a dropped
+    /// connection, a body cut short, a timeout of a read); default
+    /// [`RETRIES`].
+    pub retries: Option<usize>,
 }
+
+/// The default limit on one request: a stuck gateway or connection must
+/// not hang a run forever.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The default number of retries of one request.
+pub const RETRIES: usize = 10;
 
 /// The key of an object: the local layout's path below the prefix.
 fn object_key(url: &S3Url, kind: ObjectKind, name: &str) -> Key {
@@ -116,6 +130,23 @@ fn remote_error(url: &S3Url, action: &'static str, kind: ObjectKind, name: &str,
             message: other.to_string(),
         },
     }
+}
+
+/// Attempts at a listing whose transfer fails (see `S3Backend::list_dir`).
+const LIST_ATTEMPTS: u32 = 3;
+
+/// Whether the failure is the connection's or the transfer's (an HTTP
+/// transport error somewhere in its causes) rather than an answer of the
+/// server, which the client crate has already retried when that made sense.
+fn transport_failure(e: &object_store::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<object_store::client::HttpError>().is_some() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Packs larger than this upload as multipart, in parts of this size.
@@ -165,6 +196,20 @@ impl S3Backend {
             }
             b = b.with_endpoint(endpoint).with_allow_http(opts.allow_http);
         }
+        // Set here rather than left to the client crate's defaults, so that
+        // they are the documented ones and tests can shorten them.
+        // (Through with_config: client options set wholesale would drop
+        // those the AWS_* environment gave.)
+        let timeout = opts.timeout.unwrap_or(TIMEOUT);
+        b = b
+            .with_config(
+                AmazonS3ConfigKey::Client(object_store::ClientConfigKey::Timeout),
+                format!("{}ms", timeout.as_millis().max(1)),
+            )
+            .with_retry(object_store::RetryConfig {
+                max_retries: opts.retries.unwrap_or(RETRIES),
+                ..object_store::RetryConfig::default()
+            });
         let store = b.build().map_err(|e| remote(e.to_string()))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -188,6 +233,31 @@ impl S3Backend {
 
     fn err(&self, action: &'static str, kind: ObjectKind, name: &str, e: object_store::Error) -> Error {
         remote_error(&self.url, action, kind, name, e)
+    }
+
+    /// Every object below `dir`. A listing whose transfer broke (a
+    /// connection dropped, a body cut short) is asked again: the client
+    /// crate retries failed requests but not a listing body that fails
+    /// while being read, and such a hiccup must not fail a whole run.
+    fn list_dir(&self, kind: ObjectKind, dir: &str) -> Result<Vec<object_store::ObjectMeta>> {
+        let prefix = self.under(dir);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let listed: object_store::Result<Vec<object_store::ObjectMeta>> = self.rt.block_on(
+                self.store
+                    .list(Some(&prefix))
+                    .collect::<Vec<_>>()
+                    .map(|v| v.into_iter().collect()),
+            );
+            match listed {
+                Ok(metas) => return Ok(metas),
+                Err(e) if attempt < LIST_ATTEMPTS && transport_failure(&e) => {
+                    std::thread::sleep(std::time::Duration::from_millis(100 << attempt));
+                }
+                Err(e) => return Err(self.err("listing", kind, dir, e)),
+            }
+        }
     }
 
     fn put_new(&self, kind: ObjectKind, name: &str, data: PutPayload) -> Result<()> {
@@ -223,12 +293,8 @@ impl Backend for S3Backend {
             ObjectKind::Index => "index",
             ObjectKind::Condemned => "condemned",
         };
-        let prefix = self.under(dir);
-        let metas: Vec<object_store::Result<object_store::ObjectMeta>> =
-            self.rt.block_on(self.store.list(Some(&prefix)).collect::<Vec<_>>());
         let mut out = Vec::new();
-        for m in metas {
-            let m = m.map_err(|e| self.err("listing", kind, dir, e))?;
+        for m in self.list_dir(kind, dir)? {
             let Some(name) = m.location.filename() else { continue };
             if crate::backend::is_object_name(kind, name) {
                 out.push(name.to_owned());
@@ -247,12 +313,8 @@ impl Backend for S3Backend {
             ObjectKind::Condemned => "condemned",
             ObjectKind::Config => return Ok(self.list(kind)?.into_iter().map(|n| (n, None)).collect()),
         };
-        let prefix = self.under(dir);
-        let metas: Vec<object_store::Result<object_store::ObjectMeta>> =
-            self.rt.block_on(self.store.list(Some(&prefix)).collect::<Vec<_>>());
         let mut out = Vec::new();
-        for m in metas {
-            let m = m.map_err(|e| self.err("listing", kind, dir, e))?;
+        for m in self.list_dir(kind, dir)? {
             let Some(name) = m.location.filename() else { continue };
             if crate::backend::is_object_name(kind, name) {
                 out.push((name.to_owned(), Some(std::time::SystemTime::from(m.last_modified))));

@@ -1,5 +1,7 @@
 //! End-to-end tests: the `robovault` binary run as a user would run it.
 
+#[path = "../util/faultproxy.rs"]
+mod faultproxy;
 #[path = "../util/mod.rs"]
 mod util;
 
@@ -681,7 +683,9 @@ fn gc_waits_for_readers_before_deleting_packs() {
     let status = gc.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+mod concurrency;
 mod crash;
 mod jobmodel;
 mod operations;
 mod s3;
+mod s3faults;

@@ -17,7 +17,7 @@ pub(super) fn s3_bucket() -> Option<String> {
 }
 
 /// A repository URL under a fresh prefix, or `None` (skip) outside CI.
-fn s3_repo() -> Option<String> {
+pub(super) fn s3_repo() -> Option<String> {
     Some(format!("s3://{}/cli/{:016x}", s3_bucket()?, rand::random::<u64>()))
 }
 
