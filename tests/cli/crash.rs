@@ -89,10 +89,13 @@ fn traced_steps(env: &Env, repo: &str, args: &[&str]) -> Vec<String> {
 }
 
 /// A step without the object's name: names of new objects (a snapshot's
-/// holds its time) differ from run to run, their order does not.
+/// holds its time) differ from run to run, their order does not. Steps of
+/// the backend are "VERB KIND NAME"; the index's have no name.
 fn unnamed(step: &str) -> &str {
+    const VERBS: [&str; 7] = ["create", "write", "wrote", "commit", "committed", "delete", "deleted"];
+    let verb = step.split(' ').next().unwrap_or("");
     match step.rsplit_once(' ') {
-        Some((head, name)) if name.len() == 64 && name.bytes().all(|c| c.is_ascii_hexdigit()) => head,
+        Some((head, _)) if VERBS.contains(&verb) => head,
         _ => step,
     }
 }
