@@ -1602,7 +1602,14 @@ impl Run<'_> {
         // entry swapped for a symlink since the walk must not bring another
         // file's content in under this name.
         let flags = if follow { OFlags::empty() } else { OFlags::NOFOLLOW };
-        let opened = rustix::fs::open(abs, OFlags::RDONLY | flags | OFlags::CLOEXEC, Mode::empty());
+        // Non-blocking: an entry swapped for a FIFO since the walk would
+        // block the open until a writer came; the fstat below then refuses
+        // it. Reads of a regular file ignore the flag.
+        let opened = rustix::fs::open(
+            abs,
+            OFlags::RDONLY | OFlags::NONBLOCK | flags | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
         let mut file = match opened {
             Ok(fd) => File::from(fd),
             Err(e) if e == rustix::io::Errno::LOOP => return Ok(Err(changed())),
@@ -1616,6 +1623,7 @@ impl Run<'_> {
         let size = before.len();
         let mut chunks = Vec::new();
         if size < SMALL_FILE && listed_size < SMALL_FILE {
+            pause_point("mid-read");
             let mut buf = Vec::with_capacity(size as usize + 1);
             if let Err(e) = file.read_to_end(&mut buf) {
                 return Ok(Err(e));
@@ -1631,6 +1639,8 @@ impl Run<'_> {
             let mut chunker = Chunker::new(&mut file, &self.repo()?.store().config().chunker);
             let mut total = 0u64;
             let mut next = next_batch(&mut chunker);
+            // Lets a test change the file while it is being read.
+            pause_point("mid-read");
             loop {
                 let batch = match next {
                     Ok(b) if b.is_empty() => break,
@@ -1651,7 +1661,20 @@ impl Run<'_> {
             Ok(m) => m,
             Err(e) => return Ok(Err(e)),
         };
-        if after.len() != size || after.modified().ok() != before.modified().ok() {
+        if after.nlink() == 0 {
+            // Deleted while it was read (which moved its ctime too):
+            // vanished if nothing took its name, else changed (retried,
+            // the new file read).
+            return Ok(Err(match fs::symlink_metadata(abs) {
+                Err(e) if is_vanished(&e) => e,
+                _ => changed(),
+            }));
+        }
+        // Size, mtime and ctime of the open file before and after: a write
+        // during the read moves them (ctime too when the writer then put the
+        // mtime back), and the entry recorded must match its content.
+        let stat_of = |m: &Metadata| (m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec());
+        if stat_of(&after) != stat_of(&before) {
             return Ok(Err(changed()));
         }
         self.files_read.fetch_add(1, Ordering::Relaxed);
