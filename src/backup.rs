@@ -17,6 +17,7 @@
 
 use std::fs::{self, File, Metadata};
 use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -31,7 +32,7 @@ use robovault_index::{
     VersionKey, Writer, ROOT_PATH,
 };
 use robovault_store::{
-    crash_point, pause_point, BlobId, BlobKind, Chunker, CountsRow, NodeContent, NodeKind, Packer, RootDir,
+    crash_point, pause_point, valid_name, BlobId, BlobKind, Chunker, CountsRow, NodeContent, NodeKind, Packer, RootDir,
     RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION,
 };
 use rustix::fs::{Mode, OFlags};
@@ -685,12 +686,13 @@ impl Run<'_> {
             Some(b) => self.with_reader(|r| r.version_at(self.base_series, ROOT_PATH, b.seq))?,
             None => None,
         };
-        let done = self
-            .process_dir(source, b"", ROOT_PATH, base_root.is_some())?
-            .map_err(|e| Error::Source {
-                path: source.to_owned(),
-                error: e,
-            })?;
+        // The root is never retried here: an unreadable source root is
+        // fatal (ROBOCOPY.md §7.1; `--tbd` waited for it before).
+        let listed = list_dir(source).map_err(|e| Error::Source {
+            path: source.to_owned(),
+            error: e,
+        })?;
+        let done = self.process_dir(source, b"", ROOT_PATH, base_root.is_some(), listed)?;
         let mut counts = done.counts;
         counts.dirs.total += 1;
         let base = base_root.as_ref().map(|b| (b.key, &b.entry));
@@ -709,21 +711,46 @@ impl Run<'_> {
         })
     }
 
-    /// Processes one directory: its line, its extras, its files, then its
-    /// subdirectories (ROBOCOPY.md §6.2 order). The inner error is a
-    /// directory that could not be listed (the caller decides whether that
-    /// is fatal).
-    fn process_dir(&self, abs: &Path, rel: &[u8], path: PathId, has_base: bool) -> Result<std::io::Result<DirDone>> {
-        self.check_interrupt()?;
-        if !rel.is_empty() {
-            // Lets a test remove a directory its parent's listing saw.
-            pause_point("before-list");
+    /// The retries of ROBOCOPY.md §7.1 for one item, `line` repeated
+    /// before each.
+    fn retry<'b>(&'b self, line: Option<EntryLine<'b>>) -> Retry<'b> {
+        Retry {
+            retries: self.opts.run.retries,
+            wait: self.opts.run.wait,
+            interrupt: &self.opts.run.interrupt,
+            reporter: self.reporter,
+            line,
+            waited: Default::default(),
         }
-        let src = match list_dir(abs) {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        };
+    }
+
+    /// Lists a subdirectory, retrying per ROBOCOPY.md §7.1 (an unreadable
+    /// directory is retried like an unreadable file). The inner error is
+    /// the directory's failure, already reported.
+    fn list_subdir(&self, abs: &Path, rel: &[u8]) -> Result<std::result::Result<Listing, RunError>> {
+        // Lets a test remove or swap a directory its parent's listing saw.
+        pause_point("before-list");
+        let retry = self.retry(None);
+        let result = retry.run(rel, || {
+            Ok(list_dir(abs).map_err(|e| Failure::io("Scanning Source Directory", e)))
+        });
+        self.wait_nanos
+            .fetch_add(retry.waited.get().as_nanos() as u64, Ordering::Relaxed);
+        result
+    }
+
+    /// Processes one directory, listed by the caller: its line, its
+    /// extras, its files, then its subdirectories (ROBOCOPY.md §6.2 order).
+    fn process_dir(&self, abs: &Path, rel: &[u8], path: PathId, has_base: bool, src: Listing) -> Result<DirDone> {
+        self.check_interrupt()?;
         let base = if has_base { self.children(path)? } else { Vec::new() };
+        // A baseline name no entry may have (a crafted or damaged index) is
+        // never compared, carried or written into a tree: its rows close.
+        let (base, invalid): (Vec<_>, Vec<_>) = base.into_iter().partition(|c| valid_name(&c.name));
+        let mut dropped = Outcome::default();
+        for b in &invalid {
+            self.close_subtree(b, &mut dropped)?;
+        }
         let mut items = merge(src, base);
         if self.job.follow_links {
             if let Ok(m) = fs::metadata(abs) {
@@ -763,7 +790,7 @@ impl Run<'_> {
             .into_iter()
             .partition(|i| matches!(&i.src, Some(Ok(m)) if m.is_dir()));
         let (extras, files): (Vec<Item>, Vec<Item>) = rest.into_iter().partition(|i| i.src.is_none());
-        let mut outcomes = Vec::new();
+        let mut outcomes = vec![dropped];
         for item in extras {
             outcomes.push(self.process_item(abs, rel, path, item)?);
         }
@@ -787,7 +814,7 @@ impl Run<'_> {
         self.apply(path, rows)?;
         let empty = nodes.is_empty();
         let tree = self.store_tree(&Tree { nodes })?;
-        Ok(Ok(DirDone { tree, empty, counts }))
+        Ok(DirDone { tree, empty, counts })
     }
 
     /// `--follow-links`: a symlink is replaced by what it resolves to, unless
@@ -938,7 +965,7 @@ impl Run<'_> {
                 }
                 out.counts.files.total += 1;
                 if is_vanished(&e) {
-                    return self.vanished(&rel, item.base.as_ref(), &e, false, out);
+                    return self.vanished(&rel, item.base.as_ref(), Gone::Io(&e), false, out);
                 }
                 out.counts.files.failed += 1;
                 self.fail(RunError::from_io(&rel, "Copying File", &e, 1));
@@ -1172,18 +1199,23 @@ impl Run<'_> {
             Some(b) => b.path,
             None => self.intern(parent, name)?,
         };
-        let done = match self.process_dir(abs, rel, path, base.is_some())? {
-            Ok(done) => done,
-            Err(e) if is_vanished(&e) => return self.vanished(rel, base.as_ref(), &e, true, out),
-            Err(e) => {
+        let (_held, short) = shorten(abs);
+        let abs = short.as_path();
+        let listed = match self.list_subdir(abs, rel)? {
+            Ok(listed) => listed,
+            Err(err) if is_vanished(&std::io::Error::from_raw_os_error(err.code)) => {
+                return self.vanished(rel, base.as_ref(), Gone::Reported(err), true, out)
+            }
+            Err(err) => {
                 out.counts.dirs.failed += 1;
-                self.fail(RunError::from_io(rel, "Scanning Source Directory", &e, 1));
+                self.record(err);
                 if let Some(b) = &base {
                     self.keep(rel, b, &mut out)?;
                 }
                 return Ok(out);
             }
         };
+        let done = self.process_dir(abs, rel, path, base.is_some(), listed)?;
         out.counts.add(&done.counts);
         if done.empty && filters.subdirs_only && !(self.job.keep_extras && base.is_some()) {
             // -s: an empty directory is left out (§4.5).
@@ -1269,7 +1301,7 @@ impl Run<'_> {
         &self,
         rel: &[u8],
         base: Option<&ChildVersion>,
-        e: &std::io::Error,
+        gone: Gone<'_>,
         is_dir: bool,
         mut out: Outcome,
     ) -> Result<Outcome> {
@@ -1283,12 +1315,17 @@ impl Run<'_> {
             row.skipped += 1;
         } else {
             row.failed += 1;
-            let action = if is_dir {
-                "Scanning Source Directory"
-            } else {
-                "Copying File"
-            };
-            self.fail(RunError::from_io(rel, action, e, 1));
+            match gone {
+                Gone::Reported(err) => self.record(err),
+                Gone::Io(e) => {
+                    let action = if is_dir {
+                        "Scanning Source Directory"
+                    } else {
+                        "Copying File"
+                    };
+                    self.fail(RunError::from_io(rel, action, e, 1));
+                }
+            }
         }
         if let Some(b) = base {
             self.close_subtree(b, &mut out)?;
@@ -1517,7 +1554,7 @@ impl Run<'_> {
             } else {
                 out.counts.bytes.failed += size;
             }
-            return self.vanished(rel, base, e, false, out);
+            return self.vanished(rel, base, Gone::Io(e), false, out);
         }
         out.counts.files.failed += 1;
         out.counts.bytes.failed += size;
@@ -1569,14 +1606,7 @@ impl Run<'_> {
         follow: bool,
         line: Option<EntryLine<'_>>,
     ) -> Result<std::result::Result<FileData, RunError>> {
-        let retry = Retry {
-            retries: self.opts.run.retries,
-            wait: self.opts.run.wait,
-            interrupt: &self.opts.run.interrupt,
-            reporter: self.reporter,
-            line,
-            waited: Default::default(),
-        };
+        let retry = self.retry(line);
         let start = Instant::now();
         let result = retry.run(rel, || {
             Ok(self
@@ -1602,7 +1632,14 @@ impl Run<'_> {
         // entry swapped for a symlink since the walk must not bring another
         // file's content in under this name.
         let flags = if follow { OFlags::empty() } else { OFlags::NOFOLLOW };
-        let opened = rustix::fs::open(abs, OFlags::RDONLY | flags | OFlags::CLOEXEC, Mode::empty());
+        // Non-blocking: an entry swapped for a FIFO since the walk would
+        // block the open until a writer came; the fstat below then refuses
+        // it. Reads of a regular file ignore the flag.
+        let opened = rustix::fs::open(
+            abs,
+            OFlags::RDONLY | OFlags::NONBLOCK | flags | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
         let mut file = match opened {
             Ok(fd) => File::from(fd),
             Err(e) if e == rustix::io::Errno::LOOP => return Ok(Err(changed())),
@@ -1616,6 +1653,7 @@ impl Run<'_> {
         let size = before.len();
         let mut chunks = Vec::new();
         if size < SMALL_FILE && listed_size < SMALL_FILE {
+            pause_point("mid-read");
             let mut buf = Vec::with_capacity(size as usize + 1);
             if let Err(e) = file.read_to_end(&mut buf) {
                 return Ok(Err(e));
@@ -1631,6 +1669,8 @@ impl Run<'_> {
             let mut chunker = Chunker::new(&mut file, &self.repo()?.store().config().chunker);
             let mut total = 0u64;
             let mut next = next_batch(&mut chunker);
+            // Lets a test change the file while it is being read.
+            pause_point("mid-read");
             loop {
                 let batch = match next {
                     Ok(b) if b.is_empty() => break,
@@ -1651,7 +1691,20 @@ impl Run<'_> {
             Ok(m) => m,
             Err(e) => return Ok(Err(e)),
         };
-        if after.len() != size || after.modified().ok() != before.modified().ok() {
+        if after.nlink() == 0 {
+            // Deleted while it was read (which moved its ctime too):
+            // vanished if nothing took its name, else changed (retried,
+            // the new file read).
+            return Ok(Err(match fs::symlink_metadata(abs) {
+                Err(e) if is_vanished(&e) => e,
+                _ => changed(),
+            }));
+        }
+        // Size, mtime and ctime of the open file before and after: a write
+        // during the read moves them (ctime too when the writer then put the
+        // mtime back), and the entry recorded must match its content.
+        let stat_of = |m: &Metadata| (m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec());
+        if stat_of(&after) != stat_of(&before) {
             return Ok(Err(changed()));
         }
         self.files_read.fetch_add(1, Ordering::Relaxed);
@@ -1767,8 +1820,45 @@ enum Link {
     Cycle,
 }
 
+/// Directory paths from this length on are reached through a descriptor.
+const LONG_PATH: usize = 2048;
+
+/// A path for a directory that works however deep it lies. Past
+/// [`LONG_PATH`] bytes the directory is opened (`O_PATH`, no read right
+/// needed) and named `/proc/self/fd/N` while the descriptor is held, so the
+/// paths of the entries below it stay far from `PATH_MAX` (4096 bytes);
+/// without `/proc` the long path is kept and fails with ENAMETOOLONG.
+fn shorten(abs: &Path) -> (Option<OwnedFd>, PathBuf) {
+    if abs.as_os_str().len() < LONG_PATH {
+        return (None, abs.to_owned());
+    }
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    match rustix::fs::open(abs, flags, Mode::empty()) {
+        Ok(fd) => {
+            let short = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+            if short.is_dir() {
+                (Some(fd), short)
+            } else {
+                (None, abs.to_owned())
+            }
+        }
+        Err(_) => (None, abs.to_owned()),
+    }
+}
+
+/// How an entry vanished after the walk listed it.
+enum Gone<'a> {
+    /// This error, not reported yet.
+    Io(&'a std::io::Error),
+    /// A failure the retries already reported.
+    Reported(RunError),
+}
+
+/// A directory's entries with their `lstat`, sorted by name bytes.
+type Listing = Vec<(Vec<u8>, std::io::Result<Metadata>)>;
+
 /// Lists a directory with `lstat` of each entry, sorted by name bytes.
-fn list_dir(dir: &Path) -> std::io::Result<Vec<(Vec<u8>, std::io::Result<Metadata>)>> {
+fn list_dir(dir: &Path) -> std::io::Result<Listing> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir)? {
         let e = e?;

@@ -53,11 +53,20 @@ pub use verify::{verify, verify_with, Problem, ReadData, VerifySummary};
 pub use robovault_index as index;
 pub use robovault_store as store;
 
-/// Bytes as text: UTF-8 as is, any other byte as `\xNN` (ROBOCOPY.md §6.5).
+/// Bytes as text: UTF-8 as is, control characters and any byte that is not
+/// UTF-8 as `\xNN` (ROBOCOPY.md §6.5).
 pub fn display_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
-        out.push_str(chunk.valid());
+        // Control characters too: a newline in a name must not split a log
+        // line (nor forge one), nor a line of `ls` or `find`.
+        for c in chunk.valid().chars() {
+            if c.is_ascii_control() {
+                out.push_str(&format!("\\x{:02X}", c as u32));
+            } else {
+                out.push(c);
+            }
+        }
         for b in chunk.invalid() {
             out.push_str(&format!("\\x{b:02X}"));
         }
@@ -71,5 +80,6 @@ mod tests {
     fn invalid_utf8_prints_as_escapes() {
         assert_eq!(super::display_bytes(b"a\xffb"), "a\\xFFb");
         assert_eq!(super::display_bytes("é".as_bytes()), "é");
+        assert_eq!(super::display_bytes(b"new\nline\t\x7f"), "new\\x0Aline\\x09\\x7F");
     }
 }

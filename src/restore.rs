@@ -1365,11 +1365,15 @@ impl RestoreRun<'_> {
                     Ok(d) => d,
                     Err(e) => return Ok(Err(Failure::fatal_for_item("Reading Repository Data", e.to_string()))),
                 };
-                if let Err(e) = file.write_all(&data) {
+                if let Err(e) = write_sparse(&mut file, &data) {
                     return Ok(Err(Failure::io("Copying File", e)));
                 }
                 written += data.len() as u64;
             }
+        }
+        // A hole at the end was sought over, not written: set the size.
+        if let Err(e) = file.set_len(written) {
+            return Ok(Err(Failure::io("Copying File", e)));
         }
         if written != node.size {
             return Ok(Err(Failure::fatal_for_item(
@@ -1402,6 +1406,26 @@ impl RestoreRun<'_> {
         }
         Ok(())
     }
+}
+
+/// Zero runs this long (aligned in the chunk) are sought over, not written.
+const HOLE: usize = 64 << 10;
+
+/// Writes `data` at the file's position, seeking over all-zero pieces of
+/// [`HOLE`] bytes: a sparse file comes back sparse (the filesystem leaves
+/// the skipped blocks unallocated), and a dense one is written as before.
+fn write_sparse(file: &mut File, data: &[u8]) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut pending = 0;
+    for (i, piece) in data.chunks(HOLE).enumerate() {
+        if piece.iter().all(|b| *b == 0) {
+            let at = i * HOLE;
+            file.write_all(&data[pending..at])?;
+            file.seek(SeekFrom::Current(piece.len() as i64))?;
+            pending = at + piece.len();
+        }
+    }
+    file.write_all(&data[pending..])
 }
 
 fn file_bytes(node: &Node) -> u64 {

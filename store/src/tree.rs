@@ -148,6 +148,15 @@ impl Tree {
                 supported: TREE_VERSION.into(),
             },
             DecodeError::Bad(reason) => Error::corrupt(format!("tree {id}"), format!("{reason} at byte {}", r.pos)),
+            // The name itself, escaped, so that the report says which entry
+            // a restore refused.
+            DecodeError::BadNames(names) => {
+                let quoted: Vec<String> = names.iter().map(|n| format!("\"{}\"", n.escape_ascii())).collect();
+                Error::corrupt(
+                    format!("tree {id}"),
+                    format!("invalid entry names {}", quoted.join(", ")),
+                )
+            }
         })
     }
 }
@@ -192,6 +201,8 @@ fn encode_node(n: &Node, out: &mut Vec<u8>) {
 enum DecodeError {
     Version(u8),
     Bad(&'static str),
+    /// Names no directory entry may have ("..", "a/b", …), all of them.
+    BadNames(Vec<Vec<u8>>),
 }
 
 type Decoded<T> = std::result::Result<T, DecodeError>;
@@ -219,14 +230,22 @@ fn decode_tree(r: &mut Reader<'_>) -> Decoded<Tree> {
     if r.remaining() != 0 {
         return Err(DecodeError::Bad("trailing bytes"));
     }
+    // Every invalid name is reported, not only the first: a crafted tree
+    // is refused whole, and the message names each entry it would write.
+    let bad: Vec<Vec<u8>> = nodes
+        .iter()
+        .filter(|n| !valid_name(&n.name))
+        .map(|n| n.name.clone())
+        .collect();
+    if !bad.is_empty() {
+        return Err(DecodeError::BadNames(bad));
+    }
     Ok(Tree { nodes })
 }
 
 fn decode_node(r: &mut Reader<'_>) -> Decoded<Node> {
+    // Checked by the caller, which names every invalid one.
     let name = r.bytes16()?;
-    if !valid_name(&name) {
-        return Err(DecodeError::Bad("invalid entry name"));
-    }
     let kind = NodeKind::from_code(r.u8()?).ok_or(DecodeError::Bad("unknown entry kind"))?;
     let mode = r.u32()?;
     if mode > 0o7777 {
