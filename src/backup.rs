@@ -373,11 +373,22 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
     crash_point("before-commit");
     writer.commit()?;
     crash_point("after-commit");
-    repo.store().write_snapshot(&bytes)?;
-    crash_point("after-publish");
-    index.mark_published(key)?;
     summary.snapshot = Some(snap_id.to_hex());
-    crate::remote::publish_index(repo)?;
+    // The snapshot exists from here on. A failure to publish it is no fatal
+    // error (a fatal run commits no snapshot, ROBOCOPY.md §7.2) but a failure
+    // the log names, with exit bit 8; the next writer publishes it (heal).
+    if let Err(e) = publish(repo, &index, key, &bytes) {
+        let err = RunError {
+            path: Vec::new(),
+            action: "Publishing Snapshot".into(),
+            code: 0,
+            message: format!("{e}; the snapshot is committed, and the next run publishes it"),
+            attempts: 1,
+        };
+        reporter.error(&err, crate::report::Next::NotRetried);
+        summary.errors.push(err);
+        summary.exit_code |= 8;
+    }
 
     if opts.move_mode != MoveMode::Off {
         let moved = moved.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -404,6 +415,15 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
     }
     summary.ended = Utc::now();
     Ok(summary)
+}
+
+/// Writes a committed snapshot's object, then, for a remote repository, a
+/// new copy of the index.
+fn publish(repo: &Repository, index: &Index, key: robovault_index::SnapshotKey, object: &[u8]) -> Result<()> {
+    repo.store().write_snapshot(object)?;
+    crash_point("after-publish");
+    index.mark_published(key)?;
+    crate::remote::publish_index(repo)
 }
 
 fn error_record(e: &RunError) -> RunErrorRecord {

@@ -393,7 +393,12 @@ impl Repository {
     /// # Errors
     /// [`robovault_store::Error::NotFound`] for an unknown blob.
     pub fn locate(&self, id: &BlobId) -> Result<BlobLocation> {
-        match self.index()?.blob(&to_hash(id))? {
+        Self::locate_in(&*self.index()?, id)
+    }
+
+    /// [`Repository::locate`] through `index`, which may hold a pinned view.
+    fn locate_in(index: &Index, id: &BlobId) -> Result<BlobLocation> {
+        match index.blob(&to_hash(id))? {
             Some(rec) => from_record(id, &rec),
             None => Err(Error::Store(robovault_store::Error::NotFound {
                 kind: "blob",
@@ -416,7 +421,16 @@ impl Repository {
     /// # Errors
     /// Store errors naming the tree and its pack.
     pub fn read_tree(&self, id: &TreeId) -> Result<robovault_store::Tree> {
-        let loc = self.locate(id)?;
+        self.read_tree_in(&*self.index()?, id)
+    }
+
+    /// [`Repository::read_tree`], locating the tree through `index` (a
+    /// pinned view, see [`Index::pin`]).
+    ///
+    /// # Errors
+    /// As [`Repository::read_tree`].
+    pub fn read_tree_in(&self, index: &Index, id: &TreeId) -> Result<robovault_store::Tree> {
+        let loc = Self::locate_in(index, id)?;
         Ok(self.store.read_tree(id, &loc)?)
     }
 }

@@ -454,8 +454,11 @@ fn kind_of(st: &Stat) -> Option<NodeKind> {
     }
 }
 
+/// How restore's temporary files start; 16 hex digits follow.
+const TEMP_PREFIX: &str = ".rvtmp-";
+
 fn temp_name() -> Vec<u8> {
-    format!(".rvtmp-{:016x}", rand_u64()).into_bytes()
+    format!("{TEMP_PREFIX}{:016x}", rand_u64()).into_bytes()
 }
 
 fn rand_u64() -> u64 {
@@ -553,6 +556,22 @@ impl RestoreRun<'_> {
         !self.opts.job.list_only
     }
 
+    /// Whether `name` in `dir` is a temporary file a killed restore left (a
+    /// regular file named as `temp_name` names them). It is no extra of the
+    /// user's: it is removed (unless nothing may be written) and not listed.
+    fn left_by_a_killed_restore(&self, dir: &OwnedFd, name: &[u8]) -> bool {
+        let ours = name
+            .strip_prefix(TEMP_PREFIX.as_bytes())
+            .is_some_and(|rest| rest.len() == 16 && rest.iter().all(u8::is_ascii_hexdigit));
+        let is_file = ours
+            && rustix::fs::statat(dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| kind_of(&st) == Some(NodeKind::File));
+        if is_file && self.writes() {
+            let _ = rustix::fs::unlinkat(dir, OsStr::from_bytes(name), AtFlags::empty());
+        }
+        is_file
+    }
+
     /// Restores one directory of the snapshot into `dir` (`None`: it does
     /// not exist, under `--list-only`): its line, its extras, its files,
     /// then its subdirectories.
@@ -585,6 +604,9 @@ impl RestoreRun<'_> {
             }
         };
         let mut existing = dir.map(|d| list_fd(d).unwrap_or_default()).unwrap_or_default();
+        if let Some(d) = dir {
+            existing.retain(|name| !self.left_by_a_killed_restore(d, name));
+        }
         existing.sort();
         let chosen: Vec<(&Node, &Selection)> = nodes
             .iter()
@@ -1307,6 +1329,7 @@ impl RestoreRun<'_> {
         if let Err(f) = made {
             return Ok(Err(f));
         }
+        robovault_store::crash_point("restore-before-rename");
         if let Err(e) = rustix::fs::renameat(dir, tmp_os, dir, OsStr::from_bytes(&node.name)) {
             return Ok(Err(Failure::io("Copying File", e.into())));
         }

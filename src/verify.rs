@@ -114,16 +114,21 @@ pub fn verify_with(repo_path: &Path, read: ReadData, reporter: &dyn crate::Repor
     let mut summary = VerifySummary::default();
     let mut damaged_blobs: HashMap<Hash32, String> = HashMap::new();
     let mut damaged_packs: Vec<(Hash32, Problem)> = Vec::new();
+    // Every check below sees one state of the index: a forget or gc
+    // committing meanwhile must not look like damage.
+    let index = repo.index()?;
+    let _view = index.pin()?;
     check_packs(
         &repo,
+        &index,
         read,
         &mut summary,
         &mut damaged_packs,
         &mut damaged_blobs,
         reporter,
     )?;
-    let index = repo.index()?;
     let snaps = index.snapshots(None)?;
+    robovault_store::pause_point("verify-listed");
     summary.snapshots = snaps.len() as u64;
     let mut walker = TreeCheck {
         repo: &repo,
@@ -145,7 +150,7 @@ pub fn verify_with(repo_path: &Path, read: ReadData, reporter: &dyn crate::Repor
             .filter(|(_, p)| **p == pack_text(&pack))
             .map(|(b, _)| *b)
             .collect();
-        let (snapshots, paths) = affected(&repo, &snaps, &blobs.iter().copied().collect())?;
+        let (snapshots, paths) = affected(&repo, &index, &snaps, &blobs.iter().copied().collect())?;
         problem.snapshots = snapshots;
         problem.paths = paths;
         summary.problems.push(problem);
@@ -164,13 +169,13 @@ fn hex(b: &[u8; 32]) -> String {
 
 fn check_packs(
     repo: &Repository,
+    index: &Index,
     read: ReadData,
     summary: &mut VerifySummary,
     damaged: &mut Vec<(Hash32, Problem)>,
     damaged_blobs: &mut HashMap<Hash32, String>,
     reporter: &dyn crate::Reporter,
 ) -> Result<()> {
-    let index = repo.index()?;
     let packs = index.packs()?;
     summary.packs = packs.len() as u64;
     let sizes: HashMap<Hash32, u64> = packs.iter().copied().collect();
@@ -381,7 +386,7 @@ impl TreeCheck<'_> {
             return Ok(());
         }
         self.seen_trees.insert(*tree);
-        let nodes = match self.repo.read_tree(tree) {
+        let nodes = match self.repo.read_tree_in(self.index, tree) {
             Ok(t) => t.nodes,
             Err(e) => {
                 self.problem(format!("tree {tree}"), e.to_string(), s, rel);
@@ -439,7 +444,7 @@ impl TreeCheck<'_> {
                     } else {
                         // Without an index row there is no path id; still decode the tree.
                         self.seen_trees.insert(*sub);
-                        if let Err(e) = self.repo.read_tree(sub) {
+                        if let Err(e) = self.repo.read_tree_in(self.index, sub) {
                             self.problem(format!("tree {sub}"), e.to_string(), s, &child);
                         }
                     }
@@ -454,6 +459,7 @@ impl TreeCheck<'_> {
 /// The snapshots and paths whose content needs one of `blobs`.
 fn affected(
     repo: &Repository,
+    index: &Index,
     snaps: &[SnapshotRecord],
     blobs: &HashSet<Hash32>,
 ) -> Result<(Vec<String>, Vec<String>)> {
@@ -471,7 +477,9 @@ fn affected(
                 paths.insert(format!("{}:{}/", &s.snap_id[..8], display_bytes(&rel)));
                 continue;
             }
-            let Ok(t) = repo.read_tree(&tree) else { continue };
+            let Ok(t) = repo.read_tree_in(index, &tree) else {
+                continue;
+            };
             for n in t.nodes {
                 let child = child_rel(&rel, &n.name);
                 match n.content {

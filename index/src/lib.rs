@@ -579,7 +579,34 @@ pub struct BlobTotals {
     pub stored: u64,
 }
 
+/// A pinned view of the index; see [`Index::pin`].
+pub struct Pinned<'a> {
+    index: &'a Index,
+}
+
+impl Drop for Pinned<'_> {
+    fn drop(&mut self) {
+        // A read transaction changes nothing: ending it cannot lose work.
+        let _ = self.index.conn.execute_batch("COMMIT");
+    }
+}
+
 impl Index {
+    /// Pins what this connection sees: until the returned guard drops,
+    /// every query on it sees the index as it was now, whatever writers
+    /// commit meanwhile (a WAL read transaction). For readers that make many
+    /// queries about one state, such as `verify` while a `forget` commits.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn pin(&self) -> Result<Pinned<'_>> {
+        // A deferred transaction takes its snapshot at its first read.
+        self.conn
+            .execute_batch("BEGIN DEFERRED; SELECT count(*) FROM meta;")
+            .map_err(|e| self.err(e))?;
+        Ok(Pinned { index: self })
+    }
+
     /// Totals of the stored blobs of kind `kind` (0 data, 1 tree).
     ///
     /// # Errors

@@ -301,3 +301,24 @@ fn readers_alongside_a_writer_see_only_whole_snapshots() {
         assert!(counts.get(what).copied().unwrap_or(0) > 0, "no {what} ran: {counts:?}");
     }
 }
+
+/// The race the loop above found now and then, made certain: a verify that
+/// has listed the snapshots while a forget drops some of them must still
+/// check one state of the index, and find nothing wrong.
+#[test]
+fn a_verify_that_listed_snapshots_before_a_forget_finds_nothing_wrong() {
+    let env = Env::new();
+    for i in 0..3 {
+        write(&env.src().join("c/changing.txt"), format!("generation {i}").as_bytes());
+        write(&env.src().join(format!("c/gen{i}.txt")), &random_bytes(10_000, i));
+        env.backup_json();
+    }
+    let verify = spawn_paused_at(&env, &["verify", "repo", "--json"], "verify-listed");
+    let forget = env.run(&["forget", "repo", "--keep-last", "1"]);
+    assert_eq!(code(&forget), 0, "{}", text(&forget.stderr));
+    let out = verify.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["snapshots"], 3, "the verify saw the index before the forget: {v}");
+    assert_eq!(v["problems"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(out.status.code(), Some(0), "{v}");
+}

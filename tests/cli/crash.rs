@@ -556,3 +556,32 @@ fn a_power_loss_at_every_step_of_a_backup_into_s3_loses_nothing() {
     }
     println!("S3 backup: {} steps, a power loss at each: {steps:?}", steps.len());
 }
+
+#[test]
+fn a_restore_killed_before_a_rename_leaves_nothing_the_next_one_keeps() {
+    let env = Env::new();
+    write(&env.src().join("a"), &random_bytes(300_000, 1));
+    write(&env.src().join("d/b"), b"bee");
+    backup_id(&env, "repo");
+    let killed = env
+        .cmd()
+        .args(["restore", "repo", "out"])
+        .env("ROBOVAULT_CRASH_AT", "restore-before-rename")
+        .output()
+        .unwrap();
+    assert_eq!(killed.status.signal(), Some(9), "{}", text(&killed.stderr));
+    let left: Vec<PathBuf> = walk(&env.path("out"))
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".rvtmp-"))
+        })
+        .collect();
+    assert_eq!(left.len(), 1, "the kill left one temporary file: {left:?}");
+    let out = env.run(&["restore", "repo", "out", "--json"]);
+    assert!(code(&out) < 8, "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files"]["extras"], 0, "a temporary file is no extra: {v}");
+    assert!(!left[0].exists(), "the next restore removed {}", left[0].display());
+    assert_same_tree(&env.src(), &env.path("out"));
+}
