@@ -24,6 +24,7 @@ mod id;
 mod lock;
 pub mod pack;
 mod packer;
+#[cfg(feature = "s3")]
 mod s3;
 mod snapshot;
 mod testing;
@@ -40,6 +41,7 @@ pub use id::{BlobId, PackId, SnapshotId, TreeId};
 pub use lock::{ReaderLock, WriterLock};
 pub use pack::PackEntry;
 pub use packer::{OnPack, Packer, PackerStats};
+#[cfg(feature = "s3")]
 pub use s3::{S3Backend, S3Options, S3Url};
 pub use snapshot::{CountsRow, RootDir, RunErrorRecord, SnapshotObject, SNAPSHOT_VERSION};
 pub use testing::{crash_point, pause_point};
