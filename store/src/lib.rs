@@ -90,9 +90,18 @@ impl Store {
     /// [`Error::NotFound`] for a missing pack, [`Error::Corrupt`] or
     /// [`Error::HashMismatch`] naming the blob and the pack.
     pub fn read_blob(&self, id: &BlobId, loc: &BlobLocation) -> Result<Vec<u8>> {
-        let stored =
-            self.backend
-                .read_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset, loc.stored_len as u64)?;
+        let stored = self
+            .backend
+            .read_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset, loc.stored_len as u64)
+            // A range outside the pack comes from a damaged location: say
+            // which blob it was, as a damaged blob's own message does.
+            .map_err(|e| match e {
+                Error::Corrupt { object, reason } => Error::Corrupt {
+                    object: format!("blob {id} in {object} at offset {}", loc.offset),
+                    reason,
+                },
+                other => other,
+            })?;
         blob::decode(id, loc, &stored)
     }
 
