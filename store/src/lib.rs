@@ -38,7 +38,7 @@ pub use chunker::Chunker;
 pub use config::{ChunkerParams, CompressionParams, Config, FORMAT_VERSION};
 pub use error::{Error, Result};
 pub use id::{BlobId, PackId, SnapshotId, TreeId};
-pub use lock::{ReaderLock, WriterLock};
+pub use lock::{lock_holder, ReaderLock, WriterLock};
 pub use pack::PackEntry;
 pub use packer::{OnPack, Packer, PackerStats};
 #[cfg(feature = "s3")]
