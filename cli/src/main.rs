@@ -5,6 +5,7 @@
 mod alias;
 mod args;
 mod console;
+mod defaults;
 mod jobfile;
 mod output;
 mod progress;
