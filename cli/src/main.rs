@@ -6,6 +6,8 @@ mod alias;
 mod args;
 mod console;
 mod defaults;
+#[cfg(test)]
+mod fuzzing;
 mod jobfile;
 mod output;
 mod progress;

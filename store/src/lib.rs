@@ -20,6 +20,7 @@ mod blob;
 mod chunker;
 mod config;
 mod error;
+pub mod fuzz;
 mod id;
 mod lock;
 pub mod pack;
