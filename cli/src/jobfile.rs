@@ -128,7 +128,15 @@ fn strip_comment(line: &str) -> &str {
 pub fn read(name: &str, encoding: &str, switches: &Switches) -> Result<JobFile, ReadError> {
     let path = job_path(name);
     let bytes = std::fs::read(&path).map_err(|e| ReadError::Open(path.clone(), e))?;
-    let text = decode(&bytes, encoding, &path).map_err(ReadError::Parse)?;
+    parse_bytes(&bytes, encoding, path, switches)
+}
+
+/// Decodes and parses the bytes of the job file at `path`.
+///
+/// # Errors
+/// As [`read`], less the opening.
+pub fn parse_bytes(bytes: &[u8], encoding: &str, path: PathBuf, switches: &Switches) -> Result<JobFile, ReadError> {
+    let text = decode(bytes, encoding, &path).map_err(ReadError::Parse)?;
     parse(&text, path, switches).map_err(ReadError::Parse)
 }
 

@@ -5,6 +5,9 @@
 mod alias;
 mod args;
 mod console;
+mod defaults;
+#[cfg(test)]
+mod fuzzing;
 mod jobfile;
 mod output;
 mod progress;

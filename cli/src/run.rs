@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::alias::UsageError;
 use crate::args::{BackupArgs, JobArgs, RestoreArgs};
 use crate::console::{dir_text, error_lines, open_log, Console, Header, Job, LogFlags};
+use crate::defaults::{save_defaults, stored_defaults, RetryDefaults, DEFAULTS_VERSION};
 use crate::jobfile::{self, Section};
 use crate::output::{counts_json, errors_json, summary_bytes, summary_table, Times};
 
@@ -123,64 +124,6 @@ fn job_options(j: &JobArgs, filespecs: &[String], root: &Path, purge_applies: bo
         follow_links: false,
         report_all_extras: j.report_all_extras,
     })
-}
-
-/// Stored retry defaults (`--save-retry-defaults`, §7.1).
-/// The file's format (FORMAT.md, "Retry defaults"): `version = 1`,
-/// `retries` and `wait`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RetryDefaults {
-    version: u32,
-    retries: u32,
-    wait: u64,
-}
-
-const DEFAULTS_VERSION: u32 = 1;
-
-fn defaults_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("robovault").join("defaults.toml"))
-}
-
-fn stored_defaults() -> Result<Option<RetryDefaults>> {
-    let Some(path) = defaults_path() else { return Ok(None) };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        // Not there, or under a home this user cannot read (a job run with
-        // dropped privileges): the built-in defaults apply.
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            return Ok(None)
-        }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let d: RetryDefaults = toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-    if d.version != DEFAULTS_VERSION {
-        bail!(
-            "{} has format version {}; this robovault reads version {DEFAULTS_VERSION}",
-            path.display(),
-            d.version
-        );
-    }
-    Ok(Some(d))
-}
-
-fn save_defaults(d: RetryDefaults) -> Result<PathBuf> {
-    let path = defaults_path().context("no home directory to store the retry defaults in")?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let text = toml::to_string(&d).context("encoding the retry defaults")?;
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
 }
 
 /// Retries, wait and threads: command line (job file merged in), stored

@@ -266,8 +266,8 @@ pub fn add(d: &Definition, places: &Places, exe: &Path, cron: bool) -> Result<Ve
 pub fn load(name: &str, places: &Places) -> Result<Definition> {
     check_name(name)?;
     let p = places.definition(name);
-    let text = match std::fs::read_to_string(&p) {
-        Ok(t) => t,
+    let bytes = match std::fs::read(&p) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!(
                 "no schedule named \"{name}\" ({} does not exist); see robovault schedule list",
@@ -276,7 +276,16 @@ pub fn load(name: &str, places: &Places) -> Result<Definition> {
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
     };
-    let d: Definition = serde_json::from_str(&text).with_context(|| format!("reading {}", p.display()))?;
+    decode(&bytes, name, &p)
+}
+
+/// Decodes the bytes of definition `name` read from `p`, checking its
+/// version and name.
+///
+/// # Errors
+/// A malformed definition, one of another version or of another name.
+pub fn decode(bytes: &[u8], name: &str, p: &Path) -> Result<Definition> {
+    let d: Definition = serde_json::from_slice(bytes).with_context(|| format!("reading {}", p.display()))?;
     if d.version != SCHEDULE_VERSION {
         bail!(
             "{} has format version {}; this robovault reads version {SCHEDULE_VERSION}",

@@ -247,6 +247,18 @@ impl Backend for LocalBackend {
     fn read_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
         let path = self.path(kind, name);
         let file = File::open(&path).map_err(|e| Self::not_found(kind, name, &path, e, "opening"))?;
+        // The range comes from the index or a footer and may be damaged:
+        // check it against the file before allocating a buffer for it.
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io("reading metadata of", &path, e))?
+            .len();
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            return Err(Error::corrupt(
+                format!("{} {name}", kind.noun()),
+                format!("range {offset}+{len} lies past the end of the file ({size} bytes)"),
+            ));
+        }
         let mut buf = vec![0u8; len as usize];
         file.read_exact_at(&mut buf, offset).map_err(|e| {
             if e.kind() == ErrorKind::UnexpectedEof {

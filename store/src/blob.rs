@@ -123,8 +123,11 @@ pub fn decode(id: &BlobId, loc: &BlobLocation, stored: &[u8]) -> Result<Vec<u8>>
     }
     let raw = match loc.compression {
         Compression::None => stored.to_vec(),
-        Compression::Zstd => zstd::bulk::decompress(stored, loc.raw_len as usize)
-            .map_err(|e| Error::corrupt(object(), format!("zstd: {e}")))?,
+        Compression::Zstd => {
+            check_zstd_len(stored, loc.raw_len).map_err(|reason| Error::corrupt(object(), reason))?;
+            zstd::bulk::decompress(stored, loc.raw_len as usize)
+                .map_err(|e| Error::corrupt(object(), format!("zstd: {e}")))?
+        }
     };
     if raw.len() != loc.raw_len as usize || BlobId::of(&raw) != *id {
         return Err(Error::HashMismatch {
@@ -134,6 +137,30 @@ pub fn decode(id: &BlobId, loc: &BlobLocation, stored: &[u8]) -> Result<Vec<u8>>
         });
     }
     Ok(raw)
+}
+
+/// The most content one stored byte of zstd can stand for: a block holds at
+/// most 128 KiB and takes at least 4 bytes (an RLE block).
+const ZSTD_MAX_RATIO: u64 = (128 << 10) / 4;
+
+/// Checks a claimed content length against a zstd frame before decompressing
+/// reserves that much memory: the length comes from the index or a pack footer
+/// and may be damaged, so it must be one the stored bytes can produce, and the
+/// one the frame declares (every frame robovault writes declares it).
+fn check_zstd_len(stored: &[u8], raw_len: u32) -> std::result::Result<(), String> {
+    if u64::from(raw_len) > stored.len() as u64 * ZSTD_MAX_RATIO {
+        return Err(format!(
+            "{raw_len} bytes cannot come from {} stored bytes",
+            stored.len()
+        ));
+    }
+    match zstd::zstd_safe::get_frame_content_size(stored) {
+        Ok(Some(declared)) if declared != u64::from(raw_len) => {
+            Err(format!("the frame holds {declared} bytes, the index says {raw_len}"))
+        }
+        Ok(_) => Ok(()),
+        Err(_) => Err("not a zstd frame".into()),
+    }
 }
 
 #[cfg(test)]
@@ -159,6 +186,19 @@ mod tests {
         assert!(stored.len() < raw.len() / 10);
         let id = BlobId::of(&raw);
         assert_eq!(decode(&id, &loc(c, stored.len(), raw.len()), &stored).unwrap(), raw);
+    }
+
+    #[test]
+    fn a_wrong_content_length_is_refused_before_decompressing() {
+        let raw = b"hello world ".repeat(1000);
+        let (c, stored) = compress(&raw, 3);
+        let declared = zstd::zstd_safe::get_frame_content_size(&stored).ok().flatten();
+        assert_eq!(declared, Some(raw.len() as u64), "frames declare their content size");
+        let id = BlobId::of(&raw);
+        for claimed in [raw.len() + 1, u32::MAX as usize] {
+            let err = decode(&id, &loc(c, stored.len(), claimed), &stored).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        }
     }
 
     #[test]

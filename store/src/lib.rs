@@ -20,10 +20,12 @@ mod blob;
 mod chunker;
 mod config;
 mod error;
+pub mod fuzz;
 mod id;
 mod lock;
 pub mod pack;
 mod packer;
+#[cfg(feature = "s3")]
 mod s3;
 mod snapshot;
 mod testing;
@@ -37,9 +39,10 @@ pub use chunker::Chunker;
 pub use config::{ChunkerParams, CompressionParams, Config, FORMAT_VERSION};
 pub use error::{Error, Result};
 pub use id::{BlobId, PackId, SnapshotId, TreeId};
-pub use lock::{ReaderLock, WriterLock};
+pub use lock::{lock_holder, ReaderLock, WriterLock};
 pub use pack::PackEntry;
 pub use packer::{OnPack, Packer, PackerStats};
+#[cfg(feature = "s3")]
 pub use s3::{S3Backend, S3Options, S3Url};
 pub use snapshot::{CountsRow, RootDir, RunErrorRecord, SnapshotObject, SNAPSHOT_VERSION};
 pub use testing::{crash_model, crash_point, pause_point, storage_op, CrashBackend};
@@ -88,9 +91,18 @@ impl Store {
     /// [`Error::NotFound`] for a missing pack, [`Error::Corrupt`] or
     /// [`Error::HashMismatch`] naming the blob and the pack.
     pub fn read_blob(&self, id: &BlobId, loc: &BlobLocation) -> Result<Vec<u8>> {
-        let stored =
-            self.backend
-                .read_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset, loc.stored_len as u64)?;
+        let stored = self
+            .backend
+            .read_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset, loc.stored_len as u64)
+            // A range outside the pack comes from a damaged location: say
+            // which blob it was, as a damaged blob's own message does.
+            .map_err(|e| match e {
+                Error::Corrupt { object, reason } => Error::Corrupt {
+                    object: format!("blob {id} in {object} at offset {}", loc.offset),
+                    reason,
+                },
+                other => other,
+            })?;
         blob::decode(id, loc, &stored)
     }
 

@@ -9,6 +9,24 @@ use std::time::{Duration, Instant};
 
 use crate::{Error, Result};
 
+/// The most bytes of the lock file that name its holder in a message.
+const HOLDER_MAX: usize = 1024;
+
+/// Who holds a lock, from the bytes of its lock file: the holder's own text,
+/// trimmed, with bytes that are not UTF-8 or not printable replaced, or
+/// "another process" when it wrote nothing.
+pub fn lock_holder(bytes: &[u8]) -> String {
+    let bytes = &bytes[..bytes.len().min(HOLDER_MAX)];
+    let text: String = String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match text.trim() {
+        "" => "another process".into(),
+        holder => holder.to_owned(),
+    }
+}
+
 /// An exclusive writer lock, held until dropped.
 #[derive(Debug)]
 pub struct WriterLock {
@@ -39,15 +57,12 @@ impl WriterLock {
                 Ok(()) => break,
                 Err(std::fs::TryLockError::WouldBlock) => {
                     if Instant::now() >= deadline {
-                        let mut text = String::new();
-                        let _ = file.read_to_string(&mut text);
-                        let holder = text.trim();
+                        let mut bytes = Vec::new();
+                        // A holder writes one short line; read no more than
+                        // a message can use, whatever the file has become.
+                        let _ = (&mut file).take(HOLDER_MAX as u64).read_to_end(&mut bytes);
                         return Err(Error::Locked {
-                            holder: if holder.is_empty() {
-                                "another process".into()
-                            } else {
-                                holder.to_owned()
-                            },
+                            holder: lock_holder(&bytes),
                         });
                     }
                     std::thread::sleep(Duration::from_millis(50));

@@ -685,6 +685,7 @@ fn gc_waits_for_readers_before_deleting_packs() {
 }
 mod concurrency;
 mod crash;
+mod damaged;
 mod hostile;
 mod jobmodel;
 mod operations;
