@@ -473,14 +473,7 @@ fn move_sources(
         let depth = |m: &Moved| m.rel.iter().filter(|c| **c == b'/').count();
         depth(b).cmp(&depth(a)).then(a.dir.cmp(&b.dir)).then(a.rel.cmp(&b.rel))
     });
-    let retry = Retry {
-        retries: opts.run.retries,
-        wait: opts.run.wait,
-        interrupt: &opts.run.interrupt,
-        reporter,
-        line: None,
-        waited: Default::default(),
-    };
+    let retry = Retry::new(&opts.run, reporter, None);
     let mut failures = Vec::new();
     for m in moved {
         if m.dir && opts.move_mode != MoveMode::FilesAndDirs {
@@ -734,14 +727,7 @@ impl Run<'_> {
     /// The retries of ROBOCOPY.md §7.1 for one item, `line` repeated
     /// before each.
     fn retry<'b>(&'b self, line: Option<EntryLine<'b>>) -> Retry<'b> {
-        Retry {
-            retries: self.opts.run.retries,
-            wait: self.opts.run.wait,
-            interrupt: &self.opts.run.interrupt,
-            reporter: self.reporter,
-            line,
-            waited: Default::default(),
-        }
+        Retry::new(&self.opts.run, self.reporter, line)
     }
 
     /// Lists a subdirectory, retrying per ROBOCOPY.md §7.1 (an unreadable

@@ -524,14 +524,7 @@ impl RestoreRun<'_> {
     }
 
     fn retry<'b>(&'b self, line: Option<EntryLine<'b>>) -> Retry<'b> {
-        Retry {
-            retries: self.opts.run.retries,
-            wait: self.opts.run.wait,
-            interrupt: &self.opts.run.interrupt,
-            reporter: self.reporter,
-            line,
-            waited: Default::default(),
-        }
+        Retry::new(&self.opts.run, self.reporter, line)
     }
 
     /// Runs a retried action and books its time (§4.6 Times row).

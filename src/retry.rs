@@ -86,7 +86,19 @@ pub struct Retry<'a> {
     pub waited: std::cell::Cell<Duration>,
 }
 
-impl Retry<'_> {
+impl<'a> Retry<'a> {
+    /// The retries `run` asks for, of one item whose file line is `line`.
+    pub fn new(run: &'a crate::RunOptions, reporter: &'a dyn Reporter, line: Option<EntryLine<'a>>) -> Retry<'a> {
+        Retry {
+            retries: run.retries,
+            wait: run.wait,
+            interrupt: &run.interrupt,
+            reporter,
+            line,
+            waited: Default::default(),
+        }
+    }
+
     /// Runs `attempt` until it succeeds, fails for good, or the retries run
     /// out. The outer error is fatal (the run stops); the inner is the item's
     /// failure, already reported, to be counted.
