@@ -686,8 +686,10 @@ fn gc_waits_for_readers_before_deleting_packs() {
 mod concurrency;
 mod crash;
 mod damaged;
+mod deeprestore;
 mod hostile;
 mod jobmodel;
 mod operations;
 mod s3;
 mod s3faults;
+mod selection;
