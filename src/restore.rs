@@ -872,7 +872,9 @@ impl RestoreRun<'_> {
                     meta: d.meta,
                     pending: AtomicUsize::new(1),
                 });
+                // Its own completion completes this task of the parent.
                 self.walk(scope, done, fd, &d.tree, &rel, sel, !d.exists);
+                return;
             }
         }
         self.complete(parent, parent_rel.to_vec());
