@@ -519,6 +519,16 @@ fn verify(a: &VerifyArgs) -> Result<u32> {
             out.push_str(&format!("    path: {path}\n"));
         }
     }
+    if s.problems
+        .iter()
+        .any(|p| p.object.starts_with("pack ") || p.object.starts_with("blob "))
+    {
+        out.push_str(
+            "To recover: run robovault backup again while the files are still on the source, so that \
+             their content is stored again; the paths listed stay lost in the snapshots listed, every \
+             other path restores as usual\n",
+        );
+    }
     for p in &s.unreferenced_packs {
         out.push_str(&format!(
             "note: pack {p} is not referenced by the index (left by an interrupted run)\n"
