@@ -30,6 +30,20 @@ pub enum Error {
         /// What was found instead.
         reason: String,
     },
+    /// A writing command on a repository this process may only read.
+    #[error("repository {}/ is read-only ({reason}); reading commands work, writing ones need write access to it", .path.display())]
+    ReadOnly {
+        /// The repository.
+        path: PathBuf,
+        /// Why it cannot be written.
+        reason: String,
+    },
+    /// A repository whose index and packs are there, but not its config.
+    #[error("repository {}/ has lost its config file (its index and packs are there); run: robovault repair index {}", .path.display(), .path.display())]
+    ConfigMissing {
+        /// The repository.
+        path: PathBuf,
+    },
     /// `init` found something already there.
     #[error("{} already exists and is not an empty directory", .path.display())]
     RepositoryExists {

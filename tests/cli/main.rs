@@ -689,5 +689,6 @@ mod damaged;
 mod hostile;
 mod jobmodel;
 mod operations;
+mod readonly;
 mod s3;
 mod s3faults;
