@@ -35,7 +35,7 @@ pub enum Error {
     /// The file is not a whole SQLite database (empty, truncated, overwritten).
     /// The index lives in its repository's directory, so the message can
     /// name the repair of that repository.
-    #[error("the index of repository {}/ is damaged ({reason}); run: robovault repair index {}", repo_of(.path).display(), repo_of(.path).display())]
+    #[error("the index of repository {}/ is damaged ({}: {reason}); run: robovault repair index {}", repo_of(.path).display(), file_of(.path), repo_of(.path).display())]
     Damaged {
         /// The database file.
         path: PathBuf,
@@ -80,6 +80,13 @@ impl Error {
 /// The repository directory holding the index file `path`.
 fn repo_of(path: &std::path::Path) -> &std::path::Path {
     path.parent().unwrap_or(path)
+}
+
+fn file_of(path: &std::path::Path) -> String {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The index's result type.
