@@ -222,6 +222,11 @@ fn a_read_only_mount_with_a_killed_writers_wal_shows_its_committed_snapshot() {
         let (lines, ls) = shown(&env);
         assert_eq!(lines, 3, "both snapshots");
         assert!(ls.contains("later.txt"), "{ls}");
+        let ids = history_ids(&env);
+        assert_eq!(ids.len(), 2);
+        let diff = env.run(&["diff", "repo", &ids[0], &ids[1]]);
+        assert_eq!(code(&diff), 0, "{}", text(&diff.stderr));
+        assert!(text(&diff.stdout).contains("later.txt"), "{}", text(&diff.stdout));
         let out = env.run(&["restore", "repo", "out"]);
         assert_eq!(code(&out), 1, "{}", text(&out.stderr));
         assert_eq!(fs::read(env.path("out/later.txt")).unwrap(), b"committed in the WAL\n");
