@@ -193,48 +193,7 @@ impl Repository {
         let path = fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
         let store = Arc::new(Store::open(local_backend(&path))?);
         let read_only = unwritable(&path);
-        let mut index_path = path.join(INDEX_FILE);
-        let swapped = path.join(format!("{INDEX_FILE}.new"));
-        if !index_path.exists() && swapped.exists() {
-            if read_only.is_some() {
-                // A repair crashed while swapping its new index in, and we
-                // may not finish it: its new index is whole, read that.
-                index_path = swapped;
-            } else {
-                // Finish the swap, under the lock (the repair itself may
-                // still be running).
-                let holder = format!("pid {} on host {} (finishing a repair)", std::process::id(), hostname());
-                let _lock = WriterLock::acquire(&path, &holder, Duration::ZERO)?;
-                crate::repair::finish_index_swap(&path)?;
-            }
-        }
-        match fs::metadata(&index_path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotARepository {
-                    path,
-                    reason: format!("{INDEX_FILE} is missing"),
-                })
-            }
-            Err(e) => return Err(Error::io("reading", &index_path, e)),
-            // SQLite takes an empty file for a new database, and would
-            // migrate it into an index that knows no repository.
-            Ok(m) if m.len() == 0 => return Err(damaged(&index_path, "the file is empty")),
-            Ok(_) => {}
-        }
-        let (index, private) = match &read_only {
-            None => (Index::open(&index_path)?, None),
-            Some(_) => open_read_only(&path, &index_path)?,
-        };
-        match index.meta("repository")? {
-            Some(id) if id == store.config().id => {}
-            None => return Err(damaged(&index_path, "it records no repository id")),
-            Some(other) => {
-                return Err(damaged(
-                    &index_path,
-                    &format!("it belongs to repository {other}, the config to {}", store.config().id),
-                ))
-            }
-        }
+        let (index, private) = open_local_index(&path, &store, read_only.is_some())?;
         let mut repo = Repository::assemble(path, store, index)?;
         repo.read_only = read_only;
         repo._private_index = private;
@@ -488,6 +447,52 @@ impl Repository {
         let loc = Self::locate_in(index, id)?;
         Ok(self.store.read_tree(id, &loc)?)
     }
+}
+
+/// Opens the index of the local repository at `path` (canonical), whose
+/// store is `store`: checked to be whole and to belong to that store.
+fn open_local_index(path: &Path, store: &Store, read_only: bool) -> Result<(Index, Option<tempfile::TempDir>)> {
+    let mut index_path = path.join(INDEX_FILE);
+    let swapped = path.join(format!("{INDEX_FILE}.new"));
+    if !index_path.exists() && swapped.exists() {
+        if read_only {
+            // A repair crashed while swapping its new index in, and we
+            // may not finish it: its new index is whole, read that.
+            index_path = swapped;
+        } else {
+            // Finish the swap, under the lock (the repair itself may
+            // still be running).
+            let holder = format!("pid {} on host {} (finishing a repair)", std::process::id(), hostname());
+            let _lock = WriterLock::acquire(path, &holder, Duration::ZERO)?;
+            crate::repair::finish_index_swap(path)?;
+        }
+    }
+    match fs::metadata(&index_path) {
+        // The config is there (see `probe`): the store is, and `repair
+        // index` rebuilds the index from it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(damaged(&index_path, "the file is missing")),
+        Err(e) => return Err(Error::io("reading", &index_path, e)),
+        // SQLite takes an empty file for a new database, and would
+        // migrate it into an index that knows no repository.
+        Ok(m) if m.len() == 0 => return Err(damaged(&index_path, "the file is empty")),
+        Ok(_) => {}
+    }
+    let (index, private) = if read_only {
+        open_read_only(path, &index_path)?
+    } else {
+        (Index::open(&index_path)?, None)
+    };
+    match index.meta("repository")? {
+        Some(id) if id == store.config().id => {}
+        None => return Err(damaged(&index_path, "it records no repository id")),
+        Some(other) => {
+            return Err(damaged(
+                &index_path,
+                &format!("it belongs to repository {other}, the config to {}", store.config().id),
+            ))
+        }
+    }
+    Ok((index, private))
 }
 
 /// Why this process may not write the repository directory `dir`, if it

@@ -45,9 +45,10 @@ fn repaired(env: &Env, what: &str) {
 }
 
 #[test]
-fn an_empty_truncated_or_zeroed_index_names_repair_index_which_mends_it() {
+fn a_missing_empty_truncated_or_zeroed_index_names_repair_index_which_mends_it() {
     type Damage = fn(&Path);
-    let cases: [(&str, Damage); 3] = [
+    let cases: [(&str, Damage); 4] = [
+        ("missing", |p| fs::remove_file(p).unwrap()),
         ("empty", |p| fs::write(p, b"").unwrap()),
         ("truncated", |p| {
             fs::File::options()
