@@ -398,12 +398,16 @@ fn history(a: &HistoryArgs) -> Result<u32> {
             out.push_str(&history_line(s));
             out.push('\n');
             for e in errors {
+                // As on the log's ERROR line, no errno is no code.
+                let code = match e.code {
+                    0 => String::new(),
+                    c => format!(" (error {c})"),
+                };
                 out.push_str(&format!(
-                    "    FAILED  {}  {}  {} (error {})  attempts={}\n",
+                    "    FAILED  {}  {}  {}{code}  attempts={}\n",
                     display_bytes(&e.path),
                     e.action,
                     e.message,
-                    e.code,
                     e.attempts
                 ));
             }

@@ -262,6 +262,11 @@ fn a_file_that_grows_at_every_attempt_fails_and_keeps_its_baseline() {
     assert_eq!(log.matches(&format!("\n{CHANGED}\n")).count(), 2, "{log}");
     assert_eq!(log.matches("ERROR: RETRY LIMIT EXCEEDED.").count(), 1, "{log}");
     assert_eq!(text(&cat(&env, "log.txt").stdout), "v1", "the baseline is carried");
+    let hist = text(&env.run(&["history", "repo", "-v"]).stdout);
+    assert!(
+        hist.contains(&format!("    FAILED  log.txt  Copying File  {CHANGED}  attempts=2\n")),
+        "no errno, no code: {hist}"
+    );
 }
 
 #[test]
