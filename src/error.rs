@@ -44,6 +44,14 @@ pub enum Error {
         /// The repository.
         path: PathBuf,
     },
+    /// The local cache of a remote repository's index is damaged.
+    #[error("the cached index {} is damaged ({reason}); remove it, and the next command downloads the repository's index again", .path.display())]
+    CacheDamaged {
+        /// The cache file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// `init` found something already there.
     #[error("{} already exists and is not an empty directory", .path.display())]
     RepositoryExists {
