@@ -114,7 +114,15 @@ pub(crate) fn local_index(dir: &Path, store: &Store) -> Result<Index> {
             None => return fresh_index(dir, id),
         }
     }
-    let index = Index::open(&path)?;
+    let index = Index::open(&path).map_err(|e| match e {
+        // `repair index` of the cache's directory would be the wrong advice:
+        // the cache is only a copy of what the repository holds.
+        robovault_index::Error::Damaged { reason, .. } => Error::CacheDamaged {
+            path: path.clone(),
+            reason,
+        },
+        other => other.into(),
+    })?;
     if index.meta("repository")?.as_deref() != Some(id.as_str()) {
         return Err(Error::NotARepository {
             path: path.clone(),

@@ -177,13 +177,17 @@ impl Console {
     }
 }
 
-/// The two lines of an error (§6.3), the path under `root`.
+/// The two lines of an error (§6.3), the path under `root`. A failure that
+/// is no system call's (a damaged blob, a checksum) has no errno to print:
+/// its line goes without `<code> (0x…)` rather than show a made-up 0.
 pub fn error_lines(root: &str, err: &RunError) -> String {
     let now = chrono::Local::now().format("%Y/%m/%d %H:%M:%S");
+    let code = match err.code {
+        0 => String::new(),
+        c => format!("{c} (0x{c:08X}) "),
+    };
     format!(
-        "{now} ERROR {} (0x{:08X}) {} {}{}\n{}\n",
-        err.code,
-        err.code,
+        "{now} ERROR {code}{} {}{}\n{}\n",
         err.action,
         root,
         display_bytes(&err.path),

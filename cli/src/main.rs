@@ -398,12 +398,16 @@ fn history(a: &HistoryArgs) -> Result<u32> {
             out.push_str(&history_line(s));
             out.push('\n');
             for e in errors {
+                // As on the log's ERROR line, no errno is no code.
+                let code = match e.code {
+                    0 => String::new(),
+                    c => format!(" (error {c})"),
+                };
                 out.push_str(&format!(
-                    "    FAILED  {}  {}  {} (error {})  attempts={}\n",
+                    "    FAILED  {}  {}  {}{code}  attempts={}\n",
                     display_bytes(&e.path),
                     e.action,
                     e.message,
-                    e.code,
                     e.attempts
                 ));
             }
@@ -518,6 +522,16 @@ fn verify(a: &VerifyArgs) -> Result<u32> {
         for path in &p.paths {
             out.push_str(&format!("    path: {path}\n"));
         }
+    }
+    if s.problems
+        .iter()
+        .any(|p| p.object.starts_with("pack ") || p.object.starts_with("blob "))
+    {
+        out.push_str(
+            "To recover: run robovault backup again while the files are still on the source, so that \
+             their content is stored again; the paths listed stay lost in the snapshots listed, every \
+             other path restores as usual\n",
+        );
     }
     for p in &s.unreferenced_packs {
         out.push_str(&format!(

@@ -688,6 +688,8 @@ mod crash;
 mod damaged;
 mod hostile;
 mod jobmodel;
+mod messages;
 mod operations;
+mod readonly;
 mod s3;
 mod s3faults;
