@@ -39,6 +39,7 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::job::{tags, ClassSwitches, JobOptions, RunOptions};
 use crate::node::{entry_of, make_node, node_of_entry, read_xattrs, Names, SourceMeta};
+use crate::packcheck::{Lost, PackCheck, Presence};
 use crate::paths::{absolute, check_backup_paths, child_rel};
 use crate::repo::{hostname, packer_into, to_blob, to_hash, Repository};
 use crate::report::{DirLine, EntryLine, Progress, Reporter};
@@ -132,6 +133,8 @@ pub struct BackupSummary {
 struct Sink<'a> {
     writer: &'a Mutex<Writer>,
     packer: &'a Packer,
+    /// Which packs blobs may be reused from.
+    packs: PackCheck,
 }
 
 /// Runs one backup of `source` into the repository at `repo_path` (created
@@ -236,8 +239,12 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         (Some(r), Some((w, _))) => Some(packer_into(r.store(), w)),
         _ => None,
     };
-    let sink = match (&writer, &packer) {
-        (Some((w, _)), Some(p)) => Some(Sink { writer: w, packer: p }),
+    let sink = match (&writer, &packer, &repo, &index) {
+        (Some((w, _)), Some(p), Some(r), Some(ix)) => Some(Sink {
+            writer: w,
+            packer: p,
+            packs: PackCheck::new(r.store(), ix.packs()?, r.remote().is_some()),
+        }),
         _ => None,
     };
 
@@ -846,7 +853,7 @@ impl Run<'_> {
         let bytes = tree.encode();
         let id = TreeId::of(&bytes);
         let Some(sink) = &self.sink else { return Ok(id) };
-        if !sink.packer.contains(&id) && !self.with_reader(|r| r.has_blob(&to_hash(&id)))? {
+        if !sink.packer.contains(&id) && !self.with_reader(|r| self.reusable(sink, r, &to_hash(&id)))? {
             sink.packer.add(id, BlobKind::Tree, &bytes)?;
         }
         Ok(id)
@@ -1424,6 +1431,7 @@ impl Run<'_> {
             None => Class::Lonely,
             Some(b) => classify(&meta, &xattrs, target.as_deref(), &b.entry, &self.names, classes),
         };
+        let class = self.unless_lost(class, kind, base.as_ref())?;
         if classes.skips(class) {
             skip(&mut out, class.tag(false, false));
             if let Some(b) = &base {
@@ -1728,7 +1736,7 @@ impl Run<'_> {
     fn store_chunk(&self, data: &[u8]) -> Result<BlobId> {
         let id = BlobId::of(data);
         let Some(sink) = &self.sink else { return Ok(id) };
-        if sink.packer.contains(&id) || self.with_reader(|r| r.has_blob(&to_hash(&id)))? {
+        if sink.packer.contains(&id) || self.with_reader(|r| self.reusable(sink, r, &to_hash(&id)))? {
             return Ok(id);
         }
         if sink.packer.add(id, BlobKind::Data, data)? {
@@ -1736,6 +1744,59 @@ impl Run<'_> {
         }
         Ok(id)
     }
+}
+
+/// Reuse of stored blobs: only from packs known to be there (see
+/// [`crate::packcheck`]).
+impl Run<'_> {
+    /// Whether blob `id` is stored in a pack this run may point into. A lost
+    /// pack is named in the log the first time the run meets it.
+    fn reusable(&self, sink: &Sink<'_>, index: &Index, id: &robovault_index::Hash32) -> robovault_index::Result<bool> {
+        let Some(rec) = index.blob(id)? else { return Ok(false) };
+        match sink.packs.presence(&rec.pack) {
+            Presence::Present => Ok(true),
+            Presence::Lost { why, first } => {
+                if first {
+                    self.reporter.note(&lost_note(&rec.pack, why));
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// A Same file whose baseline content is not all in packs the run may
+    /// reuse is read again (Lost): the source still has what the
+    /// repository lost.
+    fn unless_lost(&self, class: Class, kind: NodeKind, base: Option<&ChildVersion>) -> Result<Class> {
+        let Some(sink) = &self.sink else { return Ok(class) };
+        if class != Class::Same || kind != NodeKind::File || self.job.classes.include_same {
+            return Ok(class);
+        }
+        let Some(chunks) = base.and_then(|b| b.entry.chunks.as_deref()) else {
+            return Ok(class);
+        };
+        let lost = self.with_reader(|r| {
+            for c in chunks {
+                if !self.reusable(sink, r, c)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })?;
+        Ok(if lost { Class::Lost } else { class })
+    }
+}
+
+/// The log's note on a pack the run found lost.
+fn lost_note(pack: &robovault_index::Hash32, why: Lost) -> String {
+    let what = match why {
+        Lost::Missing => "is missing from the repository",
+        Lost::Damaged => "is damaged (not as the index recorded it)",
+    };
+    format!(
+        "pack {} {what}; its content is stored again where the source still has it",
+        robovault_store::PackId(pack.0).to_hex()
+    )
 }
 
 /// The next chunks of a file, up to about [`BATCH_BYTES`]; empty at the end.

@@ -292,6 +292,10 @@ impl Reporter for Console {
         self.write(&format!("\t{tag}\t{size:>14}\t{ts}{name}{eta}\n"));
     }
 
+    fn note(&self, text: &str) {
+        self.write(&format!("NOTE : {text}\n"));
+    }
+
     fn progress(&self, p: Progress) {
         if let Some(status) = &self.status {
             status.update(p);

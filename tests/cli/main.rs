@@ -688,6 +688,7 @@ mod crash;
 mod damaged;
 mod hostile;
 mod jobmodel;
+mod lostpack;
 mod operations;
 mod s3;
 mod s3faults;
