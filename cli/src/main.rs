@@ -363,7 +363,7 @@ pub(crate) fn choice(a: &SnapshotArgs) -> Result<SnapshotChoice> {
         let now = chrono::Local::now();
         let t = when::parse_at(at, now).map_err(anyhow::Error::msg)?;
         return Ok(SnapshotChoice::At {
-            ns: t.timestamp_nanos_opt().unwrap_or(i64::MAX),
+            ns: when::saturating_nanos(&t),
             moment: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         });
     }
@@ -545,6 +545,9 @@ fn verify(a: &VerifyArgs) -> Result<u32> {
 /// `1y2m3w4d5h`: years (365 days), months (30 days), weeks, days, hours.
 fn parse_within(text: &str) -> Result<Duration> {
     let bad = || anyhow::anyhow!("invalid --keep-within \"{text}\": use e.g. 30d, 2w, 6m, 1y2m, 12h");
+    if text.trim().starts_with('-') {
+        anyhow::bail!("invalid --keep-within \"{text}\": a duration must not be negative");
+    }
     let mut total = 0u64;
     let mut num = String::new();
     for c in text.trim().chars() {
