@@ -1,6 +1,7 @@
-//! Hostile argument values: dates and durations out of range or negative.
-//! No value may panic (exit 101); a bad value gets `ERROR : …` naming the
-//! whole value (exit 16).
+//! Hostile argument values: dates and durations out of range or negative,
+//! and `--json` on commands that fail. No value may panic (exit 101); a
+//! bad value gets `ERROR : …` naming the whole value (exit 16), and a
+//! command given `--json` answers with one JSON object whatever fails.
 
 use proptest::prelude::*;
 
@@ -113,4 +114,48 @@ fn any_count_of_any_unit_ago_never_panics() {
             Ok(())
         })
         .unwrap();
+}
+
+/// One line on stdout, a JSON object with `command`, `error` and
+/// `exit_code` 16.
+fn answered(args: &[&str], out: &Output, command: &str) {
+    assert_eq!(code(out), 16, "{args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{args:?}: one line expected: {stdout:?}");
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout:?}"));
+    assert_eq!(v["command"], command, "{args:?}: {v}");
+    assert_eq!(v["exit_code"], 16, "{args:?}: {v}");
+    assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{args:?}: {v}");
+}
+
+#[test]
+fn every_command_given_json_answers_when_it_fails() {
+    let env = one_snapshot();
+    let cases: &[(&[&str], &str)] = &[
+        // A missing repository.
+        (&["ls", "missing", "--json"], "ls"),
+        (&["history", "missing", "--json"], "history"),
+        (&["versions", "missing", "a.txt", "--json"], "versions"),
+        (&["verify", "missing", "--json"], "verify"),
+        (&["forget", "missing", "--keep-last", "1", "--json"], "forget"),
+        (&["gc", "missing", "--json"], "gc"),
+        (&["stats", "missing", "--json"], "stats"),
+        (&["diff", "missing", "a", "b", "--json"], "diff"),
+        (&["find", "missing", "x", "--json"], "find"),
+        (&["repair", "index", "missing", "--json"], "repair index"),
+        (&["restore", "missing", "t", "--json"], "restore"),
+        (&["backup", "missing-source", "repo", "--json"], "backup"),
+        // A bad argument.
+        (&["ls", "repo", "--json", "--at", "99999999 days ago"], "ls"),
+        (&["history", "repo", "--json", "--no-such-switch"], "history"),
+        (&["versions", "repo", "--json"], "versions"),
+        (&["forget", "repo", "--json", "--keep-within", "-1d"], "forget"),
+        (&["backup", "src", "repo", "--json", "--threads", "0"], "backup"),
+        // A missing path.
+        (&["ls", "repo", "no/such/dir", "--json"], "ls"),
+        (&["versions", "repo", "no-such-file", "--json"], "versions"),
+    ];
+    for (args, command) in cases {
+        answered(args, &env.run(args), command);
+    }
 }
