@@ -690,6 +690,7 @@ mod damaged;
 mod hostile;
 mod jobmodel;
 mod lostpack;
+mod mtlog;
 mod operations;
 mod s3;
 mod s3faults;
