@@ -1585,7 +1585,7 @@ impl Run<'_> {
         let Some(b) = base else { return Ok(None) };
         let chunks = b.entry.chunks.as_ref().map(|c| c.iter().map(to_blob).collect());
         let subtree = if is_dir_entry(b) {
-            self.baseline_tree(rel)?
+            self.carried_tree(rel, b)?
         } else {
             None
         };
@@ -1755,13 +1755,75 @@ impl Run<'_> {
         let Some(rec) = index.blob(id)? else { return Ok(false) };
         match sink.packs.presence(&rec.pack) {
             Presence::Present => Ok(true),
-            Presence::Lost { why, first } => {
-                if first {
+            Presence::Lost(why) => {
+                if sink.packs.first_notice(&rec.pack) {
                     self.reporter.note(&lost_note(&rec.pack, why));
                 }
                 Ok(false)
             }
         }
+    }
+
+    /// The tree of a baseline directory carried unchanged. While a pack is
+    /// lost the baseline's trees may be among its blobs (and unreadable):
+    /// the tree is then built again from the index's rows and stored
+    /// where needed, so the new snapshot never points into the lost pack.
+    fn carried_tree(&self, rel: &[u8], b: &ChildVersion) -> Result<Option<TreeId>> {
+        match &self.sink {
+            Some(sink) if !sink.packs.all_present() => self.rebuild_tree(b.path).map(Some),
+            _ => self.baseline_tree(rel),
+        }
+    }
+
+    /// The baseline's subtree of directory `path`, built from its version
+    /// rows, deepest directories first, on a heap stack (a tree may be
+    /// deeper than a thread's stack allows recursion).
+    fn rebuild_tree(&self, path: PathId) -> Result<TreeId> {
+        struct Frame {
+            children: std::vec::IntoIter<ChildVersion>,
+            nodes: Vec<robovault_store::Node>,
+            /// The directory this frame builds, as its parent lists it.
+            dir: Option<ChildVersion>,
+        }
+        let valid =
+            |v: Vec<ChildVersion>| -> Vec<ChildVersion> { v.into_iter().filter(|c| valid_name(&c.name)).collect() };
+        let mut stack = vec![Frame {
+            children: valid(self.children(path)?).into_iter(),
+            nodes: Vec::new(),
+            dir: None,
+        }];
+        loop {
+            let top = stack
+                .last_mut()
+                .ok_or_else(|| Error::Usage("internal: empty tree stack".into()))?;
+            if let Some(c) = top.children.next() {
+                if is_dir_entry(&c) {
+                    let children = valid(self.children(c.path)?).into_iter();
+                    stack.push(Frame {
+                        children,
+                        nodes: Vec::new(),
+                        dir: Some(c),
+                    });
+                } else {
+                    let chunks = c.entry.chunks.as_ref().map(|v| v.iter().map(to_blob).collect());
+                    top.nodes.extend(node_of_entry(&c.name, &c.entry, chunks, None));
+                }
+                continue;
+            }
+            let Some(done) = stack.pop() else { break };
+            let mut nodes = done.nodes;
+            nodes.sort_by(|a, b| a.name.cmp(&b.name));
+            let tree = self.store_tree(&Tree { nodes })?;
+            match (done.dir, stack.last_mut()) {
+                (Some(dir), Some(parent)) => {
+                    parent
+                        .nodes
+                        .extend(node_of_entry(&dir.name, &dir.entry, None, Some(tree)))
+                }
+                _ => return Ok(tree),
+            }
+        }
+        Err(Error::Usage("internal: empty tree stack".into()))
     }
 
     /// A Same file whose baseline content is not all in packs the run may

@@ -12,7 +12,7 @@
 //!                   in a pack is there
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use robovault_index::Hash32;
@@ -33,9 +33,8 @@ pub(crate) enum Lost {
 pub(crate) enum Presence {
     /// Its blobs may be reused.
     Present,
-    /// Lost; `first` is true for the one call that found it so, so that the
-    /// run says it once.
-    Lost { why: Lost, first: bool },
+    /// Lost.
+    Lost(Lost),
 }
 
 /// The presence of packs, each looked at once per run.
@@ -45,6 +44,8 @@ pub(crate) struct PackCheck {
     /// whose index the sync keeps to the store's listing.
     recorded: Option<HashMap<Hash32, u64>>,
     seen: Mutex<HashMap<Hash32, Presence>>,
+    /// Lost packs the run has named in its log.
+    noted: Mutex<HashSet<Hash32>>,
 }
 
 impl PackCheck {
@@ -55,6 +56,7 @@ impl PackCheck {
             store: Arc::clone(store),
             recorded: (!remote).then(|| packs.into_iter().collect()),
             seen: Mutex::new(HashMap::new()),
+            noted: Mutex::new(HashSet::new()),
         }
     }
 
@@ -64,41 +66,30 @@ impl PackCheck {
             return Presence::Present;
         };
         if let Some(p) = self.lock().get(pack) {
-            return match p {
-                Presence::Lost { why, .. } => Presence::Lost {
-                    why: *why,
-                    first: false,
-                },
-                Presence::Present => Presence::Present,
-            };
+            return *p;
         }
         // Looked at outside the lock: a slow disk must not serialise the run.
         let name = PackId(pack.0).to_hex();
         let found = match self.store.backend().size(ObjectKind::Pack, &name) {
             Ok(size) if recorded.get(pack).is_none_or(|r| *r == size) => Presence::Present,
-            Ok(_) => Presence::Lost {
-                why: Lost::Damaged,
-                first: true,
-            },
-            Err(robovault_store::Error::NotFound { .. }) => Presence::Lost {
-                why: Lost::Missing,
-                first: true,
-            },
+            Ok(_) => Presence::Lost(Lost::Damaged),
+            Err(robovault_store::Error::NotFound { .. }) => Presence::Lost(Lost::Missing),
             // Storing the content again is always safe; reusing a pack that
             // cannot even be looked at is not.
-            Err(_) => Presence::Lost {
-                why: Lost::Damaged,
-                first: true,
-            },
+            Err(_) => Presence::Lost(Lost::Damaged),
         };
-        let mut seen = self.lock();
-        // Another thread may have looked meanwhile: only one says it first.
-        if seen.contains_key(pack) {
-            drop(seen);
-            return self.presence(pack);
-        }
-        seen.insert(*pack, found);
-        found
+        *self.lock().entry(*pack).or_insert(found)
+    }
+
+    /// True once per lost pack: the first caller names it in the log.
+    pub(crate) fn first_notice(&self, pack: &Hash32) -> bool {
+        self.noted.lock().unwrap_or_else(|p| p.into_inner()).insert(*pack)
+    }
+
+    /// Whether every pack the index knows is there (each looked at once).
+    pub(crate) fn all_present(&self) -> bool {
+        let Some(recorded) = &self.recorded else { return true };
+        recorded.keys().all(|p| self.presence(p) == Presence::Present)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Hash32, Presence>> {

@@ -158,3 +158,55 @@ fn a_truncated_pack_is_not_reused() {
     );
     restores_whole(&env);
 }
+
+/// The repository's packs holding tree blobs.
+fn tree_packs(repo: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for path in walk(&repo.join("packs")) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Ok(id) = PackId::from_hex(&name) else { continue };
+        let entries = pack::parse_pack(&id, &fs::read(&path).unwrap()).unwrap();
+        if entries.iter().any(|e| e.kind == BlobKind::Tree) {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_carried_directory_whose_trees_were_lost_is_written_again() {
+    let env = backed_up();
+    let kept = env.path("kept");
+    fs::create_dir(&kept).unwrap();
+    for i in 0..3 {
+        let d = format!("d{i}");
+        fs::rename(env.src().join(&d), kept.join(&d)).unwrap();
+    }
+    let trees = tree_packs(&env.repo());
+    assert!(!trees.is_empty());
+    for p in &trees {
+        fs::remove_file(p).unwrap();
+    }
+
+    // d0..d2 are gone from the source; --xx carries them unchanged, and
+    // their trees, lost with the pack, are built again from the index.
+    let out = env.run(&[
+        "backup", "src", "repo", "--series", "s", "-r", "0", "-w", "0", "--xx", "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    assert!(code(&out) < 8, "{v}");
+    let out = env.run(&["restore", "repo", "t", "--series", "s", "-r", "0", "-w", "0"]);
+    assert_eq!(
+        code(&out),
+        1,
+        "restore failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    for i in 0..3 {
+        let d = format!("d{i}");
+        assert_same_tree(&kept.join(&d), &env.path("t").join(&d));
+    }
+    assert_same_tree(&env.src().join("d3"), &env.path("t/d3"));
+}
