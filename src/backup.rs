@@ -1834,6 +1834,10 @@ impl Run<'_> {
         if class != Class::Same || kind != NodeKind::File || self.job.classes.include_same {
             return Ok(class);
         }
+        // The common case: no pack is lost, no chunk needs looking up.
+        if sink.packs.all_present() {
+            return Ok(class);
+        }
         let Some(chunks) = base.and_then(|b| b.entry.chunks.as_deref()) else {
             return Ok(class);
         };
