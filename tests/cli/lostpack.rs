@@ -9,6 +9,11 @@ const FILES: usize = 200;
 
 /// A source of 200 distinct files, backed up once.
 fn backed_up() -> Env {
+    backed_up_with(&[])
+}
+
+/// The same, with more arguments to the backup.
+fn backed_up_with(extra: &[&str]) -> Env {
     let env = Env::new();
     for i in 0..FILES {
         write(
@@ -16,7 +21,9 @@ fn backed_up() -> Env {
             &random_bytes(3000, i as u64),
         );
     }
-    let out = env.run(&["backup", "src", "repo", "--series", "s", "-r", "0", "-w", "0"]);
+    let mut args = vec!["backup", "src", "repo", "--series", "s", "-r", "0", "-w", "0"];
+    args.extend(extra);
+    let out = env.run(&args);
     assert_eq!(code(&out), 1, "{}{}", text(&out.stdout), text(&out.stderr));
     env
 }
@@ -155,6 +162,32 @@ fn a_truncated_pack_is_not_reused() {
             "NOTE : pack {id} is damaged (not as the index recorded it); its content is stored again where the source still has it"
         )],
         "{log}"
+    );
+    restores_whole(&env);
+}
+
+#[test]
+fn a_truncated_pack_written_again_under_its_name_is_replaced() {
+    // One thread both times: the same blobs in the same order make the
+    // same pack, whose name the truncated file holds.
+    let env = backed_up_with(&["--threads", "1"]);
+    let (path, id) = only_data_pack(&env);
+    let len = fs::metadata(&path).unwrap().len();
+    let f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(len - 100).unwrap();
+    drop(f);
+
+    let (summary, _) = second_backup(&env);
+    assert_eq!(summary["files"]["copied"], FILES as u64, "{summary}");
+    assert_eq!(
+        data_packs(&env.repo()),
+        [(path.clone(), id)],
+        "written again under its name"
+    );
+    assert_eq!(
+        fs::metadata(&path).unwrap().len(),
+        len,
+        "the truncated file was replaced"
     );
     restores_whole(&env);
 }
