@@ -285,6 +285,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         Some(p) => p.finish()?,
         None => Default::default(),
     };
+    let lost = run.sink.as_ref().map(|s| s.packs.lost()).unwrap_or_default();
     let Run {
         errors,
         new_data,
@@ -356,6 +357,11 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         .map_err(|_| Error::Usage("internal: index writer still shared".into()))?
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
+    // A lost pack whose every blob this run stored again is no longer the
+    // index's: later runs need not look for it.
+    for pack in &lost {
+        writer.delete_pack_if_empty(pack)?;
+    }
     let key = writer.add_snapshot(
         &NewSnapshot {
             snap_id: snap_id.to_hex(),

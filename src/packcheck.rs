@@ -89,6 +89,15 @@ impl PackCheck {
         self.noted.lock().unwrap_or_else(|p| p.into_inner()).insert(*pack)
     }
 
+    /// The packs found lost so far.
+    pub(crate) fn lost(&self) -> Vec<Hash32> {
+        self.lock()
+            .iter()
+            .filter(|(_, p)| **p != Presence::Present)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Whether every pack the index knew at the start is there: each is
     /// looked at once, the first time a caller asks. When they all are,
     /// what a baseline entry records needs no check per blob.

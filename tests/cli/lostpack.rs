@@ -133,9 +133,16 @@ fn unchanged_files_whose_pack_was_deleted_are_read_and_stored_again() {
     assert_eq!(note_lines(&log).len(), 1, "{log}");
     restores_whole(&env);
 
-    // The latest snapshot is whole again: verify finds nothing wrong with it.
-    let out = env.run(&["verify", "repo", "--read-data"]);
+    // The latest snapshot is whole again: verify finds nothing wrong with it,
+    // and the index keeps no row of the lost pack.
+    let out = env.run(&["verify", "repo", "--read-data", "--json"]);
     assert_eq!(code(&out), 0, "{}{}", text(&out.stdout), text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["packs"],
+        walk(&env.repo().join("packs")).iter().filter(|p| p.is_file()).count(),
+        "{v}"
+    );
 
     // A third run finds every pack there: nothing read, nothing stored.
     let (summary, log) = second_backup(&env);
