@@ -1604,7 +1604,11 @@ impl Run<'_> {
         let Some(b) = &self.baseline else { return Ok(None) };
         let mut tree = to_blob(&b.root_tree);
         for part in rel.split(|c| *c == b'/') {
-            let t = self.repo()?.read_tree(&tree)?;
+            let t = self.repo()?.read_tree(&tree).inspect_err(|_| {
+                if let Some(sink) = &self.sink {
+                    sink.packs.mark_unreadable(&to_hash(&tree));
+                }
+            })?;
             match t.nodes.binary_search_by(|n| n.name.as_slice().cmp(part)) {
                 Ok(i) => match &t.nodes[i].content {
                     NodeContent::Subtree(id) => tree = *id,
@@ -1758,6 +1762,9 @@ impl Run<'_> {
     /// Whether blob `id` is stored in a pack this run may point into. A lost
     /// pack is named in the log the first time the run meets it.
     fn reusable(&self, sink: &Sink<'_>, index: &Index, id: &robovault_index::Hash32) -> robovault_index::Result<bool> {
+        if sink.packs.is_unreadable(id) {
+            return Ok(false);
+        }
         let Some(rec) = index.blob(id)? else { return Ok(false) };
         match sink.packs.presence(&rec.pack) {
             Presence::Present => Ok(true),
@@ -1774,10 +1781,25 @@ impl Run<'_> {
     /// lost the baseline's trees may be among its blobs (and unreadable):
     /// the tree is then built again from the index's rows and stored
     /// where needed, so the new snapshot never points into the lost pack.
+    /// So is it when a tree on the way cannot be read (damaged within a
+    /// pack of the right size): that tree is stored again when its
+    /// directory's tree is written.
     fn carried_tree(&self, rel: &[u8], b: &ChildVersion) -> Result<Option<TreeId>> {
-        match &self.sink {
-            Some(sink) if !sink.packs.all_present() => self.rebuild_tree(b.path).map(Some),
-            _ => self.baseline_tree(rel),
+        let Some(sink) = &self.sink else {
+            return self.baseline_tree(rel);
+        };
+        if !sink.packs.all_present() {
+            return self.rebuild_tree(b.path).map(Some);
+        }
+        match self.baseline_tree(rel) {
+            Err(Error::Store(e)) if !matches!(e, robovault_store::Error::Interrupted) => {
+                self.reporter.note(&format!(
+                    "a tree of the baseline cannot be read ({e}); the tree of {} is built again from the index",
+                    crate::display_bytes(rel)
+                ));
+                self.rebuild_tree(b.path).map(Some)
+            }
+            other => other,
         }
     }
 

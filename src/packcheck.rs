@@ -48,6 +48,8 @@ pub(crate) struct PackCheck {
     noted: Mutex<HashSet<Hash32>>,
     /// Whether every pack the index knew at the start is there.
     all: OnceLock<bool>,
+    /// Blobs this run failed to read: never reused, whatever their pack.
+    unreadable: Mutex<HashSet<Hash32>>,
 }
 
 impl PackCheck {
@@ -60,6 +62,7 @@ impl PackCheck {
             seen: Mutex::new(HashMap::new()),
             noted: Mutex::new(HashSet::new()),
             all: OnceLock::new(),
+            unreadable: Mutex::new(HashSet::new()),
         }
     }
 
@@ -87,6 +90,16 @@ impl PackCheck {
     /// True once per lost pack: the first caller names it in the log.
     pub(crate) fn first_notice(&self, pack: &Hash32) -> bool {
         self.noted.lock().unwrap_or_else(|p| p.into_inner()).insert(*pack)
+    }
+
+    /// Records that blob `id` could not be read in this run.
+    pub(crate) fn mark_unreadable(&self, id: &Hash32) {
+        self.unreadable.lock().unwrap_or_else(|p| p.into_inner()).insert(*id);
+    }
+
+    /// Whether blob `id` could not be read in this run.
+    pub(crate) fn is_unreadable(&self, id: &Hash32) -> bool {
+        self.unreadable.lock().unwrap_or_else(|p| p.into_inner()).contains(id)
     }
 
     /// The packs found lost so far.

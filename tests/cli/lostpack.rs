@@ -250,3 +250,49 @@ fn a_carried_directory_whose_trees_were_lost_is_written_again() {
     }
     assert_same_tree(&env.src().join("d3"), &env.path("t/d3"));
 }
+
+#[test]
+fn a_carried_directory_under_an_unreadable_tree_is_written_again() {
+    use robovault::store::{decode_blob, Tree};
+    let env = backed_up();
+    // Flip a byte inside the root's tree blob: its pack keeps its size.
+    let mut flipped = false;
+    for path in walk(&env.repo().join("packs")) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Ok(id) = PackId::from_hex(&name) else { continue };
+        let mut bytes = fs::read(&path).unwrap();
+        for e in pack::parse_pack(&id, &bytes).unwrap() {
+            if e.kind != BlobKind::Tree {
+                continue;
+            }
+            let at = e.offset as usize;
+            let stored = &bytes[at..at + e.stored_len as usize];
+            let tree = Tree::decode(&e.id, &decode_blob(&e.id, &e.location(id), stored).unwrap()).unwrap();
+            if tree.nodes.iter().any(|n| n.name == b"d0") {
+                bytes[at + e.stored_len as usize / 2] ^= 0x10;
+                flipped = true;
+            }
+        }
+        fs::write(&path, &bytes).unwrap();
+    }
+    assert!(flipped, "no tree holds d0");
+    let kept = env.path("kept");
+    fs::create_dir(&kept).unwrap();
+    fs::rename(env.src().join("d0"), kept.join("d0")).unwrap();
+
+    // d0 is carried (--xx); the root's tree on the way cannot be read.
+    let out = env.run(&["backup", "src", "repo", "--series", "s", "-r", "0", "-w", "0", "--xx"]);
+    assert!(code(&out) < 8, "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = env.run(&["restore", "repo", "t", "--series", "s", "-r", "0", "-w", "0"]);
+    assert_eq!(
+        code(&out),
+        1,
+        "restore failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_same_tree(&kept.join("d0"), &env.path("t/d0"));
+    for d in ["d1", "d2", "d3"] {
+        assert_same_tree(&env.src().join(d), &env.path("t").join(d));
+    }
+}
