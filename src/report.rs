@@ -20,6 +20,9 @@ pub trait Reporter: Sync {
     fn error(&self, _err: &RunError, _next: Next) {}
     /// Work found or finished, for a progress display.
     fn progress(&self, _p: Progress) {}
+    /// Something the run found and dealt with that a reader of the log
+    /// should know (a lost pack whose content is stored again).
+    fn note(&self, _text: &str) {}
 }
 
 /// Progress of a run: files and bytes found so far, and done.

@@ -172,8 +172,11 @@ impl Console {
         } else {
             100.0 * 1_048_576.0
         };
-        let end = now + chrono::Duration::milliseconds((size as f64 / rate * 1000.0) as i64);
-        format!("\t{} -> {}", now.format("%H:%M"), end.format("%H:%M"))
+        // A slow start can promise an end past any calendar: shown as unknown.
+        let end = chrono::Duration::try_milliseconds((size as f64 / rate * 1000.0) as i64)
+            .and_then(|d| now.checked_add_signed(d))
+            .map_or_else(|| "--:--".to_owned(), |e| e.format("%H:%M").to_string());
+        format!("\t{} -> {end}", now.format("%H:%M"))
     }
 }
 
@@ -294,6 +297,10 @@ impl Reporter for Console {
             *self.copied_bytes.lock().unwrap_or_else(|p| p.into_inner()) += line.size;
         }
         self.write(&format!("\t{tag}\t{size:>14}\t{ts}{name}{eta}\n"));
+    }
+
+    fn note(&self, text: &str) {
+        self.write(&format!("NOTE : {text}\n"));
     }
 
     fn progress(&self, p: Progress) {

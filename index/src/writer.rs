@@ -378,6 +378,22 @@ impl Writer {
         Ok(())
     }
 
+    /// Removes the row of a pack no blob points at any more (a lost pack
+    /// whose content was stored again elsewhere); returns whether it did.
+    ///
+    /// # Errors
+    /// [`crate::Error::Sqlite`].
+    pub fn delete_pack_if_empty(&mut self, pack: &Hash32) -> Result<bool> {
+        self.conn
+            .execute(
+                "DELETE FROM packs WHERE pack_id = ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.pack = packs.id)",
+                [&pack.0[..]],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
+    }
+
     /// Removes a pack's row; its blobs must have been deleted or moved.
     ///
     /// # Errors
