@@ -39,6 +39,7 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::job::{tags, ClassSwitches, JobOptions, RunOptions};
 use crate::node::{entry_of, make_node, node_of_entry, read_xattrs, Names, SourceMeta};
+use crate::packcheck::{Lost, PackCheck, Presence};
 use crate::paths::{absolute, check_backup_paths, child_rel};
 use crate::repo::{hostname, packer_into, to_blob, to_hash, Repository};
 use crate::report::{DirLine, EntryLine, Progress, Reporter};
@@ -132,6 +133,8 @@ pub struct BackupSummary {
 struct Sink<'a> {
     writer: &'a Mutex<Writer>,
     packer: &'a Packer,
+    /// Which packs blobs may be reused from.
+    packs: PackCheck,
 }
 
 /// Runs one backup of `source` into the repository at `repo_path` (created
@@ -236,8 +239,12 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         (Some(r), Some((w, _))) => Some(packer_into(r.store(), w)),
         _ => None,
     };
-    let sink = match (&writer, &packer) {
-        (Some((w, _)), Some(p)) => Some(Sink { writer: w, packer: p }),
+    let sink = match (&writer, &packer, &repo, &index) {
+        (Some((w, _)), Some(p), Some(r), Some(ix)) => Some(Sink {
+            writer: w,
+            packer: p,
+            packs: PackCheck::new(r.store(), ix.packs()?, r.remote().is_some()),
+        }),
         _ => None,
     };
 
@@ -278,6 +285,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         Some(p) => p.finish()?,
         None => Default::default(),
     };
+    let lost = run.sink.as_ref().map(|s| s.packs.lost()).unwrap_or_default();
     let Run {
         errors,
         new_data,
@@ -349,6 +357,11 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         .map_err(|_| Error::Usage("internal: index writer still shared".into()))?
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
+    // A lost pack whose every blob this run stored again is no longer the
+    // index's: later runs need not look for it.
+    for pack in &lost {
+        writer.delete_pack_if_empty(pack)?;
+    }
     let key = writer.add_snapshot(
         &NewSnapshot {
             snap_id: snap_id.to_hex(),
@@ -846,7 +859,7 @@ impl Run<'_> {
         let bytes = tree.encode();
         let id = TreeId::of(&bytes);
         let Some(sink) = &self.sink else { return Ok(id) };
-        if !sink.packer.contains(&id) && !self.with_reader(|r| r.has_blob(&to_hash(&id)))? {
+        if !sink.packer.contains(&id) && !self.with_reader(|r| self.reusable(sink, r, &to_hash(&id)))? {
             sink.packer.add(id, BlobKind::Tree, &bytes)?;
         }
         Ok(id)
@@ -1424,6 +1437,7 @@ impl Run<'_> {
             None => Class::Lonely,
             Some(b) => classify(&meta, &xattrs, target.as_deref(), &b.entry, &self.names, classes),
         };
+        let class = self.unless_lost(class, kind, base.as_ref())?;
         if classes.skips(class) {
             skip(&mut out, class.tag(false, false));
             if let Some(b) = &base {
@@ -1577,7 +1591,7 @@ impl Run<'_> {
         let Some(b) = base else { return Ok(None) };
         let chunks = b.entry.chunks.as_ref().map(|c| c.iter().map(to_blob).collect());
         let subtree = if is_dir_entry(b) {
-            self.baseline_tree(rel)?
+            self.carried_tree(rel, b)?
         } else {
             None
         };
@@ -1590,7 +1604,11 @@ impl Run<'_> {
         let Some(b) = &self.baseline else { return Ok(None) };
         let mut tree = to_blob(&b.root_tree);
         for part in rel.split(|c| *c == b'/') {
-            let t = self.repo()?.read_tree(&tree)?;
+            let t = self.repo()?.read_tree(&tree).inspect_err(|_| {
+                if let Some(sink) = &self.sink {
+                    sink.packs.mark_unreadable(&to_hash(&tree));
+                }
+            })?;
             match t.nodes.binary_search_by(|n| n.name.as_slice().cmp(part)) {
                 Ok(i) => match &t.nodes[i].content {
                     NodeContent::Subtree(id) => tree = *id,
@@ -1728,7 +1746,7 @@ impl Run<'_> {
     fn store_chunk(&self, data: &[u8]) -> Result<BlobId> {
         let id = BlobId::of(data);
         let Some(sink) = &self.sink else { return Ok(id) };
-        if sink.packer.contains(&id) || self.with_reader(|r| r.has_blob(&to_hash(&id)))? {
+        if sink.packer.contains(&id) || self.with_reader(|r| self.reusable(sink, r, &to_hash(&id)))? {
             return Ok(id);
         }
         if sink.packer.add(id, BlobKind::Data, data)? {
@@ -1736,6 +1754,143 @@ impl Run<'_> {
         }
         Ok(id)
     }
+}
+
+/// Reuse of stored blobs: only from packs known to be there (see
+/// [`crate::packcheck`]).
+impl Run<'_> {
+    /// Whether blob `id` is stored in a pack this run may point into. A lost
+    /// pack is named in the log the first time the run meets it.
+    fn reusable(&self, sink: &Sink<'_>, index: &Index, id: &robovault_index::Hash32) -> robovault_index::Result<bool> {
+        if sink.packs.is_unreadable(id) {
+            return Ok(false);
+        }
+        let Some(rec) = index.blob(id)? else { return Ok(false) };
+        match sink.packs.presence(&rec.pack) {
+            Presence::Present => Ok(true),
+            Presence::Lost(why) => {
+                if sink.packs.first_notice(&rec.pack) {
+                    self.reporter.note(&lost_note(&rec.pack, why));
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// The tree of a baseline directory carried unchanged. While a pack is
+    /// lost the baseline's trees may be among its blobs (and unreadable):
+    /// the tree is then built again from the index's rows and stored
+    /// where needed, so the new snapshot never points into the lost pack.
+    /// So is it when a tree on the way cannot be read (damaged within a
+    /// pack of the right size): that tree is stored again when its
+    /// directory's tree is written.
+    fn carried_tree(&self, rel: &[u8], b: &ChildVersion) -> Result<Option<TreeId>> {
+        let Some(sink) = &self.sink else {
+            return self.baseline_tree(rel);
+        };
+        if !sink.packs.all_present() {
+            return self.rebuild_tree(b.path).map(Some);
+        }
+        match self.baseline_tree(rel) {
+            Err(Error::Store(e)) if !matches!(e, robovault_store::Error::Interrupted) => {
+                self.reporter.note(&format!(
+                    "a tree of the baseline cannot be read ({e}); the tree of {} is built again from the index",
+                    crate::display_bytes(rel)
+                ));
+                self.rebuild_tree(b.path).map(Some)
+            }
+            other => other,
+        }
+    }
+
+    /// The baseline's subtree of directory `path`, built from its version
+    /// rows, deepest directories first, on a heap stack (a tree may be
+    /// deeper than a thread's stack allows recursion).
+    fn rebuild_tree(&self, path: PathId) -> Result<TreeId> {
+        struct Frame {
+            children: std::vec::IntoIter<ChildVersion>,
+            nodes: Vec<robovault_store::Node>,
+            /// The directory this frame builds, as its parent lists it.
+            dir: Option<ChildVersion>,
+        }
+        let valid =
+            |v: Vec<ChildVersion>| -> Vec<ChildVersion> { v.into_iter().filter(|c| valid_name(&c.name)).collect() };
+        let mut stack = vec![Frame {
+            children: valid(self.children(path)?).into_iter(),
+            nodes: Vec::new(),
+            dir: None,
+        }];
+        loop {
+            let top = stack
+                .last_mut()
+                .ok_or_else(|| Error::Usage("internal: empty tree stack".into()))?;
+            if let Some(c) = top.children.next() {
+                if is_dir_entry(&c) {
+                    let children = valid(self.children(c.path)?).into_iter();
+                    stack.push(Frame {
+                        children,
+                        nodes: Vec::new(),
+                        dir: Some(c),
+                    });
+                } else {
+                    let chunks = c.entry.chunks.as_ref().map(|v| v.iter().map(to_blob).collect());
+                    top.nodes.extend(node_of_entry(&c.name, &c.entry, chunks, None));
+                }
+                continue;
+            }
+            let Some(done) = stack.pop() else { break };
+            let mut nodes = done.nodes;
+            nodes.sort_by(|a, b| a.name.cmp(&b.name));
+            let tree = self.store_tree(&Tree { nodes })?;
+            match (done.dir, stack.last_mut()) {
+                (Some(dir), Some(parent)) => {
+                    parent
+                        .nodes
+                        .extend(node_of_entry(&dir.name, &dir.entry, None, Some(tree)))
+                }
+                _ => return Ok(tree),
+            }
+        }
+        Err(Error::Usage("internal: empty tree stack".into()))
+    }
+
+    /// A Same file whose baseline content is not all in packs the run may
+    /// reuse is read again (Lost): the source still has what the
+    /// repository lost.
+    fn unless_lost(&self, class: Class, kind: NodeKind, base: Option<&ChildVersion>) -> Result<Class> {
+        let Some(sink) = &self.sink else { return Ok(class) };
+        if class != Class::Same || kind != NodeKind::File || self.job.classes.include_same {
+            return Ok(class);
+        }
+        // The common case: no pack is lost, no chunk needs looking up.
+        if sink.packs.all_present() {
+            return Ok(class);
+        }
+        let Some(chunks) = base.and_then(|b| b.entry.chunks.as_deref()) else {
+            return Ok(class);
+        };
+        let lost = self.with_reader(|r| {
+            for c in chunks {
+                if !self.reusable(sink, r, c)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })?;
+        Ok(if lost { Class::Lost } else { class })
+    }
+}
+
+/// The log's note on a pack the run found lost.
+fn lost_note(pack: &robovault_index::Hash32, why: Lost) -> String {
+    let what = match why {
+        Lost::Missing => "is missing from the repository",
+        Lost::Damaged => "is damaged (not as the index recorded it)",
+    };
+    format!(
+        "pack {} {what}; its content is stored again where the source still has it",
+        robovault_store::PackId(pack.0).to_hex()
+    )
 }
 
 /// The next chunks of a file, up to about [`BATCH_BYTES`]; empty at the end.

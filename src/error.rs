@@ -30,6 +30,28 @@ pub enum Error {
         /// What was found instead.
         reason: String,
     },
+    /// A writing command on a repository this process may only read.
+    #[error("repository {}/ is read-only ({reason}); reading commands work, writing ones need write access to it", .path.display())]
+    ReadOnly {
+        /// The repository.
+        path: PathBuf,
+        /// Why it cannot be written.
+        reason: String,
+    },
+    /// A repository whose index and packs are there, but not its config.
+    #[error("repository {}/ has lost its config file (its index and packs are there); run: robovault repair index {}", .path.display(), .path.display())]
+    ConfigMissing {
+        /// The repository.
+        path: PathBuf,
+    },
+    /// The local cache of a remote repository's index is damaged.
+    #[error("the cached index {} is damaged ({reason}); remove it, and the next command downloads the repository's index again", .path.display())]
+    CacheDamaged {
+        /// The cache file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// `init` found something already there.
     #[error("{} already exists and is not an empty directory", .path.display())]
     RepositoryExists {

@@ -18,6 +18,7 @@ mod forget;
 mod gc;
 mod job;
 mod node;
+mod packcheck;
 mod paths;
 mod remote;
 mod repair;

@@ -114,7 +114,15 @@ pub(crate) fn local_index(dir: &Path, store: &Store) -> Result<Index> {
             None => return fresh_index(dir, id),
         }
     }
-    let index = Index::open(&path)?;
+    let index = Index::open(&path).map_err(|e| match e {
+        // `repair index` of the cache's directory would be the wrong advice:
+        // the cache is only a copy of what the repository holds.
+        robovault_index::Error::Damaged { reason, .. } => Error::CacheDamaged {
+            path: path.clone(),
+            reason,
+        },
+        other => other.into(),
+    })?;
     if index.meta("repository")?.as_deref() != Some(id.as_str()) {
         return Err(Error::NotARepository {
             path: path.clone(),
@@ -238,6 +246,16 @@ pub(crate) fn sync(repo: &Repository) -> Result<()> {
     Ok(())
 }
 
+/// The stamp of names older than `grace`: empty (nothing is that old) when
+/// the grace reaches before any date.
+fn cutoff_stamp(grace: Duration) -> String {
+    chrono::Duration::from_std(grace)
+        .ok()
+        .and_then(|g| chrono::Utc::now().checked_sub_signed(g))
+        .map(|t| t.format("%Y%m%dT%H%M%S").to_string())
+        .unwrap_or_default()
+}
+
 /// The packs named by every condemned-pack list.
 fn condemned_packs(store: &Store) -> Result<HashSet<String>> {
     let backend = store.backend();
@@ -298,9 +316,7 @@ pub(crate) fn condemn(repo: &Repository, packs: &[String]) -> Result<()> {
 /// Store errors.
 pub(crate) fn collect_condemned(repo: &Repository, grace: Duration, used: &HashSet<Hash32>) -> Result<u64> {
     let backend = repo.store().backend();
-    let cutoff = (chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or_default())
-        .format("%Y%m%dT%H%M%S")
-        .to_string();
+    let cutoff = cutoff_stamp(grace);
     let mut deleted = 0;
     for name in backend.list(ObjectKind::Condemned)? {
         if name.get(..15).is_none_or(|stamp| stamp >= cutoff.as_str()) {
@@ -379,9 +395,7 @@ pub fn prune_index_copies(repo: &Repository, grace: Duration) -> Result<u64> {
         let host = rest.rsplit_once('-').map_or(rest, |(h, _)| h).to_owned();
         by_host.entry(host).or_default().push(name);
     }
-    let cutoff = (chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or_default())
-        .format("%Y%m%dT%H%M%S")
-        .to_string();
+    let cutoff = cutoff_stamp(grace);
     let mut removed = 0;
     for (_, mut names) in by_host {
         names.sort();

@@ -19,8 +19,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use robovault_index::{Counts, Entry, Index, NewSnapshot, PathId, RunErrorRow, SeriesKey, Writer, ROOT_PATH};
-use robovault_store::{NodeKind, ObjectKind, PackId, SnapshotId, SnapshotObject, Store, Tree, TreeId, WriterLock};
+use robovault_index::{Access, Counts, Entry, Index, NewSnapshot, PathId, RunErrorRow, SeriesKey, Writer, ROOT_PATH};
+use robovault_store::{
+    Config, NodeKind, ObjectKind, PackId, SnapshotId, SnapshotObject, Store, Tree, TreeId, WriterLock,
+};
 
 use crate::node::entry_of_tree_node;
 use crate::repo::{hostname, index_rows, pack_hash, to_hash, INDEX_FILE};
@@ -59,15 +61,22 @@ pub fn repair_index(repo_path: &Path, lock_wait: Duration) -> Result<RepairSumma
         return crate::remote::repair(url, lock_wait);
     }
     let root = fs::canonicalize(repo_path).map_err(|e| Error::io("resolving", repo_path, e))?;
-    let store = Store::open(crate::repo::local_backend(&root)).map_err(|e| match e {
-        robovault_store::Error::NotFound { .. } => Error::NotARepository {
-            path: root.clone(),
-            reason: "it holds no config".into(),
-        },
-        other => other.into(),
-    })?;
+    crate::repo::check_writable(&root)?;
     let holder = format!("pid {} on host {} (repair index)", std::process::id(), hostname());
-    let _lock = WriterLock::acquire(&root, &holder, lock_wait)?;
+    let (store, _lock) = match Store::open(crate::repo::local_backend(&root)) {
+        Ok(store) => (store, WriterLock::acquire(&root, &holder, lock_wait)?),
+        Err(robovault_store::Error::NotFound { .. }) if root.join("packs").is_dir() => {
+            let lock = WriterLock::acquire(&root, &holder, lock_wait)?;
+            (recover_config(&root)?, lock)
+        }
+        Err(robovault_store::Error::NotFound { .. }) => {
+            return Err(Error::NotARepository {
+                path: root.clone(),
+                reason: "it holds no config".into(),
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
     let tmp = root.join(format!("{INDEX_FILE}.rebuild"));
     for suffix in ["", "-wal", "-shm"] {
         let _ = fs::remove_file(format!("{}{suffix}", tmp.display()));
@@ -155,6 +164,46 @@ pub(crate) fn finish_index_swap(root: &Path) -> Result<()> {
         let _ = fs::remove_file(format!("{}{suffix}", aside.display()));
     }
     Ok(())
+}
+
+/// Writes the config again for a repository that lost it. Every parameter
+/// but the id is fixed in this format version (FORMAT.md, Config); the id is
+/// the one the old index records, else the one its snapshot objects name,
+/// else a new one (then nothing stored refers to any). Needs the lock.
+fn recover_config(root: &Path) -> Result<Store> {
+    let backend = crate::repo::local_backend(root);
+    let mut config = Config::new();
+    if let Some(id) = recorded_id(root, &*backend) {
+        config.id = id;
+    }
+    Ok(Store::create(backend, config)?)
+}
+
+/// The repository id that the index or, failing it, most snapshot objects
+/// record.
+fn recorded_id(root: &Path, backend: &dyn robovault_store::Backend) -> Option<String> {
+    let valid = |id: &str| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    let from_index = Index::open_as(&root.join(INDEX_FILE), Access::ReadOnly)
+        .and_then(|index| index.meta("repository"))
+        .ok()
+        .flatten();
+    if let Some(id) = from_index.filter(|id| valid(id)) {
+        return Some(id);
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for name in backend.list(ObjectKind::Snapshot).ok()? {
+        let Ok(id) = SnapshotId::from_hex(&name) else { continue };
+        let Ok(bytes) = backend.read(ObjectKind::Snapshot, &name) else {
+            continue;
+        };
+        if let Ok(obj) = SnapshotObject::decode(&id, &bytes) {
+            *seen.entry(obj.repository).or_default() += 1;
+        }
+    }
+    seen.into_iter()
+        .filter(|(id, _)| valid(id))
+        .max_by_key(|(_, n)| *n)
+        .map(|(id, _)| id)
 }
 
 fn index_packs(store: &Store, w: &mut Writer, summary: &mut RepairSummary) -> Result<()> {

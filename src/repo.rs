@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use robovault_index::{BlobRecord, Hash32, Index, Writer};
+use robovault_index::{Access, BlobRecord, Hash32, Index, Writer};
 use robovault_store::{
     Backend, BlobId, BlobKind, BlobLocation, Compression, Config, LocalBackend, ObjectKind, PackId, Packer, ReaderLock,
     S3Url, Store, TreeId, WriterLock,
@@ -26,6 +26,14 @@ pub struct Repository {
     /// A remote repository's URL.
     remote: Option<S3Url>,
     store: Arc<Store>,
+    /// The database every connection of the pool opens, and how.
+    index_path: PathBuf,
+    access: Access,
+    /// Why this process may not write the repository, if it may not.
+    read_only: Option<String>,
+    /// A private copy of the index, for a read-only repository whose own
+    /// file SQLite cannot open where it is; removed on drop.
+    _private_index: Option<tempfile::TempDir>,
     /// Idle connections to the index: SQLite connections are not shared
     /// between threads, so each worker borrows one.
     pool: Mutex<Vec<Index>>,
@@ -65,6 +73,8 @@ fn remote_url(path: &Path) -> Result<Option<S3Url>> {
 /// What is at a path given as a repository.
 enum Found {
     Repository,
+    /// An index or packs directory without its config.
+    ConfigMissing,
     Missing,
     EmptyDir,
     Other(String),
@@ -87,6 +97,9 @@ fn probe(path: &Path) -> Result<Found> {
     }
     if path.join("config").exists() {
         return Ok(Found::Repository);
+    }
+    if path.join(INDEX_FILE).is_file() && path.join("packs").is_dir() {
+        return Ok(Found::ConfigMissing);
     }
     let mut entries = fs::read_dir(path).map_err(|e| Error::io("listing", path, e))?;
     if entries.next().is_none() {
@@ -115,8 +128,18 @@ impl Repository {
             return Repository::init_remote(url);
         }
         match probe(path)? {
-            Found::Missing | Found::EmptyDir => {}
-            Found::Repository | Found::Other(_) => return Err(Error::RepositoryExists { path: path.to_owned() }),
+            Found::Missing => {}
+            Found::EmptyDir => {
+                if let Some(reason) = unwritable(path) {
+                    return Err(Error::ReadOnly {
+                        path: path.to_owned(),
+                        reason,
+                    });
+                }
+            }
+            Found::Repository | Found::ConfigMissing | Found::Other(_) => {
+                return Err(Error::RepositoryExists { path: path.to_owned() })
+            }
         }
         fs::create_dir_all(path).map_err(|e| Error::io("creating", path, e))?;
         let path = fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
@@ -144,6 +167,10 @@ impl Repository {
         }
         match probe(path)? {
             Found::Repository => {}
+            Found::ConfigMissing => {
+                let path = fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
+                return Err(Error::ConfigMissing { path });
+            }
             Found::Missing => {
                 return Err(Error::NotARepository {
                     path: path.to_owned(),
@@ -165,35 +192,12 @@ impl Repository {
         }
         let path = fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
         let store = Arc::new(Store::open(local_backend(&path))?);
-        let index_path = path.join(INDEX_FILE);
-        if !index_path.exists() && path.join(format!("{INDEX_FILE}.new")).exists() {
-            // A repair crashed while swapping its new index in: finish it,
-            // under the lock (the repair itself may still be running).
-            let holder = format!("pid {} on host {} (finishing a repair)", std::process::id(), hostname());
-            let _lock = WriterLock::acquire(&path, &holder, Duration::ZERO)?;
-            crate::repair::finish_index_swap(&path)?;
-        }
-        if !index_path.exists() {
-            return Err(Error::NotARepository {
-                path,
-                reason: format!("{INDEX_FILE} is missing"),
-            });
-        }
-        let index = Index::open(&index_path)?;
-        match index.meta("repository")? {
-            Some(id) if id == store.config().id => {}
-            other => {
-                return Err(Error::NotARepository {
-                    path,
-                    reason: format!(
-                        "{INDEX_FILE} belongs to repository {}, the config to {}",
-                        other.unwrap_or_else(|| "(none)".into()),
-                        store.config().id
-                    ),
-                })
-            }
-        }
-        Repository::assemble(path, store, index)
+        let read_only = unwritable(&path);
+        let (index, private) = open_local_index(&path, &store, read_only.is_some())?;
+        let mut repo = Repository::assemble(path, store, index)?;
+        repo.read_only = read_only;
+        repo._private_index = private;
+        Ok(repo)
     }
 
     fn assemble(path: PathBuf, store: Arc<Store>, index: Index) -> Result<Repository> {
@@ -202,6 +206,10 @@ impl Repository {
             path,
             remote: None,
             store,
+            index_path: index.path().to_owned(),
+            access: index.access(),
+            read_only: None,
+            _private_index: None,
             pool: Mutex::new(vec![index]),
             reader_lock: Mutex::new(Some(reader_lock)),
         })
@@ -316,7 +324,7 @@ impl Repository {
         let idle = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match idle {
             Some(c) => c,
-            None => Index::open(&self.path.join(INDEX_FILE))?,
+            None => Index::open_as(&self.index_path, self.access)?,
         };
         Ok(PooledIndex {
             pool: &self.pool,
@@ -329,6 +337,12 @@ impl Repository {
     /// # Errors
     /// [`robovault_store::Error::Locked`] naming the holder.
     pub fn lock_writer(&self, wait: Duration) -> Result<WriterLock> {
+        if let Some(reason) = &self.read_only {
+            return Err(Error::ReadOnly {
+                path: self.path.clone(),
+                reason: reason.clone(),
+            });
+        }
         let holder = format!(
             "pid {} on host {} since {}",
             std::process::id(),
@@ -433,6 +447,139 @@ impl Repository {
         let loc = Self::locate_in(index, id)?;
         Ok(self.store.read_tree(id, &loc)?)
     }
+}
+
+/// Opens the index of the local repository at `path` (canonical), whose
+/// store is `store`: checked to be whole and to belong to that store.
+fn open_local_index(path: &Path, store: &Store, read_only: bool) -> Result<(Index, Option<tempfile::TempDir>)> {
+    let mut index_path = path.join(INDEX_FILE);
+    let swapped = path.join(format!("{INDEX_FILE}.new"));
+    if !index_path.exists() && swapped.exists() {
+        if read_only {
+            // A repair crashed while swapping its new index in, and we
+            // may not finish it: its new index is whole, read that.
+            index_path = swapped;
+        } else {
+            // Finish the swap, under the lock (the repair itself may
+            // still be running).
+            let holder = format!("pid {} on host {} (finishing a repair)", std::process::id(), hostname());
+            let _lock = WriterLock::acquire(path, &holder, Duration::ZERO)?;
+            crate::repair::finish_index_swap(path)?;
+        }
+    }
+    match fs::metadata(&index_path) {
+        // The config is there (see `probe`): the store is, and `repair
+        // index` rebuilds the index from it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(damaged(&index_path, "the file is missing")),
+        Err(e) => return Err(Error::io("reading", &index_path, e)),
+        // SQLite takes an empty file for a new database, and would
+        // migrate it into an index that knows no repository.
+        Ok(m) if m.len() == 0 => return Err(damaged(&index_path, "the file is empty")),
+        Ok(_) => {}
+    }
+    let (index, private) = if read_only {
+        open_read_only(path, &index_path)?
+    } else {
+        (Index::open(&index_path)?, None)
+    };
+    match index.meta("repository")? {
+        Some(id) if id == store.config().id => {}
+        None => return Err(damaged(&index_path, "it records no repository id")),
+        Some(other) => {
+            return Err(damaged(
+                &index_path,
+                &format!("it belongs to repository {other}, the config to {}", store.config().id),
+            ))
+        }
+    }
+    Ok((index, private))
+}
+
+/// Why this process may not write the repository directory `dir`, if it
+/// may not: a read-only mount, or a directory or index file of another user.
+pub(crate) fn unwritable(dir: &Path) -> Option<String> {
+    for p in [dir.to_path_buf(), dir.join(INDEX_FILE)] {
+        match rustix::fs::access(&p, rustix::fs::Access::WRITE_OK) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => {
+                return Some(format!(
+                    "{} cannot be written: {}",
+                    p.display(),
+                    std::io::Error::from(e)
+                ))
+            }
+        }
+    }
+    None
+}
+
+/// [`unwritable`] as the error of a writing command.
+///
+/// # Errors
+/// [`Error::ReadOnly`] naming the repository.
+pub(crate) fn check_writable(dir: &Path) -> Result<()> {
+    match unwritable(dir) {
+        None => Ok(()),
+        Some(reason) => Err(Error::ReadOnly {
+            path: dir.to_owned(),
+            reason,
+        }),
+    }
+}
+
+fn damaged(index_path: &Path, reason: &str) -> Error {
+    Error::Index(robovault_index::Error::Damaged {
+        path: index_path.to_owned(),
+        reason: reason.to_owned(),
+    })
+}
+
+/// Opens the index of a repository this process may not write. SQLite's
+/// own read-only open serves when the WAL's `-shm` file can be used or made.
+/// Otherwise, on a read-only mount without a WAL nothing can change the file
+/// and `immutable` reads it as it is; anywhere else (a WAL left by a crashed
+/// writer, which `immutable` would ignore with its committed transactions,
+/// or a directory of another user, whose writer may start at any time, or an
+/// older schema to migrate) a private copy of the database and its WAL is
+/// opened instead, in a temporary directory removed with the repository.
+fn open_read_only(dir: &Path, index_path: &Path) -> Result<(Index, Option<tempfile::TempDir>)> {
+    let first = match Index::open_as(index_path, Access::ReadOnly) {
+        Ok(index) => return Ok((index, None)),
+        Err(e) if e.wants_private_copy() => e,
+        Err(e) => return Err(e.into()),
+    };
+    let wal = sibling(index_path, "-wal");
+    let has_wal = fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+    let older = matches!(first, robovault_index::Error::OlderSchema { .. });
+    if !has_wal && !older && mounted_read_only(dir) {
+        match Index::open_as(index_path, Access::Immutable) {
+            Ok(index) => return Ok((index, None)),
+            Err(e) if e.wants_private_copy() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("robovault-index-")
+        .tempdir()
+        .map_err(|e| Error::io("creating a private copy of", index_path, e))?;
+    let copy = tmp.path().join(INDEX_FILE);
+    fs::copy(index_path, &copy).map_err(|e| Error::io("copying", index_path, e))?;
+    if has_wal {
+        fs::copy(&wal, sibling(&copy, "-wal")).map_err(|e| Error::io("copying", &wal, e))?;
+    }
+    Ok((Index::open(&copy)?, Some(tmp)))
+}
+
+/// `path` with `suffix` appended to its file name (`index.sqlite-wal`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn mounted_read_only(dir: &Path) -> bool {
+    rustix::fs::statvfs(dir).is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
 }
 
 /// The index rows of a pack's footer entries:

@@ -23,6 +23,9 @@ pub trait Reporter: Sync {
     /// Something the user asked for that the run will not do (a selection
     /// that matches nothing), before the walk.
     fn warning(&self, _text: &str) {}
+    /// Something the run found and dealt with that a reader of the log
+    /// should know (a lost pack whose content is stored again).
+    fn note(&self, _text: &str) {}
 }
 
 /// Progress of a run: files and bytes found so far, and done.

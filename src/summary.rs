@@ -22,6 +22,9 @@ pub enum Class {
     Extra,
     /// Kinds differ.
     Mismatched,
+    /// As Same, but the baseline content lies in a pack the repository lost
+    /// (backup only): read and stored again.
+    Lost,
 }
 
 impl Class {
@@ -46,6 +49,8 @@ impl Class {
             (Class::Extra, _) if kind_is_dir => "*EXTRA Dir  ",
             (Class::Extra, _) => "*EXTRA File ",
             (Class::Mismatched, _) => "*MISMATCH   ",
+            (Class::Lost, true) => "  Lost Pack ",
+            (Class::Lost, false) => "   lost pack",
         }
     }
 }
@@ -210,7 +215,7 @@ mod tests {
     fn tags_are_twelve_characters() {
         use Class::*;
         for class in [
-            Lonely, Newer, Older, Changed, Tweaked, Modified, Same, Extra, Mismatched,
+            Lonely, Newer, Older, Changed, Tweaked, Modified, Same, Extra, Mismatched, Lost,
         ] {
             for dir in [false, true] {
                 for copied in [false, true] {

@@ -112,21 +112,12 @@ pub fn verify(repo_path: &Path, read: ReadData) -> Result<VerifySummary> {
 pub fn verify_with(repo_path: &Path, read: ReadData, reporter: &dyn crate::Reporter) -> Result<VerifySummary> {
     let repo = Repository::open(repo_path)?;
     let mut summary = VerifySummary::default();
-    let mut damaged_blobs: HashMap<Hash32, String> = HashMap::new();
-    let mut damaged_packs: Vec<(Hash32, Problem)> = Vec::new();
+    let mut damage: Vec<Damage> = Vec::new();
     // Every check below sees one state of the index: a forget or gc
     // committing meanwhile must not look like damage.
     let index = repo.index()?;
     let _view = index.pin()?;
-    check_packs(
-        &repo,
-        &index,
-        read,
-        &mut summary,
-        &mut damaged_packs,
-        &mut damaged_blobs,
-        reporter,
-    )?;
+    check_packs(&repo, &index, read, &mut summary, &mut damage, reporter)?;
     let snaps = index.snapshots(None)?;
     robovault_store::pause_point("verify-listed");
     summary.snapshots = snaps.len() as u64;
@@ -143,17 +134,28 @@ pub fn verify_with(repo_path: &Path, read: ReadData, reporter: &dyn crate::Repor
     }
     summary.trees = walker.seen_trees.len() as u64;
     summary.problems.extend(walker.problems);
-    // Name what the damaged packs and blobs affect.
-    for (pack, mut problem) in damaged_packs {
-        let blobs: Vec<Hash32> = damaged_blobs
-            .iter()
-            .filter(|(_, p)| **p == pack_text(&pack))
-            .map(|(b, _)| *b)
-            .collect();
-        let (snapshots, paths) = affected(&repo, &index, &snaps, &blobs.iter().copied().collect())?;
-        problem.snapshots = snapshots;
-        problem.paths = paths;
-        summary.problems.push(problem);
+    // Name what each damaged pack or blob affects, from one walk of the trees.
+    let needed: HashSet<Hash32> = damage.iter().flat_map(|d| d.blobs.iter().copied()).collect();
+    let users = affected(&repo, &index, &snaps, &needed)?;
+    for d in damage {
+        let mut hit_snaps: HashSet<&str> = HashSet::new();
+        let mut paths = BTreeSet::new();
+        for b in &d.blobs {
+            if let Some(u) = users.get(b) {
+                hit_snaps.extend(u.snapshots.iter().map(String::as_str));
+                paths.extend(u.paths.iter().cloned());
+            }
+        }
+        summary.problems.push(Problem {
+            object: d.object,
+            message: d.message,
+            snapshots: snaps
+                .iter()
+                .filter(|s| hit_snaps.contains(s.snap_id.as_str()))
+                .map(|s| s.snap_id.clone())
+                .collect(),
+            paths: paths.into_iter().collect(),
+        });
     }
     summary.unreferenced_packs = repo.orphan_packs()?;
     Ok(summary)
@@ -167,13 +169,19 @@ fn hex(b: &[u8; 32]) -> String {
     BlobId(*b).to_hex()
 }
 
+/// One damaged pack or blob, and the blobs whose content it loses.
+struct Damage {
+    object: String,
+    message: String,
+    blobs: Vec<Hash32>,
+}
+
 fn check_packs(
     repo: &Repository,
     index: &Index,
     read: ReadData,
     summary: &mut VerifySummary,
-    damaged: &mut Vec<(Hash32, Problem)>,
-    damaged_blobs: &mut HashMap<Hash32, String>,
+    damage: &mut Vec<Damage>,
     reporter: &dyn crate::Reporter,
 ) -> Result<()> {
     let packs = index.packs()?;
@@ -191,7 +199,7 @@ fn check_packs(
         files: groups.len() as u64,
         bytes: groups.iter().map(|(p, _)| sizes.get(p).copied().unwrap_or(0)).sum(),
     });
-    let found: Vec<(Hash32, Vec<(Hash32, String)>)> = groups
+    let found: Vec<Vec<(Hash32, Issue)>> = groups
         .par_iter()
         .map(|(pack, blobs)| {
             let read_it = read.selects(positions.get(pack).copied().unwrap_or(0), pack);
@@ -199,45 +207,77 @@ fn check_packs(
             reporter.progress(crate::Progress::Done {
                 bytes: sizes.get(pack).copied().unwrap_or(0),
             });
-            (*pack, issues)
+            issues
         })
         .collect();
     let (packs_read, bytes, blobs_read) = *results.lock().unwrap_or_else(|p| p.into_inner());
     summary.packs_read = packs_read;
     summary.bytes_read = bytes;
     summary.blobs_read = blobs_read;
-    for (pack, issues) in found {
-        if issues.is_empty() {
-            continue;
-        }
-        let mut messages = Vec::new();
-        for (blob, msg) in issues {
-            if blob != Hash32::default() {
-                damaged_blobs.insert(blob, pack_text(&pack));
-            } else {
-                // A pack-wide problem: every blob of the pack is affected.
-                if let Some((_, blobs)) = groups.iter().find(|(p, _)| *p == pack) {
-                    for (b, _) in blobs {
-                        damaged_blobs.insert(*b, pack_text(&pack));
-                    }
-                }
-            }
-            messages.push(msg);
-        }
-        damaged.push((
-            pack,
-            Problem {
-                object: format!("pack {}", pack_text(&pack)),
-                message: messages.join("; "),
-                snapshots: Vec::new(),
-                paths: Vec::new(),
-            },
-        ));
+    for ((pack, blobs), issues) in groups.iter().zip(found) {
+        damage.extend(pack_damage(pack, blobs, issues));
     }
     Ok(())
 }
 
-/// Checks one pack; each issue names the blob (or the zero id for the pack).
+/// What one check of a pack found wrong.
+enum Issue {
+    /// The whole pack: missing, wrong size, unreadable footer.
+    Pack(String),
+    /// The pack's bytes do not hash to its id; damaged blobs explain that.
+    PackHash,
+    /// One blob.
+    Blob(String),
+}
+
+/// The problems of one pack: one for the pack as a whole, losing every blob
+/// of it, and one per damaged blob, losing that blob only.
+fn pack_damage(pack: &Hash32, blobs: &[(Hash32, BlobRecord)], issues: Vec<(Hash32, Issue)>) -> Vec<Damage> {
+    let mut whole = Vec::new();
+    let mut hash_mismatch = false;
+    let mut per_blob: Vec<(Hash32, Vec<String>)> = Vec::new();
+    for (blob, issue) in issues {
+        match issue {
+            Issue::Pack(m) => whole.push(m),
+            Issue::PackHash => hash_mismatch = true,
+            Issue::Blob(m) => match per_blob.iter_mut().find(|(b, _)| *b == blob) {
+                Some((_, ms)) => ms.push(m),
+                None => per_blob.push((blob, vec![m])),
+            },
+        }
+    }
+    let mut out = Vec::new();
+    if hash_mismatch && per_blob.is_empty() {
+        if whole.is_empty() {
+            // Every blob still decodes to its id: the damage is outside
+            // them, and no content is lost.
+            out.push(Damage {
+                object: format!("pack {}", pack_text(pack)),
+                message: "content does not hash to its id (every blob in it still checks out)".into(),
+                blobs: Vec::new(),
+            });
+            return out;
+        }
+        whole.push("content does not hash to its id".into());
+    }
+    if !whole.is_empty() {
+        out.push(Damage {
+            object: format!("pack {}", pack_text(pack)),
+            message: whole.join("; "),
+            blobs: blobs.iter().map(|(b, _)| *b).collect(),
+        });
+    }
+    for (blob, messages) in per_blob {
+        out.push(Damage {
+            object: format!("blob {}", hex(&blob.0)),
+            message: messages.join("; "),
+            blobs: vec![blob],
+        });
+    }
+    out
+}
+
+/// Checks one pack; each issue names the blob (the zero id for the pack).
 fn check_pack(
     repo: &Repository,
     pack: &Hash32,
@@ -245,25 +285,25 @@ fn check_pack(
     blobs: &[(Hash32, BlobRecord)],
     read_it: bool,
     totals: &Mutex<(u64, u64, u64)>,
-) -> Vec<(Hash32, String)> {
+) -> Vec<(Hash32, Issue)> {
     let id = PackId(pack.0);
     let whole = Hash32::default();
     let store = repo.store();
     let mut issues = Vec::new();
     let actual = match store.backend().size(ObjectKind::Pack, &id.to_hex()) {
         Ok(n) => n,
-        Err(e) => return vec![(whole, e.to_string())],
+        Err(e) => return vec![(whole, Issue::Pack(e.to_string()))],
     };
     if size.is_some_and(|s| s != actual) {
         issues.push((
             whole,
-            format!("is {actual} bytes, the index says {}", size.unwrap_or(0)),
+            Issue::Pack(format!("is {actual} bytes, the index says {}", size.unwrap_or(0))),
         ));
     }
     let footer = match store.read_pack_footer(&id) {
         Ok(f) => f,
         Err(e) => {
-            issues.push((whole, e.to_string()));
+            issues.push((whole, Issue::Pack(e.to_string())));
             return issues;
         }
     };
@@ -271,14 +311,14 @@ fn check_pack(
     for (blob, rec) in blobs {
         let bid = BlobId(blob.0);
         match listed.get(&bid) {
-            None => issues.push((*blob, format!("blob {bid} is not in its footer"))),
+            None => issues.push((*blob, Issue::Blob(format!("blob {bid} is not in its footer")))),
             Some(e)
                 if (e.offset, e.stored_len, e.raw_len, e.kind.code(), e.compression.code())
                     != (rec.offset, rec.stored_len, rec.raw_len, rec.kind, rec.compression) =>
             {
                 issues.push((
                     *blob,
-                    format!("blob {bid}: the footer and the index disagree on where it is"),
+                    Issue::Blob(format!("blob {bid}: the footer and the index disagree on where it is")),
                 ))
             }
             Some(_) => {}
@@ -292,7 +332,7 @@ fn check_pack(
                 t.1 += actual;
                 t.2 += n;
             }
-            Err(e) => issues.push((whole, e.to_string())),
+            Err(e) => issues.push((whole, Issue::Pack(e.to_string()))),
         }
     }
     issues
@@ -306,7 +346,7 @@ fn read_whole(
     id: &PackId,
     len: u64,
     footer: &[pack::PackEntry],
-    issues: &mut Vec<(Hash32, String)>,
+    issues: &mut Vec<(Hash32, Issue)>,
 ) -> robovault_store::Result<u64> {
     let name = id.to_hex();
     let backend = store.backend();
@@ -321,7 +361,7 @@ fn read_whole(
         let stored = backend.read_range(ObjectKind::Pack, &name, e.offset, e.stored_len as u64)?;
         hasher.update(&stored);
         if let Err(err) = robovault_store::decode_blob(&e.id, &e.location(*id), &stored) {
-            issues.push((Hash32(e.id.0), err.to_string()));
+            issues.push((Hash32(e.id.0), Issue::Blob(err.to_string())));
         }
         pos = e.offset + e.stored_len as u64;
     }
@@ -332,7 +372,7 @@ fn read_whole(
         pos += n;
     }
     if PackId(*hasher.finalize().as_bytes()) != *id {
-        issues.push((Hash32::default(), "content does not hash to its id".into()));
+        issues.push((Hash32::default(), Issue::PackHash));
     }
     Ok(entries.len() as u64)
 }
@@ -463,25 +503,35 @@ impl TreeCheck<'_> {
     }
 }
 
-/// The snapshots and paths whose content needs one of `blobs`.
+/// The snapshots and paths whose content needs one blob.
+#[derive(Default)]
+struct Users {
+    snapshots: HashSet<String>,
+    paths: BTreeSet<String>,
+}
+
+/// For each of `blobs` that a snapshot needs, the snapshots and paths whose
+/// content needs it: a file for a data blob, a directory (`path/`) for a tree.
 fn affected(
     repo: &Repository,
     index: &Index,
     snaps: &[SnapshotRecord],
     blobs: &HashSet<Hash32>,
-) -> Result<(Vec<String>, Vec<String>)> {
-    let mut snapshots = Vec::new();
-    let mut paths = BTreeSet::new();
+) -> Result<HashMap<Hash32, Users>> {
+    let mut users: HashMap<Hash32, Users> = HashMap::new();
     if blobs.is_empty() {
-        return Ok((snapshots, Vec::new()));
+        return Ok(users);
     }
+    let mut note = |blob: Hash32, s: &SnapshotRecord, path: String| {
+        let u = users.entry(blob).or_default();
+        u.snapshots.insert(s.snap_id.clone());
+        u.paths.insert(format!("{}:{path}", &s.snap_id[..8]));
+    };
     for s in snaps {
-        let mut hit = false;
         let mut stack = vec![(to_blob(&s.root_tree), Vec::new())];
         while let Some((tree, rel)) = stack.pop() {
             if blobs.contains(&Hash32(tree.0)) {
-                hit = true;
-                paths.insert(format!("{}:{}/", &s.snap_id[..8], display_bytes(&rel)));
+                note(Hash32(tree.0), s, format!("{}/", display_bytes(&rel)));
                 continue;
             }
             let Ok(t) = repo.read_tree_in(index, &tree) else {
@@ -491,17 +541,15 @@ fn affected(
                 let child = child_rel(&rel, &n.name);
                 match n.content {
                     NodeContent::Subtree(sub) => stack.push((sub, child)),
-                    NodeContent::Chunks(c) if c.iter().any(|b| blobs.contains(&Hash32(b.0))) => {
-                        hit = true;
-                        paths.insert(format!("{}:{}", &s.snap_id[..8], display_bytes(&child)));
+                    NodeContent::Chunks(chunks) => {
+                        for c in chunks.iter().filter(|c| blobs.contains(&Hash32(c.0))) {
+                            note(Hash32(c.0), s, display_bytes(&child));
+                        }
                     }
                     _ => {}
                 }
             }
         }
-        if hit {
-            snapshots.push(s.snap_id.clone());
-        }
     }
-    Ok((snapshots, paths.into_iter().collect()))
+    Ok(users)
 }

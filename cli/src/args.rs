@@ -208,7 +208,7 @@ pub struct ForgetArgs {
     #[arg(long, default_value_t = 0)]
     pub keep_yearly: u32,
     /// Keep every snapshot within this long of the newest (1y2m3w4d5h: years, months, weeks, days, hours).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub keep_within: Option<String>,
     /// Forget exactly this snapshot.
     #[arg(long)]
@@ -352,10 +352,10 @@ pub struct JobArgs {
     #[arg(long, visible_alias = "min", value_name = "N", help_heading = "Selection")]
     pub min_size: Option<String>,
     /// Exclude files older than N days, or than YYYYMMDD (/MAXAGE:n).
-    #[arg(long, value_name = "N", help_heading = "Selection")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, help_heading = "Selection")]
     pub max_age: Option<String>,
     /// Exclude files newer than N days, or than YYYYMMDD (/MINAGE:n).
-    #[arg(long, value_name = "N", help_heading = "Selection")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, help_heading = "Selection")]
     pub min_age: Option<String>,
     /// Exclude all symlinks (/XJ).
     #[arg(long, visible_alias = "xj", help_heading = "Selection")]
@@ -511,10 +511,10 @@ pub struct BackupArgs {
     #[arg(long, hide = true)]
     pub archive_reset: bool,
     /// Exclude files last accessed before N days / YYYYMMDD (/MAXLAD:n).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub max_lad: Option<String>,
     /// Exclude files last accessed after N days / YYYYMMDD (/MINLAD:n).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub min_lad: Option<String>,
     /// Record links as links (/SL; the default).
     #[arg(long, visible_alias = "sl")]
@@ -554,7 +554,7 @@ pub struct SnapshotArgs {
     #[arg(long, conflicts_with = "at")]
     pub snapshot: Option<String>,
     /// The last snapshot started at or before DATE (2025-03-04, "2025-03-04 13:00", RFC 3339, yesterday, "3 days ago").
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub at: Option<String>,
 }
 

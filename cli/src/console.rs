@@ -172,18 +172,25 @@ impl Console {
         } else {
             100.0 * 1_048_576.0
         };
-        let end = now + chrono::Duration::milliseconds((size as f64 / rate * 1000.0) as i64);
-        format!("\t{} -> {}", now.format("%H:%M"), end.format("%H:%M"))
+        // A slow start can promise an end past any calendar: shown as unknown.
+        let end = chrono::Duration::try_milliseconds((size as f64 / rate * 1000.0) as i64)
+            .and_then(|d| now.checked_add_signed(d))
+            .map_or_else(|| "--:--".to_owned(), |e| e.format("%H:%M").to_string());
+        format!("\t{} -> {end}", now.format("%H:%M"))
     }
 }
 
-/// The two lines of an error (§6.3), the path under `root`.
+/// The two lines of an error (§6.3), the path under `root`. A failure that
+/// is no system call's (a damaged blob, a checksum) has no errno to print:
+/// its line goes without `<code> (0x…)` rather than show a made-up 0.
 pub fn error_lines(root: &str, err: &RunError) -> String {
     let now = chrono::Local::now().format("%Y/%m/%d %H:%M:%S");
+    let code = match err.code {
+        0 => String::new(),
+        c => format!("{c} (0x{c:08X}) "),
+    };
     format!(
-        "{now} ERROR {} (0x{:08X}) {} {}{}\n{}\n",
-        err.code,
-        err.code,
+        "{now} ERROR {code}{} {}{}\n{}\n",
         err.action,
         root,
         display_bytes(&err.path),
@@ -290,6 +297,10 @@ impl Reporter for Console {
             *self.copied_bytes.lock().unwrap_or_else(|p| p.into_inner()) += line.size;
         }
         self.write(&format!("\t{tag}\t{size:>14}\t{ts}{name}{eta}\n"));
+    }
+
+    fn note(&self, text: &str) {
+        self.write(&format!("NOTE : {text}\n"));
     }
 
     fn progress(&self, p: Progress) {

@@ -61,15 +61,7 @@ fn exit_style(args: &[OsString]) -> ExitCodes {
 /// files); other commands pass unchanged.
 fn prepare_args(args: Vec<OsString>) -> Result<(Vec<OsString>, Option<std::path::PathBuf>)> {
     let cmd = Cli::command();
-    // The subcommand is the first argument that is not a global option.
-    let mut i = 1;
-    while i < args.len() {
-        match args[i].to_str() {
-            Some("--exit-codes") => i += 2,
-            Some(a) if a.starts_with("--exit-codes=") || a == "--s3-allow-http" => i += 1,
-            _ => break,
-        }
-    }
+    let i = subcommand_at(&args);
     let Some(name) = args.get(i).and_then(|a| a.to_str()) else {
         return Ok((args, None));
     };
@@ -104,12 +96,75 @@ fn clap_usage(e: &clap::Error, args: &[OsString]) -> String {
     first.trim_start_matches("error: ").to_owned()
 }
 
+/// Whether anything went to stdout: a command that fails after it answered
+/// must not answer twice.
+static ANSWERED: AtomicBool = AtomicBool::new(false);
+
+/// The index of the subcommand in `args`: the first argument that is not a
+/// global option.
+fn subcommand_at(args: &[OsString]) -> usize {
+    let mut i = 1;
+    while i < args.len() {
+        match args[i].to_str() {
+            Some("--exit-codes") => i += 2,
+            Some(a) if a.starts_with("--exit-codes=") || a == "--s3-allow-http" => i += 1,
+            _ => break,
+        }
+    }
+    i
+}
+
+/// The command's name as its JSON names it, when `--json` is among its
+/// arguments (before any `--`): a command asked for JSON answers in JSON
+/// even when its arguments do not parse.
+fn json_command(args: &[OsString]) -> Option<String> {
+    let i = subcommand_at(args);
+    let given = args.get(i)?.to_str()?;
+    let cmd = Cli::command();
+    let sub = cmd.find_subcommand(given)?;
+    let rest = &args[i + 1..];
+    if !rest
+        .iter()
+        .take_while(|a| a.to_str() != Some("--"))
+        .any(|a| a.to_str() == Some("--json"))
+    {
+        return None;
+    }
+    let mut name = sub.get_name().to_owned();
+    // `repair index`, `schedule list`: the nested command is part of the name.
+    if let Some(nested) = rest
+        .first()
+        .and_then(|a| a.to_str())
+        .and_then(|n| sub.find_subcommand(n))
+    {
+        name = format!("{name} {}", nested.get_name());
+    }
+    Some(name)
+}
+
+/// The one JSON object of a command given `--json` that failed before it
+/// answered (ROBOCOPY.md §6.6: `error` and `exit_code`).
+fn answer_failure(command: Option<&str>, error: &str) {
+    if let Some(command) = command {
+        if !ANSWERED.load(Ordering::SeqCst) {
+            print_flush(&format!(
+                "{}\n",
+                json!({"command": command, "error": error, "exit_code": EXIT_FATAL})
+            ));
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let raw: Vec<OsString> = std::env::args_os().collect();
     let style = exit_style(&raw);
+    let json = json_command(&raw);
     let (args, job_file) = match prepare_args(raw.clone()) {
         Ok(a) => a,
-        Err(e) => return fail(&e, style),
+        Err(e) => {
+            answer_failure(json.as_deref(), &error_text(&e));
+            return fail(&e, style);
+        }
     };
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) if c.s3_allow_http => {
@@ -128,6 +183,7 @@ fn main() -> ExitCode {
                 }
                 _ => {
                     let text = clap_usage(&e, &args);
+                    answer_failure(json.as_deref(), &text);
                     let _ = writeln!(std::io::stderr(), "ERROR : {text}");
                     let _ = writeln!(
                         std::io::stderr(),
@@ -151,7 +207,10 @@ fn main() -> ExitCode {
     let code = match run(&cli, &after_cmd, job_file, &interrupt) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => 0,
-        Err(e) => return fail(&e, cli.exit_codes),
+        Err(e) => {
+            answer_failure(json.as_deref(), &error_text(&e));
+            return fail(&e, cli.exit_codes);
+        }
     };
     ExitCode::from(map_exit(code, cli.exit_codes))
 }
@@ -162,12 +221,21 @@ fn fail(e: &anyhow::Error, style: ExitCodes) -> ExitCode {
     let mut err = std::io::stderr();
     if let Some(shown) = e.downcast_ref::<run::Shown>() {
         let _ = writeln!(err, "{shown}");
-    } else if let Some(u) = e.downcast_ref::<alias::UsageError>() {
-        let _ = writeln!(err, "ERROR : {u}");
     } else {
-        let _ = writeln!(err, "ERROR : {e:#}");
+        let _ = writeln!(err, "ERROR : {}", error_text(e));
     }
     ExitCode::from(map_exit(EXIT_FATAL, style))
+}
+
+/// A fatal or usage error's text, as its `ERROR :` line gives it.
+fn error_text(e: &anyhow::Error) -> String {
+    if let Some(shown) = e.downcast_ref::<run::Shown>() {
+        shown.0.trim_end().to_owned()
+    } else if let Some(u) = e.downcast_ref::<alias::UsageError>() {
+        u.to_string()
+    } else {
+        format!("{e:#}")
+    }
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -353,6 +421,7 @@ fn parse_duration(text: &str) -> Result<Duration> {
 /// Writes text to stdout and flushes; a closed pipe is ignored here (the
 /// log's other destinations still get it).
 pub(crate) fn print_flush(text: &str) {
+    ANSWERED.store(true, Ordering::SeqCst);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
@@ -363,7 +432,7 @@ pub(crate) fn choice(a: &SnapshotArgs) -> Result<SnapshotChoice> {
         let now = chrono::Local::now();
         let t = when::parse_at(at, now).map_err(anyhow::Error::msg)?;
         return Ok(SnapshotChoice::At {
-            ns: t.timestamp_nanos_opt().unwrap_or(i64::MAX),
+            ns: when::saturating_nanos(&t),
             moment: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         });
     }
@@ -398,12 +467,16 @@ fn history(a: &HistoryArgs) -> Result<u32> {
             out.push_str(&history_line(s));
             out.push('\n');
             for e in errors {
+                // As on the log's ERROR line, no errno is no code.
+                let code = match e.code {
+                    0 => String::new(),
+                    c => format!(" (error {c})"),
+                };
                 out.push_str(&format!(
-                    "    FAILED  {}  {}  {} (error {})  attempts={}\n",
+                    "    FAILED  {}  {}  {}{code}  attempts={}\n",
                     display_bytes(&e.path),
                     e.action,
                     e.message,
-                    e.code,
                     e.attempts
                 ));
             }
@@ -420,6 +493,7 @@ fn write_line(v: &impl std::fmt::Display) -> Result<()> {
 }
 
 fn write_out(bytes: &[u8]) -> Result<()> {
+    ANSWERED.store(true, Ordering::SeqCst);
     let mut out = std::io::stdout().lock();
     out.write_all(bytes).context("writing standard output")?;
     out.flush().context("writing standard output")?;
@@ -519,6 +593,16 @@ fn verify(a: &VerifyArgs) -> Result<u32> {
             out.push_str(&format!("    path: {path}\n"));
         }
     }
+    if s.problems
+        .iter()
+        .any(|p| p.object.starts_with("pack ") || p.object.starts_with("blob "))
+    {
+        out.push_str(
+            "To recover: run robovault backup again while the files are still on the source, so that \
+             their content is stored again; the paths listed stay lost in the snapshots listed, every \
+             other path restores as usual\n",
+        );
+    }
     for p in &s.unreferenced_packs {
         out.push_str(&format!(
             "note: pack {p} is not referenced by the index (left by an interrupted run)\n"
@@ -545,6 +629,9 @@ fn verify(a: &VerifyArgs) -> Result<u32> {
 /// `1y2m3w4d5h`: years (365 days), months (30 days), weeks, days, hours.
 fn parse_within(text: &str) -> Result<Duration> {
     let bad = || anyhow::anyhow!("invalid --keep-within \"{text}\": use e.g. 30d, 2w, 6m, 1y2m, 12h");
+    if text.trim().starts_with('-') {
+        anyhow::bail!("invalid --keep-within \"{text}\": a duration must not be negative");
+    }
     let mut total = 0u64;
     let mut num = String::new();
     for c in text.trim().chars() {

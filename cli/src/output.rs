@@ -315,7 +315,9 @@ pub fn errors_json(errors: &[RunError]) -> Value {
         errors
             .iter()
             .map(|e| {
-                json!({"path": display_bytes(&e.path), "action": e.action, "code": e.code,
+                // 0 stands for "no system error" inside; no errno is 0.
+                let code = (e.code != 0).then_some(e.code);
+                json!({"path": display_bytes(&e.path), "action": e.action, "code": code,
                        "message": e.message, "attempts": e.attempts})
             })
             .collect(),

@@ -174,7 +174,9 @@ fn log_flags(j: &JobArgs) -> LogFlags {
         no_size: j.no_size,
         bytes: j.bytes,
         timestamps: j.timestamps,
-        full_paths: j.full_paths,
+        // With more than one thread the entries of directories interleave
+        // (§6.2 Order): a base name would not say which file it is.
+        full_paths: j.full_paths || j.threads.map_or_else(robovault::default_threads, |t| t as usize) > 1,
         eta: j.eta,
         verbose: j.verbose,
     }

@@ -37,6 +37,21 @@ pub use writer::Writer;
 pub struct Index {
     path: PathBuf,
     conn: Connection,
+    access: Access,
+}
+
+/// How a connection reaches the database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads and writes; an older schema is migrated on open.
+    ReadWrite,
+    /// Reads only, taking SQLite's locks: needs a directory it may create
+    /// the WAL's `-shm` file in, or one that a writer left there.
+    ReadOnly,
+    /// Reads only, taking no locks at all (`immutable=1`): for a file that
+    /// nothing can change while it is open, such as one on a read-only
+    /// mount with no WAL beside it.
+    Immutable,
 }
 
 const SNAPSHOT_COLUMNS: &str =
@@ -69,9 +84,43 @@ impl Index {
     /// # Errors
     /// As [`Index::open_or_create`]; a missing file is [`Error::Sqlite`].
     pub fn open(path: &Path) -> Result<Index> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| sql(path, e))?;
-        let index = Index::configure(path, conn)?;
+        Index::open_as(path, Access::ReadWrite)
+    }
+
+    /// Opens an existing catalog with `access`. A read-only open never
+    /// migrates: an older schema is [`Error::OlderSchema`], and the caller
+    /// may migrate a private copy instead.
+    ///
+    /// # Errors
+    /// [`Error::NewerSchema`], [`Error::OlderSchema`] (read-only only),
+    /// [`Error::Sqlite`].
+    pub fn open_as(path: &Path, access: Access) -> Result<Index> {
+        let index = match access {
+            Access::ReadWrite => {
+                let flags =
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+                let conn = Connection::open_with_flags(path, flags).map_err(|e| sql(path, e))?;
+                Index::configure(path, conn)?
+            }
+            Access::ReadOnly | Access::Immutable => {
+                let flags =
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+                let target = if access == Access::Immutable {
+                    format!("{}?immutable=1", file_uri(path))
+                } else {
+                    file_uri(path)
+                };
+                let conn = Connection::open_with_flags(target, flags).map_err(|e| sql(path, e))?;
+                conn.busy_timeout(std::time::Duration::from_secs(30))
+                    .map_err(|e| sql(path, e))?;
+                conn.set_prepared_statement_cache_capacity(64);
+                Index {
+                    path: path.to_owned(),
+                    conn,
+                    access,
+                }
+            }
+        };
         let version = index.schema_version()?;
         if version > SCHEMA_VERSION {
             return Err(Error::NewerSchema {
@@ -81,9 +130,20 @@ impl Index {
             });
         }
         if version < SCHEMA_VERSION {
+            if access != Access::ReadWrite {
+                return Err(Error::OlderSchema {
+                    path: path.to_owned(),
+                    found: version,
+                });
+            }
             index.migrate()?;
         }
         Ok(index)
+    }
+
+    /// How this connection reaches the database.
+    pub fn access(&self) -> Access {
+        self.access
     }
 
     fn configure(path: &Path, conn: Connection) -> Result<Index> {
@@ -99,6 +159,7 @@ impl Index {
         Ok(Index {
             path: path.to_owned(),
             conn,
+            access: Access::ReadWrite,
         })
     }
 
@@ -132,7 +193,7 @@ impl Index {
     /// # Errors
     /// [`Error::Sqlite`] when it cannot be opened.
     pub fn reopen(&self) -> Result<Index> {
-        Index::open(&self.path)
+        Index::open_as(&self.path, self.access)
     }
 
     /// The database file.
@@ -694,11 +755,49 @@ fn chunk_list(bytes: &[u8]) -> Option<Vec<Hash32>> {
     )
 }
 
+/// Wraps SQLite's error, telling apart the two a user acts on differently:
+/// a damaged file (repair it) and a full disk (free space).
 pub(crate) fn sql(path: &Path, source: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    if let rusqlite::Error::SqliteFailure(e, _) = &source {
+        match e.code {
+            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+                return Error::Damaged {
+                    path: path.to_owned(),
+                    reason: source.to_string(),
+                }
+            }
+            ErrorCode::DiskFull => return Error::NoSpace { path: path.to_owned() },
+            // SQLite reports ENOSPC from a sync or a truncation as a plain
+            // I/O error; the file system says whether it is full.
+            ErrorCode::SystemIoFailure if disk_full(path) => return Error::NoSpace { path: path.to_owned() },
+            _ => {}
+        }
+    }
     Error::Sqlite {
         path: path.to_owned(),
         error: source,
     }
+}
+
+/// Whether the file system holding `path` has no block left for us.
+fn disk_full(path: &Path) -> bool {
+    let dir = path.parent().unwrap_or(path);
+    rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail == 0)
+}
+
+/// `path` as an SQLite `file:` URI, escaping what a URI gives meaning to.
+fn file_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn series_from_row(r: &Row<'_>) -> rusqlite::Result<SeriesRecord> {

@@ -378,6 +378,22 @@ impl Writer {
         Ok(())
     }
 
+    /// Removes the row of a pack no blob points at any more (a lost pack
+    /// whose content was stored again elsewhere); returns whether it did.
+    ///
+    /// # Errors
+    /// [`crate::Error::Sqlite`].
+    pub fn delete_pack_if_empty(&mut self, pack: &Hash32) -> Result<bool> {
+        self.conn
+            .execute(
+                "DELETE FROM packs WHERE pack_id = ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.pack = packs.id)",
+                [&pack.0[..]],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
+    }
+
     /// Removes a pack's row; its blobs must have been deleted or moved.
     ///
     /// # Errors
@@ -542,5 +558,31 @@ mod tests {
         drop(rusqlite::Connection::open(&path).unwrap());
         let index = Index::open(&path).unwrap();
         assert_eq!(index.count_rows("paths").unwrap(), 1);
+    }
+
+    #[test]
+    fn a_read_only_open_reads_any_path_and_never_migrates() {
+        let dir = tempfile::tempdir().unwrap();
+        // Characters a `file:` URI gives meaning to.
+        let path = dir.path().join("a b?c#d%e").join("index.sqlite");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let index = Index::open_or_create(&path).unwrap();
+        let mut w = index.writer().unwrap();
+        w.set_meta("repository", "r").unwrap();
+        w.commit().unwrap();
+        drop(index);
+        for access in [crate::Access::ReadOnly, crate::Access::Immutable] {
+            let ro = Index::open_as(&path, access).unwrap();
+            assert_eq!(ro.meta("repository").unwrap().as_deref(), Some("r"));
+            assert_eq!(ro.reopen().unwrap().access(), access);
+        }
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION - 1).unwrap();
+        drop(conn);
+        let err = Index::open_as(&path, crate::Access::ReadOnly).err().unwrap();
+        assert!(
+            matches!(err, Error::OlderSchema { .. }) && err.wants_private_copy(),
+            "{err}"
+        );
     }
 }

@@ -387,11 +387,16 @@ impl ObjectWriter for LocalWriter {
         }
         match rename_noreplace(&self.tmp, &path) {
             Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && !self.repairs(&path) => {
                 return Err(Error::AlreadyExists {
                     kind: self.kind.noun(),
                     name: name.to_owned(),
                 })
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                // The object there is damaged and these bytes, which hash
+                // to its name, are what it should hold: they replace it.
+                fs::rename(&self.tmp, &path).map_err(|e| Error::io("renaming into place", &path, e))?;
             }
             Err(e) => return Err(Error::io("renaming into place", &path, e)),
         }
@@ -402,6 +407,21 @@ impl ObjectWriter for LocalWriter {
             crash_point("pack-renamed");
         }
         Ok(())
+    }
+}
+
+impl LocalWriter {
+    /// Whether the existing pack at `path` is shorter or longer than the
+    /// one written: a truncated pack that a later run writes again under
+    /// the same name (its content is named by the hash of its bytes).
+    fn repairs(&self, path: &Path) -> bool {
+        if self.kind != ObjectKind::Pack {
+            return false;
+        }
+        match (fs::metadata(&self.tmp), fs::metadata(path)) {
+            (Ok(new), Ok(old)) => new.len() != old.len(),
+            _ => false,
+        }
     }
 }
 

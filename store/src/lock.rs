@@ -110,7 +110,7 @@ mod tests {
 /// and before deleting packs, so no reader loses a pack it still needs.
 #[derive(Debug)]
 pub struct ReaderLock {
-    file: File,
+    file: Option<File>,
 }
 
 impl ReaderLock {
@@ -133,10 +133,19 @@ impl ReaderLock {
     /// # Errors
     /// [`Error::Io`] when the lock file cannot be opened or locked.
     pub fn shared(repo: &Path) -> Result<ReaderLock> {
-        let file = ReaderLock::open(repo)?;
+        let file = match ReaderLock::open(repo) {
+            Ok(f) => f,
+            // No lock file, and we may not create one: no gc has ever run
+            // here, and none can make one without a writer's rights, which
+            // would have created it.
+            Err(Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(ReaderLock { file: None })
+            }
+            Err(e) => return Err(e),
+        };
         file.lock_shared()
             .map_err(|e| Error::io("locking", repo.join("readers.lock"), e))?;
-        Ok(ReaderLock { file })
+        Ok(ReaderLock { file: Some(file) })
     }
 
     /// The exclusive hold `gc` takes before deleting packs; waits for every
@@ -148,12 +157,14 @@ impl ReaderLock {
         let file = ReaderLock::open(repo)?;
         file.lock()
             .map_err(|e| Error::io("locking", repo.join("readers.lock"), e))?;
-        Ok(ReaderLock { file })
+        Ok(ReaderLock { file: Some(file) })
     }
 }
 
 impl Drop for ReaderLock {
     fn drop(&mut self) {
-        let _ = self.file.unlock();
+        if let Some(f) = &self.file {
+            let _ = f.unlock();
+        }
     }
 }

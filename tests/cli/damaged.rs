@@ -178,7 +178,8 @@ fn a_flipped_bit_in_a_data_pack_fails_that_file_on_restore_and_cat() {
     let verify = env.run(&["verify", "repo", "--read-data"]);
     assert_eq!(sane(&verify, "verify"), 8);
     let out = text(&verify.stdout);
-    assert!(out.contains(&format!("damaged pack {}", p.id)), "{out}");
+    assert!(out.contains(&format!("damaged blob {}", e.id)), "{out}");
+    assert!(out.contains(&p.id.to_hex()), "the message names the pack: {out}");
     assert!(out.contains("victim.bin"), "{out}");
 
     // A backup of the unchanged source reads nothing from the repository.
@@ -474,4 +475,108 @@ fn a_truncated_index_is_fatal_and_repair_rebuilds_it() {
     assert_eq!(sane(&repair, "repair index"), 0, "{}", text(&repair.stderr));
     let v = restore_checked(&env, "out");
     assert_eq!(v["exit_code"], 1);
+}
+
+/// Small files whose content is unique, each its own blob, all in one pack.
+fn small(i: usize) -> Vec<u8> {
+    format!("small file {i:03}\n").into_bytes()
+}
+
+#[test]
+fn verify_read_data_counts_each_damaged_blob_once_and_names_only_its_file() {
+    let env = Env::new();
+    for i in 0..160 {
+        write(&env.src().join(format!("f{i:03}.txt")), &small(i));
+    }
+    env.backup_json();
+    let victims = [7usize, 80, 151];
+    let mut damaged_packs = std::collections::BTreeSet::new();
+    for &i in &victims {
+        let (p, e) = pack_of(&env.repo(), &BlobId::of(&small(i)));
+        flip_bit(&p.path, e.offset + 2);
+        damaged_packs.insert(p.id.to_hex());
+    }
+    assert_eq!(damaged_packs.len(), 1, "the 160 files share one pack");
+
+    let verify = env.run(&["verify", "repo", "--read-data"]);
+    assert_eq!(sane(&verify, "verify"), 8);
+    let out = text(&verify.stdout);
+    // One problem per blob, each followed by the one file that uses it.
+    let lines: Vec<&str> = out.lines().collect();
+    let mut named = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        if let Some(rest) = line.strip_prefix("damaged ") {
+            let id = rest
+                .strip_prefix("blob ")
+                .expect("a blob, not the pack")
+                .split(':')
+                .next()
+                .unwrap();
+            let i = victims
+                .iter()
+                .copied()
+                .find(|&i| BlobId::of(&small(i)).to_hex() == id)
+                .unwrap_or_else(|| panic!("{id} is not a damaged blob: {out}"));
+            assert!(lines[n + 1].starts_with("    snapshots: "), "{out}");
+            assert!(
+                lines[n + 2].starts_with("    path: ") && lines[n + 2].ends_with(&format!(":f{i:03}.txt")),
+                "{out}"
+            );
+            assert!(!lines[n + 3].starts_with("    path: "), "one path only: {out}");
+            named.push(i);
+        }
+    }
+    named.sort_unstable();
+    assert_eq!(named, victims, "{out}");
+    assert_eq!(out.matches("    path: ").count(), 3, "{out}");
+    assert!(out.contains(": 3 problems found\n"), "{out}");
+    assert!(out.contains("\nTo recover: run robovault backup again"), "{out}");
+
+    let json = env.run(&["verify", "repo", "--read-data", "--json"]);
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 3, "{v}");
+    assert!(
+        problems.iter().all(|p| p["paths"].as_array().unwrap().len() == 1),
+        "{v}"
+    );
+
+    // Exactly those three cannot be restored; the other 157 are whole.
+    let o = env.run(&["restore", "repo", "out", "--json", "-r", "0", "-w", "0"]);
+    assert_eq!(sane(&o, "restore") & 8, 8);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut failed: Vec<String> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap().to_owned())
+        .collect();
+    failed.sort();
+    assert_eq!(failed, ["f007.txt", "f080.txt", "f151.txt"]);
+    for i in (0..160).filter(|i| !victims.contains(i)) {
+        assert_eq!(fs::read(env.path(&format!("out/f{i:03}.txt"))).unwrap(), small(i));
+    }
+}
+
+#[test]
+fn a_failure_without_an_errno_prints_no_code() {
+    let env = backed_up();
+    let (p, e) = pack_of(&env.repo(), &victim_id());
+    flip_bit(&p.path, e.offset + u64::from(e.stored_len) / 2);
+    let o = env.run(&["restore", "repo", "out", "--series", "s", "-r", "0", "-w", "0"]);
+    assert_eq!(sane(&o, "restore") & 8, 8);
+    let log = text(&o.stdout);
+    // README: an error no system call gave has no `<code> (0x…)`.
+    let line = format!(
+        " ERROR Reading Repository Data {}",
+        env.path("out/victim.bin").display()
+    );
+    assert!(log.lines().any(|l| l.ends_with(&line)), "{log}");
+    assert!(!log.contains("ERROR 0 (0x00000000)"), "{log}");
+    let o = env.run(&[
+        "restore", "repo", "out2", "--series", "s", "-r", "0", "-w", "0", "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["errors"][0]["path"], "victim.bin");
+    assert!(v["errors"][0]["code"].is_null(), "{v}");
 }

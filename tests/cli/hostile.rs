@@ -134,7 +134,11 @@ fn run_guarded(env: &Env, a: &[&str]) -> Output {
 
 /// The `ERROR` line of §6.3 without its date and time.
 fn error_line(errno: i32, action: &str, path: &Path) -> String {
-    format!("ERROR {errno} (0x{errno:08X}) {action} {}", path.display())
+    match errno {
+        // README: a failure that no system call reported has no code.
+        0 => format!("ERROR {action} {}", path.display()),
+        _ => format!("ERROR {errno} (0x{errno:08X}) {action} {}", path.display()),
+    }
 }
 
 fn cat(env: &Env, path: &str) -> Output {
@@ -258,6 +262,11 @@ fn a_file_that_grows_at_every_attempt_fails_and_keeps_its_baseline() {
     assert_eq!(log.matches(&format!("\n{CHANGED}\n")).count(), 2, "{log}");
     assert_eq!(log.matches("ERROR: RETRY LIMIT EXCEEDED.").count(), 1, "{log}");
     assert_eq!(text(&cat(&env, "log.txt").stdout), "v1", "the baseline is carried");
+    let hist = text(&env.run(&["history", "repo", "-v"]).stdout);
+    assert!(
+        hist.contains(&format!("    FAILED  log.txt  Copying File  {CHANGED}  attempts=2\n")),
+        "no errno, no code: {hist}"
+    );
 }
 
 #[test]
@@ -684,12 +693,12 @@ fn links_planted_in_target_are_never_followed() {
 // ---------------------------------------------------------------------------
 
 /// A tmpfs mounted on a directory, unmounted when dropped.
-struct Tmpfs(PathBuf);
+pub(crate) struct Tmpfs(PathBuf);
 
 impl Tmpfs {
     /// Mounts a tmpfs of `size` (`8M`) on `dir`; `None` (the test skips)
     /// without root outside CI. Under CI a failing mount fails the test.
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+    pub(crate) fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
         if !rustix::process::geteuid().is_root() {
             assert!(!in_ci(), "CI runs as root: the full-disk tests must run");
             eprintln!("skipped: mounting a tmpfs needs root");

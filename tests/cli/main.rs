@@ -683,13 +683,18 @@ fn gc_waits_for_readers_before_deleting_packs() {
     let status = gc.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+mod arguments;
 mod concurrency;
 mod crash;
 mod damaged;
 mod deeprestore;
 mod hostile;
 mod jobmodel;
+mod lostpack;
+mod messages;
+mod mtlog;
 mod operations;
+mod readonly;
 mod s3;
 mod s3faults;
 mod selection;

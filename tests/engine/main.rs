@@ -549,8 +549,8 @@ fn verify_read_data_finds_a_flipped_bit_and_names_it() {
     let s = robovault::verify(&repo, robovault::ReadData::All).unwrap();
     assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
     let p = &s.problems[0];
-    assert_eq!(p.object, format!("pack {pack}"));
-    assert!(p.message.contains(&entry.id.to_hex()), "{}", p.message);
+    assert_eq!(p.object, format!("blob {}", entry.id));
+    assert!(p.message.contains(&pack.to_string()), "{}", p.message);
     assert!(p.paths.iter().any(|x| x.ends_with(":victim.bin")), "{:?}", p.paths);
     assert_eq!(p.snapshots.len(), 1);
 }
