@@ -32,13 +32,12 @@ pub struct Change {
 /// Store errors for unreadable trees.
 pub fn diff(repo: &Repository, a: &SnapshotRecord, b: &SnapshotRecord) -> Result<Vec<Change>> {
     let mut out = Vec::new();
-    diff_dir(
-        repo,
-        Some(to_blob(&a.root_tree)),
-        Some(to_blob(&b.root_tree)),
-        b"",
-        &mut out,
-    )?;
+    // A work list of directory pairs, not recursion: trees may be as deep
+    // as the filesystem allows. The order does not matter: `out` is sorted.
+    let mut pending = vec![(Some(to_blob(&a.root_tree)), Some(to_blob(&b.root_tree)), Vec::new())];
+    while let Some((ta, tb, rel)) = pending.pop() {
+        diff_dir(repo, ta, tb, &rel, &mut out, &mut pending)?;
+    }
     out.sort_by(|x, y| x.path.trim_end_matches('/').cmp(y.path.trim_end_matches('/')));
     Ok(out)
 }
@@ -58,7 +57,18 @@ fn subtree(n: &Node) -> Option<TreeId> {
     }
 }
 
-fn diff_dir(repo: &Repository, a: Option<TreeId>, b: Option<TreeId>, rel: &[u8], out: &mut Vec<Change>) -> Result<()> {
+/// Directory pairs still to compare: the trees on each side and the path.
+type Pending = Vec<(Option<TreeId>, Option<TreeId>, Vec<u8>)>;
+
+/// Compares one directory; its subdirectories go to `pending`.
+fn diff_dir(
+    repo: &Repository,
+    a: Option<TreeId>,
+    b: Option<TreeId>,
+    rel: &[u8],
+    out: &mut Vec<Change>,
+    pending: &mut Pending,
+) -> Result<()> {
     if a == b {
         return Ok(());
     }
@@ -75,11 +85,11 @@ fn diff_dir(repo: &Repository, a: Option<TreeId>, b: Option<TreeId>, rel: &[u8],
         match by_name.get(n.name.as_slice()) {
             None => {
                 out.push(change('+', &path, None, Some(n)));
-                diff_dir(repo, None, subtree(n), &path, out)?;
+                pending.push((None, subtree(n), path));
             }
             Some(old) if old.kind != n.kind => {
                 out.push(change('T', &path, Some(old), Some(n)));
-                diff_dir(repo, subtree(old), subtree(n), &path, out)?;
+                pending.push((subtree(old), subtree(n), path));
             }
             Some(old) => {
                 let content_differs = match (&old.content, &n.content) {
@@ -96,7 +106,7 @@ fn diff_dir(repo: &Repository, a: Option<TreeId>, b: Option<TreeId>, rel: &[u8],
                 } else if !meta_old.same_version(&meta_new) {
                     out.push(change('U', &path, Some(old), Some(n)));
                 }
-                diff_dir(repo, subtree(old), subtree(n), &path, out)?;
+                pending.push((subtree(old), subtree(n), path));
             }
         }
     }
@@ -105,18 +115,8 @@ fn diff_dir(repo: &Repository, a: Option<TreeId>, b: Option<TreeId>, rel: &[u8],
         if !names_b.contains_key(old.name.as_slice()) {
             let path = child_rel(rel, &old.name);
             out.push(change('-', &path, Some(old), None));
-            diff_removed(repo, subtree(old), &path, out)?;
+            pending.push((subtree(old), None, path));
         }
-    }
-    Ok(())
-}
-
-fn diff_removed(repo: &Repository, a: Option<TreeId>, rel: &[u8], out: &mut Vec<Change>) -> Result<()> {
-    let Some(id) = a else { return Ok(()) };
-    for n in repo.read_tree(&id)?.nodes {
-        let path = child_rel(rel, &n.name);
-        out.push(change('-', &path, Some(&n), None));
-        diff_removed(repo, subtree(&n), &path, out)?;
     }
     Ok(())
 }
@@ -187,15 +187,19 @@ pub fn find(repo: &Repository, pattern: &str, series: Option<&str>) -> Result<Ve
             if path_id == robovault_index::ROOT_PATH.0 {
                 continue;
             }
-            let full = full_path(path_id, &paths, &mut names);
-            let text = if anchored {
-                full.clone()
+            // A name pattern needs only the name; the full path, built from
+            // every ancestor, only for a hit.
+            let matched = if anchored {
+                matcher.matches(&full_path(path_id, &paths, Some(&mut names)))
             } else {
-                full.rsplit('/').next().unwrap_or("").to_owned()
+                paths
+                    .get(&path_id)
+                    .is_some_and(|(_, name)| matcher.matches(&display_bytes(name)))
             };
-            if !matcher.matches(&text) {
+            if !matched {
                 continue;
             }
+            let full = full_path(path_id, &paths, anchored.then_some(&mut names));
             for (from, to) in runs {
                 let held: Vec<&SnapshotRecord> = snaps
                     .iter()
@@ -218,17 +222,32 @@ pub fn find(repo: &Repository, pattern: &str, series: Option<&str>) -> Result<Ve
     Ok(out)
 }
 
-fn full_path(id: i64, paths: &HashMap<i64, (i64, Vec<u8>)>, memo: &mut HashMap<i64, String>) -> String {
-    if let Some(p) = memo.get(&id) {
-        return p.clone();
-    }
-    let text = match paths.get(&id) {
-        Some((parent, name)) if *parent > robovault_index::ROOT_PATH.0 => {
-            format!("{}/{}", full_path(*parent, paths, memo), display_bytes(name))
+/// The path of `id` from the root, its parents climbed in a loop, not by
+/// recursion; with `memo`, each directory's path is computed once.
+fn full_path(id: i64, paths: &HashMap<i64, (i64, Vec<u8>)>, mut memo: Option<&mut HashMap<i64, String>>) -> String {
+    let mut chain = Vec::new();
+    let mut cur = id;
+    let mut base = String::new();
+    loop {
+        if let Some(p) = memo.as_ref().and_then(|m| m.get(&cur)) {
+            base = p.clone();
+            break;
         }
-        Some((_, name)) => display_bytes(name),
-        None => String::new(),
-    };
-    memo.insert(id, text.clone());
-    text
+        let Some((parent, name)) = paths.get(&cur) else { break };
+        chain.push((cur, name));
+        if *parent <= robovault_index::ROOT_PATH.0 {
+            break;
+        }
+        cur = *parent;
+    }
+    for (at, name) in chain.into_iter().rev() {
+        if !base.is_empty() {
+            base.push('/');
+        }
+        base.push_str(&display_bytes(name));
+        if let Some(m) = memo.as_mut() {
+            m.insert(at, base.clone());
+        }
+    }
+    base
 }

@@ -337,7 +337,12 @@ pub(crate) fn rebuild_snapshot(
             rebuild.w.open_version(series, ROOT_PATH, obj.seq, &root_entry)?;
         }
     }
-    rebuild.dir(ROOT_PATH, prev.map(|p| p.1), TreeId::from_hex(&obj.root)?)?;
+    // A work list of directories, not recursion: trees may be as deep as
+    // the filesystem allows.
+    let mut pending = vec![(ROOT_PATH, prev.map(|p| p.1), TreeId::from_hex(&obj.root)?)];
+    while let Some((path, before, tree)) = pending.pop() {
+        rebuild.dir(path, before, tree, &mut pending)?;
+    }
     rebuild.w.commit()?;
     Ok(())
 }
@@ -372,8 +377,15 @@ impl Rebuild<'_> {
         Ok(self.store.read_tree(id, &loc)?)
     }
 
-    /// Writes the rows of directory `path` whose tree went from `prev` to `new`.
-    fn dir(&mut self, path: PathId, prev: Option<TreeId>, new: TreeId) -> Result<()> {
+    /// Writes the rows of directory `path` whose tree went from `prev` to
+    /// `new`; its subdirectories go to `pending`.
+    fn dir(
+        &mut self,
+        path: PathId,
+        prev: Option<TreeId>,
+        new: TreeId,
+        pending: &mut Vec<(PathId, Option<TreeId>, TreeId)>,
+    ) -> Result<()> {
         if prev == Some(new) {
             return Ok(());
         }
@@ -408,7 +420,7 @@ impl Rebuild<'_> {
                                 robovault_store::NodeContent::Subtree(id) => Some(*id),
                                 _ => None,
                             });
-                        self.dir(o.path, before, sub)?;
+                        pending.push((o.path, before, sub));
                     }
                 }
                 other => {
@@ -418,7 +430,7 @@ impl Rebuild<'_> {
                     let p = self.w.intern_path(path, &node.name)?;
                     self.w.open_version(self.series, p, self.seq, &entry)?;
                     if let Some(sub) = sub {
-                        self.dir(p, None, sub)?;
+                        pending.push((p, None, sub));
                     }
                 }
             }
@@ -428,11 +440,14 @@ impl Rebuild<'_> {
 
     /// Closes a row and, for a directory, every row below it.
     fn close_all(&mut self, key: robovault_index::VersionKey, path: PathId, kind: u8) -> Result<()> {
-        self.w.close_version(key, self.seq)?;
-        if kind == NodeKind::Dir.code() {
-            if let Some(s) = self.prev_seq {
-                for c in self.index.children_at(self.series, path, s)? {
-                    self.close_all(c.key, c.path, c.entry.kind)?;
+        let mut pending = vec![(key, path, kind)];
+        while let Some((key, path, kind)) = pending.pop() {
+            self.w.close_version(key, self.seq)?;
+            if kind == NodeKind::Dir.code() {
+                if let Some(s) = self.prev_seq {
+                    for c in self.index.children_at(self.series, path, s)? {
+                        pending.push((c.key, c.path, c.entry.kind));
+                    }
                 }
             }
         }

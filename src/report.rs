@@ -20,6 +20,9 @@ pub trait Reporter: Sync {
     fn error(&self, _err: &RunError, _next: Next) {}
     /// Work found or finished, for a progress display.
     fn progress(&self, _p: Progress) {}
+    /// Something the user asked for that the run will not do (a selection
+    /// that matches nothing), before the walk.
+    fn warning(&self, _text: &str) {}
     /// Something the run found and dealt with that a reader of the log
     /// should know (a lost pack whose content is stored again).
     fn note(&self, _text: &str) {}

@@ -14,10 +14,17 @@
 //!     list fd; for each selected node (in parallel):
 //!         absent -> create | kinds differ or a link in the way -> Mismatch, leave
 //!         file: mtime/size differ -> rewrite (temp, rename) | mode differs -> chmod | else skip
-//!         dir -> open or mkdir with O_NOFOLLOW, recurse
+//!         dir -> open or mkdir with O_NOFOLLOW, a task of its own
 //!     names only in TARGET -> Extras (counted, left)
-//!     then the directory's own mode and mtime
+//!     when its last task is done: the directory's own mode and mtime
 //! ```
+//!
+//! Directories are tasks of a rayon scope, not calls on a thread's stack,
+//! and hold no descriptor while they wait ([`dirs`]): a snapshot may be as
+//! deep as the filesystem allows. One worker takes the tasks back last
+//! pushed first, which keeps the log's depth-first order (§6.2).
+
+mod dirs;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
@@ -26,7 +33,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,7 +41,7 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use robovault_index::ROOT_PATH;
 use robovault_store::{valid_name, BlobId, Node, NodeContent, NodeKind, TreeId};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps, CWD};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps};
 
 use crate::browse::{choose, resolve, SnapshotChoice};
 use crate::job::{tags, JobOptions, RunOptions};
@@ -45,6 +52,7 @@ use crate::report::{DirLine, EntryLine, Progress, Reporter};
 use crate::retry::{Failure, Retry};
 use crate::summary::{Class, Counts, RunError};
 use crate::{Error, Result};
+use dirs::TargetDirs;
 
 /// Which metadata a restore applies (`--copy`, `--dcopy`, ROBOCOPY.md §3.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,18 +231,23 @@ pub fn restore(
     let (series, snapshot) = choose(&repo, opts.series.as_deref(), &opts.snapshot)?;
     let protected = check_restore_target(&repo, target, opts)?;
     let selection = Selection::from_paths(&opts.paths)?;
+    let mut named = Vec::new();
     for p in &opts.paths {
-        resolve(&repo, &snapshot, p)?;
+        named.push((p.as_slice(), resolve(&repo, &snapshot, p)?));
     }
+    let (warnings, selects_any) = selection_warnings(&repo, &snapshot, &opts.job.filters, &named)?;
+    // Nothing to restore: no directory is created for nothing (a mirror
+    // still walks, to find its extras).
+    let nothing = !selects_any && !opts.job.purge;
     let list_only = opts.job.list_only;
     let created = !target.exists();
-    let target = if list_only {
+    let target = if list_only || nothing {
         crate::paths::absolute(target)?
     } else {
         std::fs::create_dir_all(target).map_err(|e| Error::io("creating target directory", target, e))?;
         std::fs::canonicalize(target).map_err(|e| Error::io("resolving", target, e))?
     };
-    let root_fd = if created && list_only {
+    let root_fd = if (created && list_only) || nothing {
         None
     } else {
         Some(
@@ -253,17 +266,23 @@ pub fn restore(
         series: series.name.clone(),
         snapshot: Some(snapshot.snap_id.clone()),
     });
+    for w in &warnings {
+        reporter.warning(w);
+    }
     let run = RestoreRun {
         repo: &repo,
         opts,
         reporter,
         errors: Mutex::new(Vec::new()),
         links: Mutex::new(HashMap::new()),
-        target: target.clone(),
+        dirs: TargetDirs::new(root_fd),
         protected,
         copy_nanos: AtomicU64::new(0),
         wait_nanos: AtomicU64::new(0),
         prefetched: Mutex::new(HashMap::new()),
+        counts: Mutex::new(Counts::default()),
+        fatal: Mutex::new(None),
+        aborted: AtomicBool::new(false),
     };
     // Reading a remote store is bound by request latency, not by cores:
     // without --threads, many requests are kept in flight.
@@ -275,22 +294,18 @@ pub fn restore(
         .pool()?,
         _ => opts.run.pool()?,
     };
-    let mut counts = pool.install(|| {
-        run.restore_dir(
-            root_fd.as_ref(),
-            &to_blob(&snapshot.root_tree),
-            b"",
-            &selection,
-            created,
-        )
-    })?;
+    let mut counts = if nothing {
+        Counts::default()
+    } else {
+        pool.install(|| run.restore_tree(&to_blob(&snapshot.root_tree), &selection, created))?
+    };
     counts.dirs.total += 1;
-    if created {
+    if created && !nothing {
         counts.dirs.copied += 1;
     } else {
         counts.dirs.skipped += 1;
     }
-    if let (Selection::All, Some(fd), false) = (&selection, &root_fd, list_only) {
+    if let (Selection::All, Some(fd), false) = (&selection, run.dirs.root(), list_only) {
         if let Some(root) = repo.index()?.version_at(series.key, ROOT_PATH, snapshot.seq)? {
             let meta = DirMeta {
                 mode: root.entry.mode,
@@ -325,10 +340,145 @@ pub fn restore(
     })
 }
 
+/// What a restore's selection leaves out, as warning lines: a named file
+/// that the file selection (filespecs, `--xf`) drops, a named directory
+/// in which it selects nothing, a filespec that matches no file. Returns
+/// them and whether any file is selected at all. Without filespecs or
+/// `--xf` everything is, and no tree is read.
+///
+/// # Errors
+/// [`Error::PathNotFound`] for a name without wildcards that no entry of
+/// the snapshot has: the user named something that is not there.
+fn selection_warnings(
+    repo: &Repository,
+    snapshot: &robovault_index::SnapshotRecord,
+    filters: &crate::job::Filters,
+    named: &[(&[u8], crate::browse::Found)],
+) -> Result<(Vec<String>, bool)> {
+    use crate::browse::Found;
+    if filters.include.is_empty() && filters.exclude_files.is_empty() {
+        return Ok((Vec::new(), true));
+    }
+    let selected = |rel: &[u8]| filters.included(rel) && !filters.file_excluded(rel);
+    let mut matched = Matched {
+        files: vec![false; filters.include.len()],
+        dirs: vec![false; filters.include.len()],
+    };
+    let mut warnings = Vec::new();
+    let mut any = false;
+    let root = [(&b""[..], Found::Root(to_blob(&snapshot.root_tree)))];
+    let starts = if named.is_empty() { &root[..] } else { named };
+    for (path, found) in starts {
+        let rel: Vec<u8> = components(path)?.join(&b'/');
+        let tree = match found {
+            Found::Root(id) => *id,
+            Found::Node(Node {
+                content: NodeContent::Subtree(id),
+                kind: NodeKind::Dir,
+                ..
+            }) => *id,
+            Found::Node(_) => {
+                for (m, p) in matched.files.iter_mut().zip(&filters.include) {
+                    *m |= p.matches(&rel);
+                }
+                if selected(&rel) {
+                    any = true;
+                } else {
+                    warnings.push(format!(
+                        "\"{}\" is excluded by the file selection",
+                        crate::display_bytes(&rel)
+                    ));
+                }
+                continue;
+            }
+        };
+        let here = selects_below(repo, filters, tree, &rel, &mut matched)?;
+        any |= here;
+        if !here && !rel.is_empty() {
+            warnings.push(format!(
+                "nothing in \"{}\" matches the file selection",
+                crate::display_bytes(&rel)
+            ));
+        }
+    }
+    for (i, p) in filters.include.iter().enumerate() {
+        let literal = !p.text().contains(['*', '?']);
+        match (matched.files[i], matched.dirs[i]) {
+            (true, _) => {}
+            (false, true) => warnings.push(format!(
+                "no file matches \"{0}\"; to restore the directory, give it as a path: \"{0}/\"",
+                p.text()
+            )),
+            (false, false) if literal => {
+                return Err(Error::PathNotFound {
+                    path: p.text().to_owned(),
+                    snapshot: snapshot.snap_id.clone(),
+                })
+            }
+            (false, false) => warnings.push(format!("no file matches \"{}\"", p.text())),
+        }
+    }
+    Ok((warnings, any))
+}
+
+/// Which filespecs match a file, and which a directory, of the selection.
+struct Matched {
+    files: Vec<bool>,
+    dirs: Vec<bool>,
+}
+
+/// Whether the file selection selects a file in tree `tree` (at `rel`),
+/// within `--lev` and outside `--xd`; marks in `matched` the filespecs
+/// that match a file or a directory there. Stops once every filespec
+/// matched a file and one is selected.
+fn selects_below(
+    repo: &Repository,
+    filters: &crate::job::Filters,
+    tree: TreeId,
+    rel: &[u8],
+    matched: &mut Matched,
+) -> Result<bool> {
+    let mut any = false;
+    let mut pending = vec![(tree, rel.to_vec())];
+    while let Some((id, dir)) = pending.pop() {
+        if any && matched.files.iter().all(|m| *m) {
+            break;
+        }
+        // An unreadable tree is reported where it is restored.
+        let Ok(t) = repo.read_tree(&id) else { continue };
+        for n in t.nodes {
+            let child = child_rel(&dir, &n.name);
+            match n.content {
+                NodeContent::Subtree(sub) if n.kind == NodeKind::Dir => {
+                    for (m, p) in matched.dirs.iter_mut().zip(&filters.include) {
+                        *m |= p.matches(&child);
+                    }
+                    if filters.within_levels(&child) && !filters.dir_excluded(&child) {
+                        pending.push((sub, child));
+                    }
+                }
+                _ => {
+                    for (m, p) in matched.files.iter_mut().zip(&filters.include) {
+                        *m |= p.matches(&child);
+                    }
+                    any |= filters.included(&child) && !filters.file_excluded(&child);
+                }
+            }
+        }
+    }
+    Ok(any)
+}
+
 /// The restore refusals of ROBOCOPY.md §5.4, checked before anything is
 /// written. Returns the path of the repository relative to TARGET when a
 /// forced mirror must protect it.
 fn check_restore_target(repo: &Repository, target: &Path, opts: &RestoreOptions) -> Result<Option<Vec<u8>>> {
+    if std::fs::metadata(target).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::Usage(format!(
+            "TARGET \"{}\" is not a directory; restore into a directory, or a path that does not exist yet",
+            crate::paths::absolute(target)?.display()
+        )));
+    }
     let target_canon = canonical_or_ancestor(target)?;
     if target_canon.starts_with(repo.path()) {
         return Err(Error::Refused(format!(
@@ -393,13 +543,60 @@ struct RestoreRun<'a> {
     /// Hard-link groups: (dev, ino) of the source → path relative to TARGET
     /// of the first member restored, behind the group's own lock.
     links: Mutex<HashMap<(u64, u64), LinkSlot>>,
-    target: PathBuf,
+    dirs: TargetDirs,
     /// The repository inside TARGET under a forced mirror: never deleted.
     protected: Option<Vec<u8>>,
     copy_nanos: AtomicU64,
     wait_nanos: AtomicU64,
     /// Blobs fetched ahead from a remote store, taken when written.
     prefetched: Mutex<HashMap<BlobId, Vec<u8>>>,
+    /// What the directory tasks counted.
+    counts: Mutex<Counts>,
+    /// The first fatal error of a task; the others then stop.
+    fatal: Mutex<Option<Error>>,
+    aborted: AtomicBool,
+}
+
+/// A directory whose entries are being restored: what is left to do when
+/// the last of them is done. Holds no descriptor (a tree may be deeper than
+/// the descriptor limit) and no path (the chain of them would hold paths of
+/// every length), only its name under its parent.
+struct DirDone {
+    name: Vec<u8>,
+    parent: Option<Arc<DirDone>>,
+    /// Whether it is in TARGET (not so for a new one under `--list-only`).
+    exists: bool,
+    /// Applied after its content, when selected whole and written.
+    meta: Option<DirMeta>,
+    /// Its own task and each subdirectory's not yet done.
+    pending: AtomicUsize,
+}
+
+impl Drop for DirDone {
+    // Released one ancestor at a time: a chain of thousands of levels must
+    // not be dropped recursively.
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some(p) = next {
+            next = Arc::into_inner(p).and_then(|mut d| d.parent.take());
+        }
+    }
+}
+
+/// What [`RestoreRun::extra_entry`] leaves to do.
+enum ExtraStep {
+    /// Nothing more: whether the entry is gone.
+    Done(bool),
+    /// An extra directory in scope: walk its entries.
+    Enter,
+}
+
+/// A snapshot directory to walk into, as [`RestoreRun::restore_node`] found it.
+struct Descend {
+    fd: Option<OwnedFd>,
+    tree: TreeId,
+    exists: bool,
+    meta: Option<DirMeta>,
 }
 
 /// Files up to this size are fetched ahead from a remote store.
@@ -565,17 +762,161 @@ impl RestoreRun<'_> {
         is_file
     }
 
+    /// Restores the snapshot's tree `tree` into TARGET, its directories as
+    /// tasks; returns what they counted.
+    fn restore_tree(&self, tree: &TreeId, sel: &Selection, new: bool) -> Result<Counts> {
+        let root = Arc::new(DirDone {
+            name: Vec::new(),
+            parent: None,
+            exists: self.dirs.root().is_some(),
+            meta: None,
+            pending: AtomicUsize::new(1),
+        });
+        let fd = self.dirs.open(b"").ok();
+        rayon::scope(|scope| self.walk(scope, root, fd, tree, b"", sel, new));
+        if let Some(e) = self.fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(e);
+        }
+        Ok(*self.counts.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn add(&self, c: &Counts) {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).add(c);
+    }
+
+    fn abort(&self, e: Error) {
+        self.aborted.store(true, Ordering::SeqCst);
+        self.fatal.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+    }
+
+    /// Restores directory `rel` (open as `dir`), then hands each of its
+    /// subdirectories to a task of its own.
+    #[allow(clippy::too_many_arguments)]
+    fn walk<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        done: Arc<DirDone>,
+        dir: Option<Arc<OwnedFd>>,
+        tree: &TreeId,
+        rel: &[u8],
+        sel: &'s Selection,
+        new: bool,
+    ) {
+        let subdirs = match self.restore_dir(dir.as_deref(), tree, rel, sel, new) {
+            Ok((counts, subdirs)) => {
+                self.add(&counts);
+                subdirs
+            }
+            Err(e) => {
+                self.abort(e);
+                Vec::new()
+            }
+        };
+        drop(dir);
+        // The siblings share their parent's path.
+        let parent_rel: Arc<[u8]> = Arc::from(if subdirs.is_empty() { b"" } else { rel });
+        // Pushed last first: a worker takes its own tasks back last pushed
+        // first, so that one thread walks depth first in name order.
+        for (node, s) in subdirs.into_iter().rev() {
+            done.pending.fetch_add(1, Ordering::AcqRel);
+            let parent = Arc::clone(&done);
+            let parent_rel = Arc::clone(&parent_rel);
+            scope.spawn(move |scope| self.enter(scope, parent, &parent_rel, node, s));
+        }
+        drop(parent_rel);
+        self.complete(done, rel.to_vec());
+    }
+
+    /// The task of subdirectory `node` of `parent` (at `parent_rel`).
+    fn enter<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        parent: Arc<DirDone>,
+        parent_rel: &Arc<[u8]>,
+        node: Node,
+        sel: &'s Selection,
+    ) {
+        if self.aborted.load(Ordering::SeqCst) {
+            return;
+        }
+        let dir = if parent.exists {
+            match self.dirs.open(parent_rel) {
+                Ok(fd) => Some(fd),
+                Err(e) => {
+                    self.fail(RunError::from_io(parent_rel, "Accessing Destination Directory", &e, 1));
+                    let mut c = Counts::default();
+                    add_failed(&mut c, &node);
+                    self.add(&c);
+                    self.complete(parent, parent_rel.to_vec());
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        match self.restore_node(dir.as_deref(), parent_rel, &node, sel) {
+            Err(e) => self.abort(e),
+            Ok((counts, None)) => self.add(&counts),
+            Ok((counts, Some(d))) => {
+                self.add(&counts);
+                drop(dir);
+                let rel = child_rel(parent_rel, &node.name);
+                let fd = d.fd.map(Arc::new);
+                if let Some(fd) = &fd {
+                    self.dirs.keep(&rel, fd);
+                }
+                let done = Arc::new(DirDone {
+                    name: node.name.clone(),
+                    parent: Some(Arc::clone(&parent)),
+                    exists: fd.is_some(),
+                    meta: d.meta,
+                    pending: AtomicUsize::new(1),
+                });
+                // Its own completion completes this task of the parent.
+                self.walk(scope, done, fd, &d.tree, &rel, sel, !d.exists);
+                return;
+            }
+        }
+        self.complete(parent, parent_rel.to_vec());
+    }
+
+    /// One task of directory `done` (at `rel`) is over; when it was the
+    /// last, applies the directory's metadata (after its content, which
+    /// would change its mtime) and so on up.
+    fn complete(&self, done: Arc<DirDone>, mut rel: Vec<u8>) {
+        let mut cur = done;
+        loop {
+            if cur.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
+                return;
+            }
+            if let Some(meta) = cur.meta.as_ref().filter(|_| !self.aborted.load(Ordering::SeqCst)) {
+                if let Err(e) = self.dirs.open(&rel).and_then(|fd| self.apply_dir_meta(&fd, meta)) {
+                    self.fail(RunError::from_io(&rel, "Copying Directory Metadata", &e, 1));
+                    let mut c = Counts::default();
+                    c.dirs.failed += 1;
+                    self.add(&c);
+                }
+            }
+            if !rel.is_empty() {
+                self.dirs.forget(&rel);
+            }
+            let Some(parent) = cur.parent.clone() else { return };
+            rel.truncate(rel.len().saturating_sub(cur.name.len() + 1));
+            cur = parent;
+        }
+    }
+
     /// Restores one directory of the snapshot into `dir` (`None`: it does
-    /// not exist, under `--list-only`): its line, its extras, its files,
-    /// then its subdirectories.
-    fn restore_dir(
+    /// not exist, under `--list-only`): its line, its extras, its files.
+    /// Returns its selected subdirectories, for the caller to walk.
+    fn restore_dir<'s>(
         &self,
         dir: Option<&OwnedFd>,
         tree: &TreeId,
         rel: &[u8],
-        sel: &Selection,
+        sel: &'s Selection,
         new: bool,
-    ) -> Result<Counts> {
+    ) -> Result<(Counts, Vec<(Node, &'s Selection)>)> {
         if self.opts.run.interrupt.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
         }
@@ -593,7 +934,7 @@ impl RestoreRun<'_> {
                     attempts: 1,
                 });
                 counts.dirs.failed += 1;
-                return Ok(counts);
+                return Ok((counts, Vec::new()));
             }
         };
         let mut existing = dir.map(|d| list_fd(d).unwrap_or_default()).unwrap_or_default();
@@ -601,7 +942,7 @@ impl RestoreRun<'_> {
             existing.retain(|name| !self.left_by_a_killed_restore(d, name));
         }
         existing.sort();
-        let chosen: Vec<(&Node, &Selection)> = nodes
+        let chosen: Vec<(&Node, &'s Selection)> = nodes
             .iter()
             .filter_map(|n| match sel {
                 Selection::All => Some((n, &Selection::All)),
@@ -644,13 +985,13 @@ impl RestoreRun<'_> {
         } else {
             vec![files]
         };
-        for part in batches.into_iter().chain([subdirs]) {
+        for part in batches {
             let fetched = self.prefetch(dir, &part)?;
             let results: Vec<Counts> = part
                 .par_iter()
                 .map(|(node, s)| {
-                    let c = self.restore_node(dir, rel, node, s)?;
-                    if c.files.total > 0 && node.kind != NodeKind::Dir {
+                    let (c, _) = self.restore_node(dir, rel, node, s)?;
+                    if c.files.total > 0 {
                         self.reporter.progress(Progress::Done { bytes: c.bytes.total });
                     }
                     Ok(c)
@@ -661,7 +1002,8 @@ impl RestoreRun<'_> {
                 counts.add(c);
             }
         }
-        Ok(counts)
+        let subdirs = subdirs.into_iter().map(|(n, s)| (n.clone(), s)).collect();
+        Ok((counts, subdirs))
     }
 
     /// Fetches the chunks of the batch's files that will be written (absent
@@ -738,8 +1080,91 @@ impl RestoreRun<'_> {
     /// scope below it; deleted under `--purge` unless protected (§5.2).
     /// Returns whether the entry is gone (or would be, under `--list-only`).
     fn extra(&self, dir: &OwnedFd, rel: &[u8], name: &[u8], top: bool, counts: &mut Counts) -> Result<bool> {
-        let Ok(st) = rustix::fs::statat(dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW) else {
+        if let ExtraStep::Done(gone) = self.extra_entry(dir, rel, name, top, counts)? {
+            return Ok(gone);
+        }
+        // An extra directory, walked depth first with a list of the levels
+        // open in the walk (names left, whether all so far are gone), not a
+        // call per level: it may be as deep as the filesystem allows.
+        struct Level {
+            names: std::vec::IntoIter<Vec<u8>>,
+            all_gone: bool,
+            parent_len: usize,
+        }
+        let listed = |path: &[u8]| -> Level {
+            let mut names = self.dirs.open(path).and_then(|fd| list_fd(&fd)).unwrap_or_default();
+            names.sort();
+            Level {
+                names: names.into_iter(),
+                all_gone: true,
+                parent_len: path.iter().rposition(|c| *c == b'/').unwrap_or(0),
+            }
+        };
+        let mut path = rel.to_vec();
+        let mut levels = vec![listed(&path)];
+        while let Some(level) = levels.last_mut() {
+            if let Some(child) = level.names.next() {
+                let child_path = child_rel(&path, &child);
+                let step = match self.dirs.open(&path) {
+                    Ok(fd) => self.extra_entry(&fd, &child_path, &child, false, counts)?,
+                    Err(_) => ExtraStep::Done(false),
+                };
+                match step {
+                    ExtraStep::Done(gone) => level.all_gone &= gone,
+                    ExtraStep::Enter => {
+                        path = child_path;
+                        levels.push(listed(&path));
+                    }
+                }
+                continue;
+            }
+            let (all_gone, parent_len) = (level.all_gone, level.parent_len);
+            levels.pop();
+            let gone = self.extra_dir_emptied(&path, all_gone, counts)?;
+            path.truncate(parent_len);
+            match levels.last_mut() {
+                Some(up) => up.all_gone &= gone,
+                None => return Ok(gone),
+            }
+        }
+        Ok(false)
+    }
+
+    /// An extra directory whose entries were all walked: deleted when
+    /// purging and all of them are gone. Returns whether it is gone.
+    fn extra_dir_emptied(&self, rel: &[u8], all_gone: bool, counts: &mut Counts) -> Result<bool> {
+        let purge = self.opts.job.purge && !self.opts.job.classes.exclude_extra;
+        if !purge || !all_gone {
             return Ok(false);
+        }
+        if !self.writes() {
+            return Ok(true);
+        }
+        let (parent, name) = match rel.iter().rposition(|c| *c == b'/') {
+            Some(i) => (&rel[..i], &rel[i + 1..]),
+            None => (&b""[..], rel),
+        };
+        let parent_fd = match self.dirs.open(parent) {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.fail(RunError::from_io(rel, "Deleting Extra Directory", &e, 1));
+                counts.dirs.failed += 1;
+                return Ok(false);
+            }
+        };
+        let gone = self.delete(&parent_fd, rel, name, true, counts)?;
+        if gone {
+            self.dirs.forget(rel);
+        }
+        Ok(gone)
+    }
+
+    /// One TARGET entry the snapshot lacks, as [`RestoreRun::extra`] says;
+    /// an extra directory in scope is counted and reported, and its entries
+    /// are left to the caller.
+    fn extra_entry(&self, dir: &OwnedFd, rel: &[u8], name: &[u8], top: bool, counts: &mut Counts) -> Result<ExtraStep> {
+        let Ok(st) = rustix::fs::statat(dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW) else {
+            return Ok(ExtraStep::Done(false));
         };
         let is_dir = kind_of(&st) == Some(NodeKind::Dir);
         if self.opts.job.report_all_extras && !is_dir && !self.opts.job.filters.included(rel) {
@@ -764,7 +1189,7 @@ impl RestoreRun<'_> {
                     full_path: true,
                 });
             }
-            return Ok(false);
+            return Ok(ExtraStep::Done(false));
         }
         let purge = self.opts.job.purge && !self.opts.job.classes.exclude_extra;
         if is_dir {
@@ -775,21 +1200,7 @@ impl RestoreRun<'_> {
                 count: Some(-1),
                 verbose_only: false,
             });
-            let mut all_gone = true;
-            if let Ok(sub) = open_dir_at(dir, name) {
-                let mut children = list_fd(&sub).unwrap_or_default();
-                children.sort();
-                for child in children {
-                    all_gone &= self.extra(&sub, &child_rel(rel, &child), &child, false, counts)?;
-                }
-            }
-            if !purge || !all_gone {
-                return Ok(false);
-            }
-            if !self.writes() {
-                return Ok(true);
-            }
-            return self.delete(dir, rel, name, true, counts);
+            return Ok(ExtraStep::Enter);
         }
         let size = if kind_of(&st) == Some(NodeKind::File) {
             st.st_size as u64
@@ -807,12 +1218,12 @@ impl RestoreRun<'_> {
             full_path: true,
         });
         if !purge {
-            return Ok(false);
+            return Ok(ExtraStep::Done(false));
         }
         if !self.writes() {
-            return Ok(true);
+            return Ok(ExtraStep::Done(true));
         }
-        self.delete(dir, rel, name, false, counts)
+        self.delete(dir, rel, name, false, counts).map(ExtraStep::Done)
     }
 
     /// Deletes one TARGET entry (a directory already emptied), retried; a
@@ -845,7 +1256,15 @@ impl RestoreRun<'_> {
         }
     }
 
-    fn restore_node(&self, dir: Option<&OwnedFd>, parent_rel: &[u8], node: &Node, sel: &Selection) -> Result<Counts> {
+    /// Restores one entry into `dir`; a directory to walk into is returned,
+    /// opened (or created), not walked.
+    fn restore_node(
+        &self,
+        dir: Option<&OwnedFd>,
+        parent_rel: &[u8],
+        node: &Node,
+        sel: &Selection,
+    ) -> Result<(Counts, Option<Descend>)> {
         let rel = child_rel(parent_rel, &node.name);
         let mut counts = Counts::default();
         let is_dir = node.kind == NodeKind::Dir;
@@ -865,11 +1284,11 @@ impl RestoreRun<'_> {
                 count: None,
                 verbose_only: true,
             });
-            return Ok(counts);
+            return Ok((counts, None));
         }
         if is_dir {
             if !filters.within_levels(&rel) {
-                return Ok(counts);
+                return Ok((counts, None));
             }
             counts.dirs.total += 1;
             if filters.dir_excluded(&rel) {
@@ -880,11 +1299,11 @@ impl RestoreRun<'_> {
                     count: None,
                     verbose_only: true,
                 });
-                return Ok(counts);
+                return Ok((counts, None));
             }
         } else {
             if !filters.included(&rel) {
-                return Ok(counts);
+                return Ok((counts, None));
             }
             counts.files.total += 1;
             counts.bytes.total += size;
@@ -904,7 +1323,7 @@ impl RestoreRun<'_> {
                     verbose_only: true,
                     full_path: false,
                 });
-                return Ok(counts);
+                return Ok((counts, None));
             }
         }
         if !valid_name(&node.name) {
@@ -917,7 +1336,7 @@ impl RestoreRun<'_> {
             };
             self.fail(err);
             add_failed(&mut counts, node);
-            return Ok(counts);
+            return Ok((counts, None));
         }
         let name = OsStr::from_bytes(&node.name);
         let existing = match dir.map(|d| rustix::fs::statat(d, name, AtFlags::SYMLINK_NOFOLLOW)) {
@@ -927,7 +1346,7 @@ impl RestoreRun<'_> {
             Some(Err(e)) => {
                 self.fail(RunError::from_io(&rel, "Accessing Destination Directory", &e.into(), 1));
                 add_failed(&mut counts, node);
-                return Ok(counts);
+                return Ok((counts, None));
             }
         };
         let mut class = match &existing {
@@ -944,11 +1363,11 @@ impl RestoreRun<'_> {
             if !purge {
                 // A link or another kind in the way: reported and left alone.
                 self.mismatch_left(&rel, node, &mut counts);
-                return Ok(counts);
+                return Ok((counts, None));
             }
             // Purging: the target entry leaves as extras (a link itself,
             // never its target), the snapshot's comes in as Lonely.
-            let Some(d) = dir else { return Ok(counts) };
+            let Some(d) = dir else { return Ok((counts, None)) };
             let failed_before = counts.dirs.failed + counts.files.failed;
             if !self.extra(d, &rel, &node.name, false, &mut counts)? {
                 let deletion_failed = counts.dirs.failed + counts.files.failed > failed_before;
@@ -956,12 +1375,12 @@ impl RestoreRun<'_> {
                     // The deletion is reported and counted (FAILED only);
                     // the snapshot's entry could not be placed: FAILED too.
                     add_failed(&mut counts, node);
-                    return Ok(counts);
+                    return Ok((counts, None));
                 }
                 // A protected entry (or one holding protected entries) stays:
                 // the pair is a mismatch, reported, no error (§5.2).
                 self.mismatch_left(&rel, node, &mut counts);
-                return Ok(counts);
+                return Ok((counts, None));
             }
             class = Class::Lonely;
             exists = false;
@@ -969,7 +1388,7 @@ impl RestoreRun<'_> {
         if is_dir {
             if class == Class::Lonely && classes.exclude_lonely {
                 counts.dirs.skipped += 1;
-                return Ok(counts);
+                return Ok((counts, None));
             }
             return self.restore_subdir(dir, &rel, node, sel, exists, counts);
         }
@@ -1018,7 +1437,7 @@ impl RestoreRun<'_> {
                 counts.bytes.failed += size;
             }
         }
-        Ok(counts)
+        Ok((counts, None))
     }
 
     /// A snapshot entry facing a target entry of another kind that stays:
@@ -1050,7 +1469,7 @@ impl RestoreRun<'_> {
         sel: &Selection,
         exists: bool,
         mut counts: Counts,
-    ) -> Result<Counts> {
+    ) -> Result<(Counts, Option<Descend>)> {
         let NodeContent::Subtree(tree) = &node.content else {
             self.fail(RunError {
                 path: rel.to_vec(),
@@ -1060,18 +1479,20 @@ impl RestoreRun<'_> {
                 attempts: 1,
             });
             counts.dirs.failed += 1;
-            return Ok(counts);
+            return Ok((counts, None));
         };
         let name = OsStr::from_bytes(&node.name);
         if !exists && self.opts.job.filters.subdirs_only && self.empty_subtree(tree) {
             // -s: a directory with no entry beneath it is not created (§4.5).
             counts.dirs.skipped += 1;
-            return Ok(counts);
+            return Ok((counts, None));
         }
         let sub = match dir {
             Some(d) if exists || self.writes() => {
                 let opened = self.timed(rel, None, || {
                     if !exists {
+                        // Whatever was kept open under this name is gone.
+                        self.dirs.forget(rel);
                         match rustix::fs::mkdirat(d, name, Mode::from_raw_mode(0o700)) {
                             Ok(()) => {}
                             Err(e) if e == rustix::io::Errno::EXIST => {}
@@ -1085,7 +1506,7 @@ impl RestoreRun<'_> {
                     Err(err) => {
                         self.record(err);
                         counts.dirs.failed += 1;
-                        return Ok(counts);
+                        return Ok((counts, None));
                     }
                 }
             }
@@ -1096,31 +1517,36 @@ impl RestoreRun<'_> {
         } else {
             counts.dirs.copied += 1;
         }
-        counts.add(&self.restore_dir(sub.as_ref(), tree, rel, sel, !exists)?);
-        let meta = DirMeta {
+        let meta = (*sel == Selection::All && sub.is_some() && self.writes()).then_some(DirMeta {
             mode: node.mode,
             uid: node.uid,
             gid: node.gid,
             mtime: (node.mtime_sec, node.mtime_nsec),
+        });
+        let descend = Descend {
+            fd: sub,
+            tree: *tree,
+            exists,
+            meta,
         };
-        if let (Selection::All, Some(fd), true) = (sel, &sub, self.writes()) {
-            if let Err(e) = self.apply_dir_meta(fd, &meta) {
-                self.fail(RunError::from_io(rel, "Copying Directory Metadata", &e, 1));
-                counts.dirs.failed += 1;
-            }
-        }
-        Ok(counts)
+        Ok((counts, Some(descend)))
     }
 
     /// Whether a snapshot directory holds no file, link or special file at
     /// any depth (an unreadable tree counts as not empty: its failure is
     /// reported where it is restored).
     fn empty_subtree(&self, tree: &TreeId) -> bool {
-        let Ok(t) = self.repo.read_tree(tree) else { return false };
-        t.nodes.iter().all(|n| match &n.content {
-            NodeContent::Subtree(sub) if n.kind == NodeKind::Dir => self.empty_subtree(sub),
-            _ => false,
-        })
+        let mut stack = vec![*tree];
+        while let Some(id) = stack.pop() {
+            let Ok(t) = self.repo.read_tree(&id) else { return false };
+            for n in t.nodes {
+                match n.content {
+                    NodeContent::Subtree(sub) if n.kind == NodeKind::Dir => stack.push(sub),
+                    _ => return false,
+                }
+            }
+        }
+        true
     }
 
     fn apply_dir_meta(&self, fd: &OwnedFd, m: &DirMeta) -> std::io::Result<()> {
@@ -1337,7 +1763,7 @@ impl RestoreRun<'_> {
             Some(i) => (&first[..i], &first[i + 1..]),
             None => (&b""[..], first),
         };
-        let Ok(parent_fd) = open_rel_dir(&self.target, parent) else {
+        let Ok(parent_fd) = self.dirs.open(parent) else {
             return false;
         };
         rustix::fs::linkat(
@@ -1505,20 +1931,6 @@ fn open_dir_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<OwnedFd> {
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?)
-}
-
-/// Opens `rel` below `root` one component at a time, never following links.
-fn open_rel_dir(root: &Path, rel: &[u8]) -> std::io::Result<OwnedFd> {
-    let mut fd = rustix::fs::openat(
-        CWD,
-        root,
-        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    for part in rel.split(|c| *c == b'/').filter(|p| !p.is_empty()) {
-        fd = open_dir_at(&fd, part)?;
-    }
-    Ok(fd)
 }
 
 /// The names in a directory, `.` and `..` left out.

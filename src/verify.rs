@@ -411,7 +411,12 @@ impl TreeCheck<'_> {
                 Err(e) => self.problem(format!("snapshot {}", s.snap_id), e.to_string(), s, b""),
             }
         }
-        self.check_dir(s, s.series, ROOT_PATH, &to_blob(&s.root_tree), b"")
+        // A work list, not recursion: trees may be as deep as the filesystem allows.
+        let mut pending = vec![(ROOT_PATH, to_blob(&s.root_tree), Vec::new())];
+        while let Some((path, tree, rel)) = pending.pop() {
+            self.check_dir(s, s.series, path, &tree, &rel, &mut pending)?;
+        }
+        Ok(())
     }
 
     fn check_dir(
@@ -421,6 +426,7 @@ impl TreeCheck<'_> {
         path: PathId,
         tree: &TreeId,
         rel: &[u8],
+        pending: &mut Vec<(PathId, TreeId, Vec<u8>)>,
     ) -> Result<()> {
         if !self.seen_dirs.insert((series.0, path, *tree)) {
             return Ok(());
@@ -448,6 +454,7 @@ impl TreeCheck<'_> {
         }
         let by_name: HashMap<&[u8], &robovault_index::ChildVersion> =
             rows.iter().map(|r| (r.name.as_slice(), r)).collect();
+        let first_subdir = pending.len();
         for n in &nodes {
             let child = child_rel(rel, &n.name);
             let row = by_name.get(n.name.as_slice());
@@ -479,8 +486,7 @@ impl TreeCheck<'_> {
                 }
                 NodeContent::Subtree(sub) => {
                     if let Some(row) = row {
-                        let p = row.path;
-                        self.check_dir(s, series, p, sub, &child)?;
+                        pending.push((row.path, *sub, child));
                     } else {
                         // Without an index row there is no path id; still decode the tree.
                         self.seen_trees.insert(*sub);
@@ -492,6 +498,7 @@ impl TreeCheck<'_> {
                 _ => {}
             }
         }
+        pending[first_subdir..].reverse();
         Ok(())
     }
 }

@@ -309,6 +309,12 @@ impl Reporter for Console {
         }
     }
 
+    fn warning(&self, text: &str) {
+        let line = format!("WARNING : {text}\n");
+        self.write(&line);
+        eprint!("{line}");
+    }
+
     fn error(&self, err: &RunError, next: Next) {
         let mut text = error_lines(&self.root, err);
         match next {

@@ -497,6 +497,9 @@ fn filespec_check(filespecs: &[String], raw: &[OsString], allow_paths: bool) -> 
         } else {
             !has_sep
         };
+        if !ok && allow_paths {
+            return Err(usage(format!("\"{f}\": paths are relative to the snapshot root")));
+        }
         if !ok {
             let n = raw
                 .iter()

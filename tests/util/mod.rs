@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// What a comparison of two trees looks at, per entry.
@@ -20,54 +20,141 @@ pub struct Described {
 
 /// Every entry below `root` (relative path → description), the root's own
 /// mode and mtime included under "".
+///
+/// Walked with a work list on directory descriptors, not by recursion on
+/// paths: a tree may be deeper than the stack allows and its paths longer
+/// than `PATH_MAX`.
 pub fn describe(root: &Path) -> BTreeMap<Vec<u8>, Described> {
+    use rustix::fs::{AtFlags, CWD};
     let mut out = BTreeMap::new();
-    describe_into(root, root, &mut out);
+    let st = rustix::fs::statat(CWD, root, AtFlags::SYMLINK_NOFOLLOW).unwrap();
+    let root_fd = open_dir(None, root.as_os_str().as_bytes());
+    out.insert(Vec::new(), describe_entry(&root_fd, b".", &st));
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
+        return out;
+    }
+    let mut pending: Vec<Vec<u8>> = vec![Vec::new()];
+    // The directory listed last: most often the parent of the next one.
+    let mut last: Option<(Vec<u8>, rustix::fd::OwnedFd)> = None;
+    while let Some(rel) = pending.pop() {
+        let fd = match (&last, rel.iter().rposition(|c| *c == b'/')) {
+            _ if rel.is_empty() => open_dir(Some(&root_fd), b"."),
+            (Some((l, lfd)), Some(i)) if l[..] == rel[..i] => open_dir(Some(lfd), &rel[i + 1..]),
+            _ => open_dir(Some(&root_fd), &rel),
+        };
+        let mut names: Vec<Vec<u8>> = rustix::fs::Dir::read_from(&fd)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_bytes().to_vec())
+            .filter(|n| n != b"." && n != b"..")
+            .collect();
+        names.sort();
+        let first_subdir = pending.len();
+        for name in names {
+            let st = rustix::fs::statat(&fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW).unwrap();
+            let child = if rel.is_empty() {
+                name.clone()
+            } else {
+                [&rel[..], b"/", &name[..]].concat()
+            };
+            let d = describe_entry(&fd, &name, &st);
+            if d.kind == "dir" {
+                pending.push(child.clone());
+            }
+            out.insert(child, d);
+        }
+        pending[first_subdir..].reverse();
+        last = Some((rel, fd));
+    }
     out
 }
 
-fn describe_into(root: &Path, path: &Path, out: &mut BTreeMap<Vec<u8>, Described>) {
-    let m = fs::symlink_metadata(path).unwrap();
-    let rel = path.strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
-    let t = m.file_type();
-    let (kind, content) = if t.is_dir() {
-        ("dir", Vec::new())
-    } else if t.is_file() {
-        ("file", fs::read(path).unwrap())
-    } else if t.is_symlink() {
-        ("link", fs::read_link(path).unwrap().as_os_str().as_bytes().to_vec())
-    } else {
-        ("special", m.rdev().to_le_bytes().to_vec())
+/// Opens directory `rel` below `dir` (or the current directory), in
+/// pieces shorter than `PATH_MAX`.
+fn open_dir(dir: Option<&rustix::fd::OwnedFd>, rel: &[u8]) -> rustix::fd::OwnedFd {
+    use rustix::fs::{openat, Mode, OFlags, CWD};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut cur: Option<rustix::fd::OwnedFd> = None;
+    let mut rest = rel;
+    loop {
+        let cut = if rest.len() > 3000 {
+            rest[..3000].iter().rposition(|c| *c == b'/').unwrap()
+        } else {
+            rest.len()
+        };
+        let piece = if cut == 0 { &b"/"[..] } else { &rest[..cut] };
+        let next = match (&cur, dir) {
+            (Some(c), _) => openat(c, piece, flags, Mode::empty()),
+            (None, Some(d)) => openat(d, piece, flags, Mode::empty()),
+            (None, None) => openat(CWD, piece, flags, Mode::empty()),
+        }
+        .unwrap_or_else(|e| panic!("opening {:?}: {e}", String::from_utf8_lossy(piece)));
+        cur = Some(next);
+        if cut >= rest.len() {
+            return cur.unwrap();
+        }
+        rest = &rest[cut + 1..];
+    }
+}
+
+/// One entry `name` of directory `dir`, whose status is `st`. Content and
+/// attributes are read through the directory's descriptor
+/// (`/proc/self/fd/N/name`), never through a long path.
+fn describe_entry(dir: &rustix::fd::OwnedFd, name: &[u8], st: &rustix::fs::Stat) -> Described {
+    use rustix::fs::{FileType, Mode, OFlags};
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let via_fd = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(std::ffi::OsStr::from_bytes(name));
+    let t = FileType::from_raw_mode(st.st_mode);
+    let (kind, content) = match t {
+        FileType::Directory => ("dir", Vec::new()),
+        FileType::RegularFile => {
+            let fd = rustix::fs::openat(
+                dir,
+                name,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .unwrap();
+            let mut data = Vec::new();
+            fs::File::from(fd).read_to_end(&mut data).unwrap();
+            ("file", data)
+        }
+        FileType::Symlink => (
+            "link",
+            rustix::fs::readlinkat(dir, name, Vec::new()).unwrap().into_bytes(),
+        ),
+        #[allow(clippy::unnecessary_cast)]
+        _ => ("special", (st.st_rdev as u64).to_le_bytes().to_vec()),
     };
-    let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = if t.is_symlink() {
+    let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = if t == FileType::Symlink {
         Vec::new()
     } else {
-        xattr::list(path)
+        xattr::list(&via_fd)
             .map(|names| {
                 names
                     .filter(|n| n.as_bytes().starts_with(b"user."))
-                    .map(|n| (n.as_bytes().to_vec(), xattr::get(path, &n).unwrap().unwrap_or_default()))
+                    .map(|n| {
+                        (
+                            n.as_bytes().to_vec(),
+                            xattr::get(&via_fd, &n).unwrap().unwrap_or_default(),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default()
     };
     xattrs.sort();
-    out.insert(
-        rel,
-        Described {
-            kind,
-            mode: if t.is_symlink() { 0 } else { m.mode() & 0o7777 },
-            mtime: (m.mtime(), m.mtime_nsec()),
-            content,
-            xattrs,
+    #[allow(clippy::unnecessary_cast)]
+    Described {
+        kind,
+        mode: if t == FileType::Symlink {
+            0
+        } else {
+            st.st_mode as u32 & 0o7777
         },
-    );
-    if t.is_dir() {
-        let mut names: Vec<PathBuf> = fs::read_dir(path).unwrap().map(|e| e.unwrap().path()).collect();
-        names.sort();
-        for p in names {
-            describe_into(root, &p, out);
-        }
+        mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
+        content,
+        xattrs,
     }
 }
 
