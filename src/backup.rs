@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! lock; heal unpublished snapshot objects
-//! for each directory (in parallel, depth first):
+//! for each directory (depth first, as frames on a stack on the heap;
+//!                     files and sibling directories in parallel):
 //!     list it, lstat each entry; fetch its baseline entries (one query)
 //!     merge by name: Same -> reuse content; otherwise read, chunk, hash;
 //!                    new chunks -> packer; Extra -> close its rows
@@ -15,6 +16,7 @@
 //! publish snapshot object    # a crash before this is healed by the next writer
 //! ```
 
+use std::collections::VecDeque;
 use std::fs::{self, File, Metadata};
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -32,8 +34,8 @@ use robovault_index::{
     VersionKey, Writer, ROOT_PATH,
 };
 use robovault_store::{
-    crash_point, pause_point, valid_name, BlobId, BlobKind, Chunker, CountsRow, NodeContent, NodeKind, Packer, RootDir,
-    RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION,
+    crash_point, pause_point, valid_name, BlobId, BlobKind, Chunker, CountsRow, Node, NodeContent, NodeKind, Packer,
+    RootDir, RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION,
 };
 use rustix::fs::{Mode, OFlags};
 
@@ -600,6 +602,78 @@ struct DirDone {
     counts: Counts,
 }
 
+/// A directory being walked: listed, its extras and files done, its
+/// subdirectories opened a few at a time and closed depth first.
+struct DirState {
+    /// Where it is read, short however deep it lies (see [`shorten`]).
+    abs: PathBuf,
+    /// The descriptor that keeps a shortened `abs` valid.
+    held: Option<OwnedFd>,
+    path: PathId,
+    /// Subdirectories not opened yet, the next one by name last.
+    pending: Vec<Item>,
+    /// Subdirectories opened and still to walk, in name order.
+    opened: VecDeque<Box<Frame>>,
+    /// The tree's entries and the rows, of the entries done so far.
+    nodes: Vec<Node>,
+    rows: Vec<RowAction>,
+    counts: Counts,
+}
+
+impl DirState {
+    fn is_leaf(&self) -> bool {
+        self.pending.is_empty() && self.opened.is_empty()
+    }
+
+    fn absorb(&mut self, o: Outcome) {
+        self.counts.add(&o.counts);
+        self.nodes.extend(o.node);
+        self.rows.extend(o.rows);
+    }
+
+    fn take(&mut self, step: Step) {
+        match step {
+            Step::Done(o) => self.absorb(o),
+            Step::Open(f) => self.opened.push_back(f),
+        }
+    }
+}
+
+/// A subdirectory being walked, with what its closing needs: its own node
+/// and row, which go to its parent.
+struct Frame {
+    dir: DirState,
+    name: Vec<u8>,
+    meta: SourceMeta,
+    base: Option<ChildVersion>,
+    /// What the entry itself decided before the walk (counts, rows).
+    out: Outcome,
+}
+
+/// What processing one entry gave: its outcome, or a directory to walk.
+// Done is every file's step: boxing it would cost an allocation per entry.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    Done(Outcome),
+    Open(Box<Frame>),
+}
+
+/// Subdirectories of one directory opened together, per thread: enough to
+/// keep the threads busy on a wide tree without holding many open at once.
+const SIBLINGS_PER_THREAD: usize = 4;
+
+fn push_name(rel: &mut Vec<u8>, name: &[u8]) {
+    if !rel.is_empty() {
+        rel.push(b'/');
+    }
+    rel.extend_from_slice(name);
+}
+
+fn pop_name(rel: &mut Vec<u8>) {
+    let keep = rel.iter().rposition(|c| *c == b'/').unwrap_or(0);
+    rel.truncate(keep);
+}
+
 /// A change to the catalog that a directory's processing decided.
 enum RowAction {
     Open {
@@ -705,7 +779,8 @@ impl Run<'_> {
             path: source.to_owned(),
             error: e,
         })?;
-        let done = self.process_dir(source, b"", ROOT_PATH, base_root.is_some(), listed)?;
+        let root = self.open_dir((source.to_owned(), None), b"", ROOT_PATH, base_root.is_some(), listed)?;
+        let done = self.walk(root)?;
         let mut counts = done.counts;
         counts.dirs.total += 1;
         let base = base_root.as_ref().map(|b| (b.key, &b.entry));
@@ -745,9 +820,17 @@ impl Run<'_> {
         result
     }
 
-    /// Processes one directory, listed by the caller: its line, its
-    /// extras, its files, then its subdirectories (ROBOCOPY.md §6.2 order).
-    fn process_dir(&self, abs: &Path, rel: &[u8], path: PathId, has_base: bool, src: Listing) -> Result<DirDone> {
+    /// Opens one directory, listed by the caller: its line, its extras and
+    /// its files (ROBOCOPY.md §6.2 order). Its subdirectories are left
+    /// pending in the returned state, for [`Run::walk`].
+    fn open_dir(
+        &self,
+        (abs, held): (PathBuf, Option<OwnedFd>),
+        rel: &[u8],
+        path: PathId,
+        has_base: bool,
+        src: Listing,
+    ) -> Result<DirState> {
         self.check_interrupt()?;
         let base = if has_base { self.children(path)? } else { Vec::new() };
         // A baseline name no entry may have (a crafted or damaged index) is
@@ -759,11 +842,11 @@ impl Run<'_> {
         }
         let mut items = merge(src, base);
         if self.job.follow_links {
-            if let Ok(m) = fs::metadata(abs) {
+            if let Ok(m) = fs::metadata(&abs) {
                 lock(&self.visited).insert((m.dev(), m.ino()));
             }
             for item in &mut items {
-                self.follow(abs, item);
+                self.follow(&abs, item);
             }
         }
         let filters = &self.job.filters;
@@ -796,26 +879,97 @@ impl Run<'_> {
             .into_iter()
             .partition(|i| matches!(&i.src, Some(Ok(m)) if m.is_dir()));
         let (extras, files): (Vec<Item>, Vec<Item>) = rest.into_iter().partition(|i| i.src.is_none());
-        let mut outcomes = vec![dropped];
+        let mut pending = subdirs;
+        // Taken from the end, in name order.
+        pending.reverse();
+        let mut dir = DirState {
+            abs,
+            held,
+            path,
+            pending,
+            opened: VecDeque::new(),
+            nodes: Vec::new(),
+            rows: Vec::new(),
+            counts: Counts::default(),
+        };
+        dir.absorb(dropped);
         for item in extras {
-            outcomes.push(self.process_item(abs, rel, path, item)?);
+            let step = self.process_item(&dir.abs, rel, path, item)?;
+            dir.take(step);
         }
-        let files: Vec<Outcome> = files
+        let files: Vec<Step> = files
             .into_par_iter()
-            .map(|item| self.process_item(abs, rel, path, item))
+            .map(|item| self.process_item(&dir.abs, rel, path, item))
             .collect::<Result<_>>()?;
-        let dirs: Vec<Outcome> = subdirs
-            .into_par_iter()
-            .map(|item| self.process_item(abs, rel, path, item))
-            .collect::<Result<_>>()?;
-        let mut nodes = Vec::with_capacity(files.len() + dirs.len());
-        let mut counts = Counts::default();
-        let mut rows = Vec::new();
-        for o in outcomes.into_iter().chain(files).chain(dirs) {
-            counts.add(&o.counts);
-            nodes.extend(o.node);
-            rows.extend(o.rows);
+        for step in files {
+            dir.take(step);
         }
+        Ok(dir)
+    }
+
+    /// Walks the subdirectories below an opened root, depth first. The
+    /// directories being walked are frames on a stack on the heap, never
+    /// calls on a thread's stack: a frame closes (tree stored, rows applied)
+    /// once its last subdirectory has, and its outcome joins its parent's.
+    fn walk(&self, mut root: DirState) -> Result<DirDone> {
+        // With one thread, one subdirectory at a time keeps the log in
+        // ROBOCOPY.md §6.2 order; with more, siblings open in parallel.
+        let threads = rayon::current_num_threads();
+        let width = if threads > 1 { threads * SIBLINGS_PER_THREAD } else { 1 };
+        let mut stack: Vec<Box<Frame>> = Vec::new();
+        // The relative path of the frame on top.
+        let mut rel: Vec<u8> = Vec::new();
+        loop {
+            let top = match stack.last_mut() {
+                Some(f) => &mut f.dir,
+                None => &mut root,
+            };
+            if let Some(child) = top.opened.pop_front() {
+                push_name(&mut rel, &child.name);
+                stack.push(child);
+                continue;
+            }
+            if !top.pending.is_empty() {
+                self.open_siblings(top, &rel, width)?;
+                continue;
+            }
+            let Some(frame) = stack.pop() else {
+                return self.seal(root.path, root.nodes, root.rows, root.counts);
+            };
+            let out = self.close_subdir(*frame, &rel)?;
+            pop_name(&mut rel);
+            match stack.last_mut() {
+                Some(f) => f.dir.absorb(out),
+                None => root.absorb(out),
+            }
+        }
+    }
+
+    /// Opens the next subdirectories of `dir` (up to `width`, in parallel);
+    /// those without subdirectories of their own close at once.
+    fn open_siblings(&self, dir: &mut DirState, rel: &[u8], width: usize) -> Result<()> {
+        let at = dir.pending.len().saturating_sub(width);
+        let mut batch = dir.pending.split_off(at);
+        batch.reverse();
+        let steps: Vec<Step> = batch
+            .into_par_iter()
+            .map(|item| match self.process_item(&dir.abs, rel, dir.path, item)? {
+                Step::Open(f) if f.dir.is_leaf() => {
+                    let child = child_rel(rel, &f.name);
+                    Ok(Step::Done(self.close_subdir(*f, &child)?))
+                }
+                step => Ok(step),
+            })
+            .collect::<Result<_>>()?;
+        for step in steps {
+            dir.take(step);
+        }
+        Ok(())
+    }
+
+    /// Stores a directory's tree and applies its rows, once every entry
+    /// below it is done.
+    fn seal(&self, path: PathId, mut nodes: Vec<Node>, rows: Vec<RowAction>, counts: Counts) -> Result<DirDone> {
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         self.apply(path, rows)?;
         let empty = nodes.is_empty();
@@ -862,20 +1016,7 @@ impl Run<'_> {
             // Reopening walks the baseline with its own reads; keep the
             // writer's lock only around writes.
             if let RowAction::Reopen { path, entry, subtree } = row {
-                lock(sink.writer).open_version(self.series, path, seq, &entry)?;
-                if subtree {
-                    for c in self.children(path)? {
-                        let dir = is_dir_entry(&c);
-                        self.apply(
-                            path,
-                            vec![RowAction::Reopen {
-                                path: c.path,
-                                entry: c.entry,
-                                subtree: dir,
-                            }],
-                        )?;
-                    }
-                }
+                self.reopen(sink, path, entry, subtree)?;
                 continue;
             }
             let mut w = lock(sink.writer);
@@ -900,6 +1041,25 @@ impl Run<'_> {
                     }
                 }
                 RowAction::Reopen { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies a carried baseline entry's row, and those of its subtree,
+    /// into the new snapshot's series.
+    fn reopen(&self, sink: &Sink<'_>, path: PathId, entry: Entry, subtree: bool) -> Result<()> {
+        let seq = self.new_seq;
+        // A stack on the heap, as the subtree may be as deep as the
+        // filesystem allows.
+        let mut todo = vec![(path, entry, subtree)];
+        while let Some((path, entry, subtree)) = todo.pop() {
+            lock(sink.writer).open_version(self.series, path, seq, &entry)?;
+            if subtree {
+                for c in self.children(path)? {
+                    let dir = is_dir_entry(&c);
+                    todo.push((c.path, c.entry, dir));
+                }
             }
         }
         Ok(())
@@ -939,20 +1099,24 @@ impl Run<'_> {
         self.close_subtree(b, out)
     }
 
+    /// Closes the rows of a baseline entry and of everything below it.
     fn close_subtree(&self, b: &ChildVersion, out: &mut Outcome) -> Result<()> {
         if self.fresh || self.sink.is_none() {
             return Ok(());
         }
-        out.rows.push(RowAction::Close(b.key));
-        if is_dir_entry(b) {
-            for c in self.children(b.path)? {
-                self.close_subtree(&c, out)?;
+        // A stack on the heap: a baseline subtree may be as deep as the
+        // filesystem allows.
+        let mut todo = vec![(b.key, b.path, is_dir_entry(b))];
+        while let Some((key, path, dir)) = todo.pop() {
+            out.rows.push(RowAction::Close(key));
+            if dir {
+                todo.extend(self.children(path)?.iter().map(|c| (c.key, c.path, is_dir_entry(c))));
             }
         }
         Ok(())
     }
 
-    fn process_item(&self, parent_abs: &Path, parent_rel: &[u8], parent: PathId, item: Item) -> Result<Outcome> {
+    fn process_item(&self, parent_abs: &Path, parent_rel: &[u8], parent: PathId, item: Item) -> Result<Step> {
         let abs = parent_abs.join(std::ffi::OsStr::from_bytes(&item.name));
         let rel = child_rel(parent_rel, &item.name);
         let mut out = Outcome::default();
@@ -962,23 +1126,25 @@ impl Run<'_> {
                 if let Some(b) = &item.base {
                     self.base_only(&rel, b, &mut out)?;
                 }
-                return Ok(out);
+                return Ok(Step::Done(out));
             }
             Some(Err(e)) => {
                 // Listed, then gone or unreadable before lstat.
                 if !filters.included(&rel) {
-                    return Ok(out);
+                    return Ok(Step::Done(out));
                 }
                 out.counts.files.total += 1;
                 if is_vanished(&e) {
-                    return self.vanished(&rel, item.base.as_ref(), Gone::Io(&e), false, out);
+                    return self
+                        .vanished(&rel, item.base.as_ref(), Gone::Io(&e), false, out)
+                        .map(Step::Done);
                 }
                 out.counts.files.failed += 1;
                 self.fail(RunError::from_io(&rel, "Copying File", &e, 1));
                 if let Some(b) = &item.base {
                     self.keep(&rel, b, &mut out)?;
                 }
-                return Ok(out);
+                return Ok(Step::Done(out));
             }
             Some(Ok(m)) => SourceMeta::from_metadata(&m),
         };
@@ -1000,7 +1166,7 @@ impl Run<'_> {
             if let Some(b) = &base {
                 self.excluded(&rel, b, &mut out)?;
             }
-            return Ok(out);
+            return Ok(Step::Done(out));
         }
         let Some(kind) = meta.kind else {
             // Sockets are not recorded: Files row, Skipped, no data.
@@ -1011,7 +1177,7 @@ impl Run<'_> {
             if let Some(b) = &base {
                 self.base_only(&rel, b, &mut out)?;
             }
-            return Ok(out);
+            return Ok(Step::Done(out));
         };
         if kind == NodeKind::Dir {
             self.dir_item(&abs, &rel, parent, &item.name, meta, base, out)
@@ -1024,7 +1190,7 @@ impl Run<'_> {
                     bytes: out.counts.bytes.total,
                 });
             }
-            Ok(out)
+            Ok(Step::Done(out))
         }
     }
 
@@ -1071,46 +1237,59 @@ impl Run<'_> {
     }
 
     /// Counts and reports a baseline entry the source lacks, and every entry
-    /// in scope below it (§4.6).
+    /// in scope below it (§4.6), depth first in name order.
     fn count_extras(&self, rel: &[u8], b: &ChildVersion, in_scope: bool, out: &mut Outcome) -> Result<()> {
         if !in_scope {
             return Ok(());
         }
-        if is_dir_entry(b) {
+        // Entries still to report, the next one last: a stack on the heap,
+        // as a baseline subtree may be as deep as the filesystem allows.
+        let mut todo = vec![(rel.to_vec(), b.clone())];
+        while let Some((rel, b)) = todo.pop() {
+            if !is_dir_entry(&b) {
+                self.count_extra_file(&rel, &b, out);
+                continue;
+            }
             out.counts.dirs.extras += 1;
             self.reporter.dir(&DirLine {
-                rel,
+                rel: &rel,
                 tag: Class::Extra.tag(true, false),
                 count: Some(-1),
                 verbose_only: false,
             });
+            let at = todo.len();
             for c in self.children(b.path)? {
-                let child = child_rel(rel, &c.name);
+                let child = child_rel(&rel, &c.name);
                 let scope = if is_dir_entry(&c) {
                     self.job.filters.dir_in_scope(&child)
                 } else {
                     self.job.filters.file_in_scope(&child)
                 };
-                self.count_extras(&child, &c, scope, out)?;
+                if scope {
+                    todo.push((child, c));
+                }
             }
-        } else {
-            let size = if b.entry.kind == NodeKind::File.code() {
-                b.entry.size
-            } else {
-                0
-            };
-            out.counts.files.extras += 1;
-            out.counts.bytes.extras += size;
-            self.reporter.entry(&EntryLine {
-                rel,
-                tag: Class::Extra.tag(false, false),
-                size,
-                mtime: (b.entry.mtime_sec, b.entry.mtime_nsec),
-                verbose_only: false,
-                full_path: true,
-            });
+            todo[at..].reverse();
         }
         Ok(())
+    }
+
+    fn count_extra_file(&self, rel: &[u8], b: &ChildVersion, out: &mut Outcome) {
+        let size = if b.entry.kind == NodeKind::File.code() {
+            b.entry.size
+        } else {
+            0
+        };
+        out.counts.files.extras += 1;
+        out.counts.bytes.extras += size;
+        self.reporter.entry(&EntryLine {
+            rel,
+            tag: Class::Extra.tag(false, false),
+            size,
+            mtime: (b.entry.mtime_sec, b.entry.mtime_nsec),
+            verbose_only: false,
+            full_path: true,
+        });
     }
 
     /// A source entry facing a baseline entry of another kind (§4.4): with
@@ -1149,6 +1328,8 @@ impl Run<'_> {
         Ok(false)
     }
 
+    /// A source directory: walked (its frame returned, for the walk to
+    /// open its subdirectories and close it) unless the job leaves it out.
     #[allow(clippy::too_many_arguments)]
     fn dir_item(
         &self,
@@ -1159,14 +1340,14 @@ impl Run<'_> {
         meta: SourceMeta,
         base: Option<ChildVersion>,
         mut out: Outcome,
-    ) -> Result<Outcome> {
+    ) -> Result<Step> {
         let filters = &self.job.filters;
         if !filters.within_levels(rel) {
             // Below --lev: not walked, not counted.
             if let Some(b) = &base {
                 self.excluded(rel, b, &mut out)?;
             }
-            return Ok(out);
+            return Ok(Step::Done(out));
         }
         out.counts.dirs.total += 1;
         if filters.dir_excluded(rel) {
@@ -1180,12 +1361,12 @@ impl Run<'_> {
             if let Some(b) = &base {
                 self.excluded(rel, b, &mut out)?;
             }
-            return Ok(out);
+            return Ok(Step::Done(out));
         }
         let base = match base {
             Some(b) if !is_dir_entry(&b) => {
                 if !self.mismatch(rel, &b, true, 0, meta.mtime, &mut out)? {
-                    return Ok(out);
+                    return Ok(Step::Done(out));
                 }
                 None
             }
@@ -1199,18 +1380,19 @@ impl Run<'_> {
                 count: None,
                 verbose_only: true,
             });
-            return Ok(out);
+            return Ok(Step::Done(out));
         }
         let path = match &base {
             Some(b) => b.path,
             None => self.intern(parent, name)?,
         };
-        let (_held, short) = shorten(abs);
-        let abs = short.as_path();
-        let listed = match self.list_subdir(abs, rel)? {
+        let (held, short) = shorten(abs);
+        let listed = match self.list_subdir(&short, rel)? {
             Ok(listed) => listed,
             Err(err) if is_vanished(&std::io::Error::from_raw_os_error(err.code)) => {
-                return self.vanished(rel, base.as_ref(), Gone::Reported(err), true, out)
+                return self
+                    .vanished(rel, base.as_ref(), Gone::Reported(err), true, out)
+                    .map(Step::Done)
             }
             Err(err) => {
                 out.counts.dirs.failed += 1;
@@ -1218,10 +1400,33 @@ impl Run<'_> {
                 if let Some(b) = &base {
                     self.keep(rel, b, &mut out)?;
                 }
-                return Ok(out);
+                return Ok(Step::Done(out));
             }
         };
-        let done = self.process_dir(abs, rel, path, base.is_some(), listed)?;
+        let dir = self.open_dir((short, held), rel, path, base.is_some(), listed)?;
+        Ok(Step::Open(Box::new(Frame {
+            dir,
+            name: name.to_vec(),
+            meta,
+            base,
+            out,
+        })))
+    }
+
+    /// Closes a walked subdirectory whose subdirectories have all closed:
+    /// its tree is stored and its rows applied, and its own node and row
+    /// go to its parent in the outcome.
+    fn close_subdir(&self, frame: Frame, rel: &[u8]) -> Result<Outcome> {
+        let Frame {
+            dir,
+            name,
+            meta,
+            base,
+            mut out,
+        } = frame;
+        let filters = &self.job.filters;
+        let (abs, _held) = (dir.abs, dir.held);
+        let done = self.seal(dir.path, dir.nodes, dir.rows, dir.counts)?;
         out.counts.add(&done.counts);
         if done.empty && filters.subdirs_only && !(self.job.keep_extras && base.is_some()) {
             // -s: an empty directory is left out (§4.5).
@@ -1231,12 +1436,13 @@ impl Run<'_> {
             }
             return Ok(out);
         }
+        let path = dir.path;
         let base_ref = base.as_ref().map(|b| (b.key, &b.entry));
-        let (node, action) = self.dir_record(name, abs, &meta, done.tree, path, base_ref, &mut out.counts);
+        let (node, action) = self.dir_record(&name, &abs, &meta, done.tree, path, base_ref, &mut out.counts);
         let action = match (&base, self.fresh) {
             (Some(b), true) => Some(RowAction::Open {
                 path: Some(b.path),
-                name: name.to_vec(),
+                name: name.clone(),
                 entry: entry_of(&node, &meta),
             }),
             _ => action,

@@ -686,6 +686,7 @@ fn gc_waits_for_readers_before_deleting_packs() {
 mod concurrency;
 mod crash;
 mod damaged;
+mod deep;
 mod hostile;
 mod jobmodel;
 mod operations;
