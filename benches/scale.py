@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROBOVAULT = os.path.join(os.path.dirname(HERE), "target", "release", "robovault")
+ROBOVAULT = os.environ.get("ROBOVAULT") or os.path.join(os.path.dirname(HERE), "target", "release", "robovault")
 
 
 def generate(root, n):
