@@ -662,6 +662,10 @@ enum Step {
 /// keep the threads busy on a wide tree without holding many open at once.
 const SIBLINGS_PER_THREAD: usize = 4;
 
+/// Files of one directory processed together: their outcomes and rows are
+/// held only until the batch is done.
+const FILE_BATCH: usize = 1024;
+
 fn push_name(rel: &mut Vec<u8>, name: &[u8]) {
     if !rel.is_empty() {
         rel.push(b'/');
@@ -829,18 +833,23 @@ impl Run<'_> {
         rel: &[u8],
         path: PathId,
         has_base: bool,
-        src: Listing,
+        mut items: Listing,
     ) -> Result<DirState> {
         self.check_interrupt()?;
-        let base = if has_base { self.children(path)? } else { Vec::new() };
+        // Boxed as read: a large directory's baseline is held once.
+        let mut base: Vec<Box<ChildVersion>> = Vec::new();
+        if has_base {
+            let seq = self.base_seq();
+            self.with_reader(|r| r.each_child_at(self.base_series, path, seq, |c| base.push(Box::new(c))))?;
+        }
         // A baseline name no entry may have (a crafted or damaged index) is
         // never compared, carried or written into a tree: its rows close.
-        let (base, invalid): (Vec<_>, Vec<_>) = base.into_iter().partition(|c| valid_name(&c.name));
+        let invalid: Vec<_> = base.extract_if(.., |c| !valid_name(&c.name)).collect();
         let mut dropped = Outcome::default();
         for b in &invalid {
             self.close_subtree(b, &mut dropped)?;
         }
-        let mut items = merge(src, base);
+        let extras = merge(&mut items, base);
         if self.job.follow_links {
             if let Ok(m) = fs::metadata(&abs) {
                 lock(&self.visited).insert((m.dev(), m.ino()));
@@ -852,7 +861,10 @@ impl Run<'_> {
         let filters = &self.job.filters;
         let count = items
             .iter()
-            .filter(|i| matches!(&i.src, Some(Ok(m)) if !m.is_dir()) && filters.included(&child_rel(rel, &i.name)))
+            .filter(|i| {
+                matches!(&i.src, Some(Ok(m)) if m.kind != Some(NodeKind::Dir))
+                    && filters.included(&child_rel(rel, &i.name))
+            })
             .count();
         self.reporter.dir(&DirLine {
             rel,
@@ -867,7 +879,9 @@ impl Run<'_> {
         let bytes = items
             .iter()
             .filter_map(|i| match &i.src {
-                Some(Ok(m)) if m.is_file() && filters.included(&child_rel(rel, &i.name)) => Some(m.len()),
+                Some(Ok(m)) if m.kind == Some(NodeKind::File) && filters.included(&child_rel(rel, &i.name)) => {
+                    Some(m.size)
+                }
                 _ => None,
             })
             .sum();
@@ -875,11 +889,10 @@ impl Run<'_> {
             files: count as u64,
             bytes,
         });
-        let (subdirs, rest): (Vec<Item>, Vec<Item>) = items
-            .into_iter()
-            .partition(|i| matches!(&i.src, Some(Ok(m)) if m.is_dir()));
-        let (extras, files): (Vec<Item>, Vec<Item>) = rest.into_iter().partition(|i| i.src.is_none());
-        let mut pending = subdirs;
+        // Taken out in place: a large directory's entries are not copied.
+        let mut pending: Vec<Item> = items
+            .extract_if(.., |i| matches!(&i.src, Some(Ok(m)) if m.kind == Some(NodeKind::Dir)))
+            .collect();
         // Taken from the end, in name order.
         pending.reverse();
         let mut dir = DirState {
@@ -897,12 +910,23 @@ impl Run<'_> {
             let step = self.process_item(&dir.abs, rel, path, item)?;
             dir.take(step);
         }
-        let files: Vec<Step> = files
-            .into_par_iter()
-            .map(|item| self.process_item(&dir.abs, rel, path, item))
-            .collect::<Result<_>>()?;
-        for step in files {
-            dir.take(step);
+        // In batches, each batch's rows written before the next: what a file
+        // costs until its directory closes is its item and its node.
+        items.reverse();
+        while !items.is_empty() {
+            let mut batch = items.split_off(items.len().saturating_sub(FILE_BATCH));
+            batch.reverse();
+            if items.len() < items.capacity() / 2 {
+                items.shrink_to_fit();
+            }
+            let steps: Vec<Step> = batch
+                .into_par_iter()
+                .map(|item| self.process_item(&dir.abs, rel, path, item))
+                .collect::<Result<_>>()?;
+            for step in steps {
+                dir.take(step);
+            }
+            self.apply(path, std::mem::take(&mut dir.rows))?;
         }
         Ok(dir)
     }
@@ -982,7 +1006,7 @@ impl Run<'_> {
     /// loop: to the root, an ancestor or a directory already walked (§4.5).
     fn follow(&self, parent: &Path, item: &mut Item) {
         let Some(Ok(m)) = &item.src else { return };
-        if !m.file_type().is_symlink() {
+        if m.kind != Some(NodeKind::Symlink) {
             return;
         }
         let Ok(target) = fs::metadata(parent.join(std::ffi::OsStr::from_bytes(&item.name))) else {
@@ -993,7 +1017,7 @@ impl Run<'_> {
             return;
         }
         item.link = Link::Followed;
-        item.src = Some(Ok(target));
+        item.src = Some(Ok(SourceMeta::from_metadata(&target)));
     }
 
     fn store_tree(&self, tree: &Tree) -> Result<TreeId> {
@@ -1136,7 +1160,7 @@ impl Run<'_> {
                 out.counts.files.total += 1;
                 if is_vanished(&e) {
                     return self
-                        .vanished(&rel, item.base.as_ref(), Gone::Io(&e), false, out)
+                        .vanished(&rel, item.base.as_deref(), Gone::Io(&e), false, out)
                         .map(Step::Done);
                 }
                 out.counts.files.failed += 1;
@@ -1146,9 +1170,9 @@ impl Run<'_> {
                 }
                 return Ok(Step::Done(out));
             }
-            Some(Ok(m)) => SourceMeta::from_metadata(&m),
+            Some(Ok(m)) => m,
         };
-        let base = item.base;
+        let base = item.base.map(|b| *b);
         if item.link == Link::Cycle {
             // Counted as the link it is, 0 bytes, and not recorded.
             if filters.included(&rel) {
@@ -2015,8 +2039,9 @@ fn classify(
 /// A directory entry seen on either side.
 struct Item {
     name: Vec<u8>,
-    src: Option<std::io::Result<Metadata>>,
-    base: Option<ChildVersion>,
+    src: Option<std::io::Result<SourceMeta>>,
+    /// Boxed: most entries of a first backup have none.
+    base: Option<Box<ChildVersion>>,
     link: Link,
 }
 
@@ -2067,63 +2092,50 @@ enum Gone<'a> {
 }
 
 /// A directory's entries with their `lstat`, sorted by name bytes.
-type Listing = Vec<(Vec<u8>, std::io::Result<Metadata>)>;
+type Listing = Vec<Item>;
 
 /// Lists a directory with `lstat` of each entry, sorted by name bytes.
 fn list_dir(dir: &Path) -> std::io::Result<Listing> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir)? {
         let e = e?;
-        let name = e.file_name().into_vec();
-        out.push((name, fs::symlink_metadata(e.path())));
+        let meta = fs::symlink_metadata(e.path()).map(|m| SourceMeta::from_metadata(&m));
+        out.push(Item {
+            name: e.file_name().into_vec(),
+            src: Some(meta),
+            base: None,
+            link: Link::AsIs,
+        });
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
-/// Merges source entries and baseline entries, both sorted by name.
-fn merge(src: Vec<(Vec<u8>, std::io::Result<Metadata>)>, base: Vec<ChildVersion>) -> Vec<Item> {
-    let mut out = Vec::with_capacity(src.len().max(base.len()));
-    let mut s = src.into_iter().peekable();
-    let mut b = base.into_iter().peekable();
-    loop {
-        let order = match (s.peek(), b.peek()) {
-            (None, None) => break,
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => x.0.cmp(&y.name),
-        };
-        out.push(match order {
-            std::cmp::Ordering::Less => {
-                let (name, m) = s.next().expect("peeked");
-                Item {
-                    name,
-                    src: Some(m),
-                    base: None,
-                    link: Link::AsIs,
-                }
+/// Gives each listed entry its baseline entry, both sorted by name; returns
+/// the baseline entries the source lacks, in name order.
+// Boxed: each entry moves into its item as it is, without a copy.
+#[allow(clippy::vec_box)]
+fn merge(items: &mut [Item], base: Vec<Box<ChildVersion>>) -> Vec<Item> {
+    let mut extras = Vec::new();
+    let mut at = 0;
+    for b in base {
+        while at < items.len() && items[at].name < b.name {
+            at += 1;
+        }
+        match items.get_mut(at) {
+            Some(item) if item.name == b.name => {
+                item.base = Some(b);
+                at += 1;
             }
-            std::cmp::Ordering::Greater => {
-                let c = b.next().expect("peeked");
-                Item {
-                    name: c.name.clone(),
-                    src: None,
-                    base: Some(c),
-                    link: Link::AsIs,
-                }
-            }
-            std::cmp::Ordering::Equal => {
-                let (name, m) = s.next().expect("peeked");
-                Item {
-                    name,
-                    src: Some(m),
-                    base: b.next(),
-                    link: Link::AsIs,
-                }
-            }
-        });
+            _ => extras.push(Item {
+                name: b.name.clone(),
+                src: None,
+                base: Some(b),
+                link: Link::AsIs,
+            }),
+        }
     }
-    out
+    extras
 }
 
 use std::os::unix::ffi::OsStringExt;
