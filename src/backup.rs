@@ -470,18 +470,18 @@ fn move_sources(
     opts: &BackupOptions,
     reporter: &dyn Reporter,
 ) -> Result<Vec<MoveFailure>> {
-    // Deepest first, files before the directories that hold them.
-    moved.sort_by(|a, b| {
-        let depth = |m: &Moved| m.rel.iter().filter(|c| **c == b'/').count();
-        depth(b).cmp(&depth(a)).then(a.dir.cmp(&b.dir)).then(a.rel.cmp(&b.rel))
-    });
+    // Deepest first, files before the directories that hold them. The
+    // depth is counted once per entry: deep paths are long.
+    let depth = |m: &Moved| m.rel.iter().filter(|c| **c == b'/').count();
+    let mut keyed: Vec<(usize, Moved)> = moved.drain(..).map(|m| (depth(&m), m)).collect();
+    keyed.sort_by(|(da, a), (db, b)| db.cmp(da).then(a.dir.cmp(&b.dir)).then_with(|| a.rel.cmp(&b.rel)));
     let retry = Retry::new(&opts.run, reporter, None);
     let mut failures = Vec::new();
-    for m in moved {
+    for (_, m) in keyed {
         if m.dir && opts.move_mode != MoveMode::FilesAndDirs {
             continue;
         }
-        let abs = source.join(std::ffi::OsStr::from_bytes(&m.rel));
+        let (_held, abs) = reach(&source.join(std::ffi::OsStr::from_bytes(&m.rel)));
         let action = if m.dir {
             "Deleting Source Directory"
         } else {
@@ -660,7 +660,7 @@ enum Step {
 
 /// Subdirectories of one directory opened together, per thread: enough to
 /// keep the threads busy on a wide tree without holding many open at once.
-const SIBLINGS_PER_THREAD: usize = 4;
+const SIBLINGS_PER_THREAD: usize = 16;
 
 /// Files of one directory processed together: their outcomes and rows are
 /// held only until the batch is done.
@@ -2080,6 +2080,54 @@ fn shorten(abs: &Path) -> (Option<OwnedFd>, PathBuf) {
             }
         }
         Err(_) => (None, abs.to_owned()),
+    }
+}
+
+/// A path for `abs` however long, for calls that take a path: past
+/// [`LONG_PATH`] bytes its parent is opened piece by piece, each piece
+/// below the last, and the entry named `/proc/self/fd/N/<name>` while the
+/// descriptor is held. On any failure the long path is kept (and fails
+/// with ENAMETOOLONG).
+fn reach(abs: &Path) -> (Option<OwnedFd>, PathBuf) {
+    let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
+        return (None, abs.to_owned());
+    };
+    if abs.as_os_str().len() < LONG_PATH {
+        return (None, abs.to_owned());
+    }
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut fd: Option<OwnedFd> = None;
+    let mut rest = parent.as_os_str().as_bytes();
+    while !rest.is_empty() {
+        // Cut at a separator: names are at most 255 bytes, so there is one.
+        let cut = if rest.len() <= LONG_PATH {
+            rest.len()
+        } else {
+            match rest[..LONG_PATH].iter().rposition(|c| *c == b'/') {
+                Some(i) if i > 0 => i,
+                _ => return (None, abs.to_owned()),
+            }
+        };
+        let piece = std::ffi::OsStr::from_bytes(&rest[..cut]);
+        let opened = match &fd {
+            None => rustix::fs::open(piece, flags, Mode::empty()),
+            Some(dir) => rustix::fs::openat(dir, piece, flags, Mode::empty()),
+        };
+        match opened {
+            Ok(next) => fd = Some(next),
+            Err(_) => return (None, abs.to_owned()),
+        }
+        rest = &rest[cut..];
+        while let [b'/', tail @ ..] = rest {
+            rest = tail;
+        }
+    }
+    match fd {
+        Some(fd) => {
+            let short = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())).join(name);
+            (Some(fd), short)
+        }
+        None => (None, abs.to_owned()),
     }
 }
 

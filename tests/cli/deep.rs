@@ -173,3 +173,20 @@ fn mirror_counts_and_closes_a_removed_subtree_ten_thousand_levels_deep() {
     assert_eq!(c, 0, "{v}");
     assert_eq!(rows(&v)[0], [2, 0, 2, 0, 0, 0]);
 }
+
+#[test]
+fn move_deletes_every_level_of_a_tree_ten_thousand_levels_deep() {
+    let env = Env::new();
+    fs::create_dir(env.src()).unwrap();
+    let _chain = Chain(env.src());
+    deep_chain(&env.src(), DEPTH);
+    let (c, v) = backup(&env, &["--move"]);
+    assert_eq!(c, 1, "copied, and no deletion failed: {v}");
+    let [dirs, files, _] = rows(&v);
+    assert_eq!(dirs[4], 0, "{v}");
+    assert_eq!(files[4], 0, "{v}");
+    assert!(
+        fs::read_dir(env.src()).unwrap().next().is_none(),
+        "every file and every level below the root moved into the repository"
+    );
+}
