@@ -34,8 +34,8 @@ use robovault_index::{
     VersionKey, Writer, ROOT_PATH,
 };
 use robovault_store::{
-    crash_point, pause_point, valid_name, BlobId, BlobKind, Chunker, CountsRow, Node, NodeContent, NodeKind, Packer,
-    RootDir, RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION,
+    crash_point, pause_point, valid_name, BlobId, BlobKind, Chunker, CountsRow, EncodedNode, NodeContent, NodeKind,
+    Packer, RootDir, RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION,
 };
 use rustix::fs::{Mode, OFlags};
 
@@ -615,7 +615,7 @@ struct DirState {
     /// Subdirectories opened and still to walk, in name order.
     opened: VecDeque<Box<Frame>>,
     /// The tree's entries and the rows, of the entries done so far.
-    nodes: Vec<Node>,
+    nodes: Vec<EncodedNode>,
     rows: Vec<RowAction>,
     counts: Counts,
 }
@@ -627,7 +627,7 @@ impl DirState {
 
     fn absorb(&mut self, o: Outcome) {
         self.counts.add(&o.counts);
-        self.nodes.extend(o.node);
+        self.nodes.extend(o.node.as_ref().map(EncodedNode::new));
         self.rows.extend(o.rows);
     }
 
@@ -993,11 +993,11 @@ impl Run<'_> {
 
     /// Stores a directory's tree and applies its rows, once every entry
     /// below it is done.
-    fn seal(&self, path: PathId, mut nodes: Vec<Node>, rows: Vec<RowAction>, counts: Counts) -> Result<DirDone> {
-        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    fn seal(&self, path: PathId, mut nodes: Vec<EncodedNode>, rows: Vec<RowAction>, counts: Counts) -> Result<DirDone> {
+        nodes.sort_by(|a, b| a.name().cmp(b.name()));
         self.apply(path, rows)?;
         let empty = nodes.is_empty();
-        let tree = self.store_tree(&Tree { nodes })?;
+        let tree = self.store_tree(Tree::encode_from(&nodes))?;
         Ok(DirDone { tree, empty, counts })
     }
 
@@ -1020,8 +1020,7 @@ impl Run<'_> {
         item.src = Some(Ok(SourceMeta::from_metadata(&target)));
     }
 
-    fn store_tree(&self, tree: &Tree) -> Result<TreeId> {
-        let bytes = tree.encode();
+    fn store_tree(&self, bytes: Vec<u8>) -> Result<TreeId> {
         let id = TreeId::of(&bytes);
         let Some(sink) = &self.sink else { return Ok(id) };
         if !sink.packer.contains(&id) && !self.with_reader(|r| r.has_blob(&to_hash(&id)))? {
