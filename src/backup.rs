@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! lock; heal unpublished snapshot objects
-//! for each directory (in parallel, depth first):
+//! for each directory (depth first, as frames on a stack on the heap;
+//!                     files and sibling directories in parallel):
 //!     list it, lstat each entry; fetch its baseline entries (one query)
 //!     merge by name: Same -> reuse content; otherwise read, chunk, hash;
 //!                    new chunks -> packer; Extra -> close its rows
@@ -15,6 +16,7 @@
 //! publish snapshot object    # a crash before this is healed by the next writer
 //! ```
 
+use std::collections::VecDeque;
 use std::fs::{self, File, Metadata};
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -32,8 +34,8 @@ use robovault_index::{
     VersionKey, Writer, ROOT_PATH,
 };
 use robovault_store::{
-    crash_point, pause_point, valid_name, BlobId, BlobKind, Chunker, CountsRow, NodeContent, NodeKind, Packer, RootDir,
-    RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION,
+    crash_point, pause_point, valid_name, BlobId, BlobKind, Chunker, CountsRow, EncodedNode, NodeContent, NodeKind,
+    Packer, RootDir, RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION,
 };
 use rustix::fs::{Mode, OFlags};
 
@@ -481,18 +483,18 @@ fn move_sources(
     opts: &BackupOptions,
     reporter: &dyn Reporter,
 ) -> Result<Vec<MoveFailure>> {
-    // Deepest first, files before the directories that hold them.
-    moved.sort_by(|a, b| {
-        let depth = |m: &Moved| m.rel.iter().filter(|c| **c == b'/').count();
-        depth(b).cmp(&depth(a)).then(a.dir.cmp(&b.dir)).then(a.rel.cmp(&b.rel))
-    });
+    // Deepest first, files before the directories that hold them. The
+    // depth is counted once per entry: deep paths are long.
+    let depth = |m: &Moved| m.rel.iter().filter(|c| **c == b'/').count();
+    let mut keyed: Vec<(usize, Moved)> = moved.drain(..).map(|m| (depth(&m), m)).collect();
+    keyed.sort_by(|(da, a), (db, b)| db.cmp(da).then(a.dir.cmp(&b.dir)).then_with(|| a.rel.cmp(&b.rel)));
     let retry = Retry::new(&opts.run, reporter, None);
     let mut failures = Vec::new();
-    for m in moved {
+    for (_, m) in keyed {
         if m.dir && opts.move_mode != MoveMode::FilesAndDirs {
             continue;
         }
-        let abs = source.join(std::ffi::OsStr::from_bytes(&m.rel));
+        let (_held, abs) = reach(&source.join(std::ffi::OsStr::from_bytes(&m.rel)));
         let action = if m.dir {
             "Deleting Source Directory"
         } else {
@@ -613,6 +615,82 @@ struct DirDone {
     counts: Counts,
 }
 
+/// A directory being walked: listed, its extras and files done, its
+/// subdirectories opened a few at a time and closed depth first.
+struct DirState {
+    /// Where it is read, short however deep it lies (see [`shorten`]).
+    abs: PathBuf,
+    /// The descriptor that keeps a shortened `abs` valid.
+    held: Option<OwnedFd>,
+    path: PathId,
+    /// Subdirectories not opened yet, the next one by name last.
+    pending: Vec<Item>,
+    /// Subdirectories opened and still to walk, in name order.
+    opened: VecDeque<Box<Frame>>,
+    /// The tree's entries and the rows, of the entries done so far.
+    nodes: Vec<EncodedNode>,
+    rows: Vec<RowAction>,
+    counts: Counts,
+}
+
+impl DirState {
+    fn is_leaf(&self) -> bool {
+        self.pending.is_empty() && self.opened.is_empty()
+    }
+
+    fn absorb(&mut self, o: Outcome) {
+        self.counts.add(&o.counts);
+        self.nodes.extend(o.node.as_ref().map(EncodedNode::new));
+        self.rows.extend(o.rows);
+    }
+
+    fn take(&mut self, step: Step) {
+        match step {
+            Step::Done(o) => self.absorb(o),
+            Step::Open(f) => self.opened.push_back(f),
+        }
+    }
+}
+
+/// A subdirectory being walked, with what its closing needs: its own node
+/// and row, which go to its parent.
+struct Frame {
+    dir: DirState,
+    name: Vec<u8>,
+    meta: SourceMeta,
+    base: Option<ChildVersion>,
+    /// What the entry itself decided before the walk (counts, rows).
+    out: Outcome,
+}
+
+/// What processing one entry gave: its outcome, or a directory to walk.
+// Done is every file's step: boxing it would cost an allocation per entry.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    Done(Outcome),
+    Open(Box<Frame>),
+}
+
+/// Subdirectories of one directory opened together, per thread: enough to
+/// keep the threads busy on a wide tree without holding many open at once.
+const SIBLINGS_PER_THREAD: usize = 16;
+
+/// Files of one directory processed together: their outcomes and rows are
+/// held only until the batch is done.
+const FILE_BATCH: usize = 1024;
+
+fn push_name(rel: &mut Vec<u8>, name: &[u8]) {
+    if !rel.is_empty() {
+        rel.push(b'/');
+    }
+    rel.extend_from_slice(name);
+}
+
+fn pop_name(rel: &mut Vec<u8>) {
+    let keep = rel.iter().rposition(|c| *c == b'/').unwrap_or(0);
+    rel.truncate(keep);
+}
+
 /// A change to the catalog that a directory's processing decided.
 enum RowAction {
     Open {
@@ -718,7 +796,8 @@ impl Run<'_> {
             path: source.to_owned(),
             error: e,
         })?;
-        let done = self.process_dir(source, b"", ROOT_PATH, base_root.is_some(), listed)?;
+        let root = self.open_dir((source.to_owned(), None), b"", ROOT_PATH, base_root.is_some(), listed)?;
+        let done = self.walk(root)?;
         let mut counts = done.counts;
         counts.dirs.total += 1;
         let base = base_root.as_ref().map(|b| (b.key, &b.entry));
@@ -758,31 +837,47 @@ impl Run<'_> {
         result
     }
 
-    /// Processes one directory, listed by the caller: its line, its
-    /// extras, its files, then its subdirectories (ROBOCOPY.md §6.2 order).
-    fn process_dir(&self, abs: &Path, rel: &[u8], path: PathId, has_base: bool, src: Listing) -> Result<DirDone> {
+    /// Opens one directory, listed by the caller: its line, its extras and
+    /// its files (ROBOCOPY.md §6.2 order). Its subdirectories are left
+    /// pending in the returned state, for [`Run::walk`].
+    fn open_dir(
+        &self,
+        (abs, held): (PathBuf, Option<OwnedFd>),
+        rel: &[u8],
+        path: PathId,
+        has_base: bool,
+        mut items: Listing,
+    ) -> Result<DirState> {
         self.check_interrupt()?;
-        let base = if has_base { self.children(path)? } else { Vec::new() };
+        // Boxed as read: a large directory's baseline is held once.
+        let mut base: Vec<Box<ChildVersion>> = Vec::new();
+        if has_base {
+            let seq = self.base_seq();
+            self.with_reader(|r| r.each_child_at(self.base_series, path, seq, |c| base.push(Box::new(c))))?;
+        }
         // A baseline name no entry may have (a crafted or damaged index) is
         // never compared, carried or written into a tree: its rows close.
-        let (base, invalid): (Vec<_>, Vec<_>) = base.into_iter().partition(|c| valid_name(&c.name));
+        let invalid: Vec<_> = base.extract_if(.., |c| !valid_name(&c.name)).collect();
         let mut dropped = Outcome::default();
         for b in &invalid {
             self.close_subtree(b, &mut dropped)?;
         }
-        let mut items = merge(src, base);
+        let extras = merge(&mut items, base);
         if self.job.follow_links {
-            if let Ok(m) = fs::metadata(abs) {
+            if let Ok(m) = fs::metadata(&abs) {
                 lock(&self.visited).insert((m.dev(), m.ino()));
             }
             for item in &mut items {
-                self.follow(abs, item);
+                self.follow(&abs, item);
             }
         }
         let filters = &self.job.filters;
         let count = items
             .iter()
-            .filter(|i| matches!(&i.src, Some(Ok(m)) if !m.is_dir()) && filters.included(&child_rel(rel, &i.name)))
+            .filter(|i| {
+                matches!(&i.src, Some(Ok(m)) if m.kind != Some(NodeKind::Dir))
+                    && filters.included(&child_rel(rel, &i.name))
+            })
             .count();
         self.reporter.dir(&DirLine {
             rel,
@@ -797,7 +892,9 @@ impl Run<'_> {
         let bytes = items
             .iter()
             .filter_map(|i| match &i.src {
-                Some(Ok(m)) if m.is_file() && filters.included(&child_rel(rel, &i.name)) => Some(m.len()),
+                Some(Ok(m)) if m.kind == Some(NodeKind::File) && filters.included(&child_rel(rel, &i.name)) => {
+                    Some(m.size)
+                }
                 _ => None,
             })
             .sum();
@@ -805,34 +902,115 @@ impl Run<'_> {
             files: count as u64,
             bytes,
         });
-        let (subdirs, rest): (Vec<Item>, Vec<Item>) = items
-            .into_iter()
-            .partition(|i| matches!(&i.src, Some(Ok(m)) if m.is_dir()));
-        let (extras, files): (Vec<Item>, Vec<Item>) = rest.into_iter().partition(|i| i.src.is_none());
-        let mut outcomes = vec![dropped];
+        // Taken out in place: a large directory's entries are not copied.
+        let mut pending: Vec<Item> = items
+            .extract_if(.., |i| matches!(&i.src, Some(Ok(m)) if m.kind == Some(NodeKind::Dir)))
+            .collect();
+        // Taken from the end, in name order.
+        pending.reverse();
+        let mut dir = DirState {
+            abs,
+            held,
+            path,
+            pending,
+            opened: VecDeque::new(),
+            nodes: Vec::new(),
+            rows: Vec::new(),
+            counts: Counts::default(),
+        };
+        dir.absorb(dropped);
         for item in extras {
-            outcomes.push(self.process_item(abs, rel, path, item)?);
+            let step = self.process_item(&dir.abs, rel, path, item)?;
+            dir.take(step);
         }
-        let files: Vec<Outcome> = files
-            .into_par_iter()
-            .map(|item| self.process_item(abs, rel, path, item))
-            .collect::<Result<_>>()?;
-        let dirs: Vec<Outcome> = subdirs
-            .into_par_iter()
-            .map(|item| self.process_item(abs, rel, path, item))
-            .collect::<Result<_>>()?;
-        let mut nodes = Vec::with_capacity(files.len() + dirs.len());
-        let mut counts = Counts::default();
-        let mut rows = Vec::new();
-        for o in outcomes.into_iter().chain(files).chain(dirs) {
-            counts.add(&o.counts);
-            nodes.extend(o.node);
-            rows.extend(o.rows);
+        // In batches, each batch's rows written before the next: what a file
+        // costs until its directory closes is its item and its node.
+        items.reverse();
+        while !items.is_empty() {
+            let mut batch = items.split_off(items.len().saturating_sub(FILE_BATCH));
+            batch.reverse();
+            if items.len() < items.capacity() / 2 {
+                items.shrink_to_fit();
+            }
+            let steps: Vec<Step> = batch
+                .into_par_iter()
+                .map(|item| self.process_item(&dir.abs, rel, path, item))
+                .collect::<Result<_>>()?;
+            for step in steps {
+                dir.take(step);
+            }
+            self.apply(path, std::mem::take(&mut dir.rows))?;
         }
-        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(dir)
+    }
+
+    /// Walks the subdirectories below an opened root, depth first. The
+    /// directories being walked are frames on a stack on the heap, never
+    /// calls on a thread's stack: a frame closes (tree stored, rows applied)
+    /// once its last subdirectory has, and its outcome joins its parent's.
+    fn walk(&self, mut root: DirState) -> Result<DirDone> {
+        // With one thread, one subdirectory at a time keeps the log in
+        // ROBOCOPY.md §6.2 order; with more, siblings open in parallel.
+        let threads = rayon::current_num_threads();
+        let width = if threads > 1 { threads * SIBLINGS_PER_THREAD } else { 1 };
+        let mut stack: Vec<Box<Frame>> = Vec::new();
+        // The relative path of the frame on top.
+        let mut rel: Vec<u8> = Vec::new();
+        loop {
+            let top = match stack.last_mut() {
+                Some(f) => &mut f.dir,
+                None => &mut root,
+            };
+            if let Some(child) = top.opened.pop_front() {
+                push_name(&mut rel, &child.name);
+                stack.push(child);
+                continue;
+            }
+            if !top.pending.is_empty() {
+                self.open_siblings(top, &rel, width)?;
+                continue;
+            }
+            let Some(frame) = stack.pop() else {
+                return self.seal(root.path, root.nodes, root.rows, root.counts);
+            };
+            let out = self.close_subdir(*frame, &rel)?;
+            pop_name(&mut rel);
+            match stack.last_mut() {
+                Some(f) => f.dir.absorb(out),
+                None => root.absorb(out),
+            }
+        }
+    }
+
+    /// Opens the next subdirectories of `dir` (up to `width`, in parallel);
+    /// those without subdirectories of their own close at once.
+    fn open_siblings(&self, dir: &mut DirState, rel: &[u8], width: usize) -> Result<()> {
+        let at = dir.pending.len().saturating_sub(width);
+        let mut batch = dir.pending.split_off(at);
+        batch.reverse();
+        let steps: Vec<Step> = batch
+            .into_par_iter()
+            .map(|item| match self.process_item(&dir.abs, rel, dir.path, item)? {
+                Step::Open(f) if f.dir.is_leaf() => {
+                    let child = child_rel(rel, &f.name);
+                    Ok(Step::Done(self.close_subdir(*f, &child)?))
+                }
+                step => Ok(step),
+            })
+            .collect::<Result<_>>()?;
+        for step in steps {
+            dir.take(step);
+        }
+        Ok(())
+    }
+
+    /// Stores a directory's tree and applies its rows, once every entry
+    /// below it is done.
+    fn seal(&self, path: PathId, mut nodes: Vec<EncodedNode>, rows: Vec<RowAction>, counts: Counts) -> Result<DirDone> {
+        nodes.sort_by(|a, b| a.name().cmp(b.name()));
         self.apply(path, rows)?;
         let empty = nodes.is_empty();
-        let tree = self.store_tree(&Tree { nodes })?;
+        let tree = self.store_tree(Tree::encode_from(&nodes))?;
         Ok(DirDone { tree, empty, counts })
     }
 
@@ -841,7 +1019,7 @@ impl Run<'_> {
     /// loop: to the root, an ancestor or a directory already walked (§4.5).
     fn follow(&self, parent: &Path, item: &mut Item) {
         let Some(Ok(m)) = &item.src else { return };
-        if !m.file_type().is_symlink() {
+        if m.kind != Some(NodeKind::Symlink) {
             return;
         }
         let Ok(target) = fs::metadata(parent.join(std::ffi::OsStr::from_bytes(&item.name))) else {
@@ -852,11 +1030,10 @@ impl Run<'_> {
             return;
         }
         item.link = Link::Followed;
-        item.src = Some(Ok(target));
+        item.src = Some(Ok(SourceMeta::from_metadata(&target)));
     }
 
-    fn store_tree(&self, tree: &Tree) -> Result<TreeId> {
-        let bytes = tree.encode();
+    fn store_tree(&self, bytes: Vec<u8>) -> Result<TreeId> {
         let id = TreeId::of(&bytes);
         let Some(sink) = &self.sink else { return Ok(id) };
         if !sink.packer.contains(&id) && !self.with_reader(|r| self.reusable(sink, r, &to_hash(&id)))? {
@@ -875,20 +1052,7 @@ impl Run<'_> {
             // Reopening walks the baseline with its own reads; keep the
             // writer's lock only around writes.
             if let RowAction::Reopen { path, entry, subtree } = row {
-                lock(sink.writer).open_version(self.series, path, seq, &entry)?;
-                if subtree {
-                    for c in self.children(path)? {
-                        let dir = is_dir_entry(&c);
-                        self.apply(
-                            path,
-                            vec![RowAction::Reopen {
-                                path: c.path,
-                                entry: c.entry,
-                                subtree: dir,
-                            }],
-                        )?;
-                    }
-                }
+                self.reopen(sink, path, entry, subtree)?;
                 continue;
             }
             let mut w = lock(sink.writer);
@@ -913,6 +1077,25 @@ impl Run<'_> {
                     }
                 }
                 RowAction::Reopen { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies a carried baseline entry's row, and those of its subtree,
+    /// into the new snapshot's series.
+    fn reopen(&self, sink: &Sink<'_>, path: PathId, entry: Entry, subtree: bool) -> Result<()> {
+        let seq = self.new_seq;
+        // A stack on the heap, as the subtree may be as deep as the
+        // filesystem allows.
+        let mut todo = vec![(path, entry, subtree)];
+        while let Some((path, entry, subtree)) = todo.pop() {
+            lock(sink.writer).open_version(self.series, path, seq, &entry)?;
+            if subtree {
+                for c in self.children(path)? {
+                    let dir = is_dir_entry(&c);
+                    todo.push((c.path, c.entry, dir));
+                }
             }
         }
         Ok(())
@@ -952,20 +1135,24 @@ impl Run<'_> {
         self.close_subtree(b, out)
     }
 
+    /// Closes the rows of a baseline entry and of everything below it.
     fn close_subtree(&self, b: &ChildVersion, out: &mut Outcome) -> Result<()> {
         if self.fresh || self.sink.is_none() {
             return Ok(());
         }
-        out.rows.push(RowAction::Close(b.key));
-        if is_dir_entry(b) {
-            for c in self.children(b.path)? {
-                self.close_subtree(&c, out)?;
+        // A stack on the heap: a baseline subtree may be as deep as the
+        // filesystem allows.
+        let mut todo = vec![(b.key, b.path, is_dir_entry(b))];
+        while let Some((key, path, dir)) = todo.pop() {
+            out.rows.push(RowAction::Close(key));
+            if dir {
+                todo.extend(self.children(path)?.iter().map(|c| (c.key, c.path, is_dir_entry(c))));
             }
         }
         Ok(())
     }
 
-    fn process_item(&self, parent_abs: &Path, parent_rel: &[u8], parent: PathId, item: Item) -> Result<Outcome> {
+    fn process_item(&self, parent_abs: &Path, parent_rel: &[u8], parent: PathId, item: Item) -> Result<Step> {
         let abs = parent_abs.join(std::ffi::OsStr::from_bytes(&item.name));
         let rel = child_rel(parent_rel, &item.name);
         let mut out = Outcome::default();
@@ -975,27 +1162,29 @@ impl Run<'_> {
                 if let Some(b) = &item.base {
                     self.base_only(&rel, b, &mut out)?;
                 }
-                return Ok(out);
+                return Ok(Step::Done(out));
             }
             Some(Err(e)) => {
                 // Listed, then gone or unreadable before lstat.
                 if !filters.included(&rel) {
-                    return Ok(out);
+                    return Ok(Step::Done(out));
                 }
                 out.counts.files.total += 1;
                 if is_vanished(&e) {
-                    return self.vanished(&rel, item.base.as_ref(), Gone::Io(&e), false, out);
+                    return self
+                        .vanished(&rel, item.base.as_deref(), Gone::Io(&e), false, out)
+                        .map(Step::Done);
                 }
                 out.counts.files.failed += 1;
                 self.fail(RunError::from_io(&rel, "Copying File", &e, 1));
                 if let Some(b) = &item.base {
                     self.keep(&rel, b, &mut out)?;
                 }
-                return Ok(out);
+                return Ok(Step::Done(out));
             }
-            Some(Ok(m)) => SourceMeta::from_metadata(&m),
+            Some(Ok(m)) => m,
         };
-        let base = item.base;
+        let base = item.base.map(|b| *b);
         if item.link == Link::Cycle {
             // Counted as the link it is, 0 bytes, and not recorded.
             if filters.included(&rel) {
@@ -1013,7 +1202,7 @@ impl Run<'_> {
             if let Some(b) = &base {
                 self.excluded(&rel, b, &mut out)?;
             }
-            return Ok(out);
+            return Ok(Step::Done(out));
         }
         let Some(kind) = meta.kind else {
             // Sockets are not recorded: Files row, Skipped, no data.
@@ -1024,7 +1213,7 @@ impl Run<'_> {
             if let Some(b) = &base {
                 self.base_only(&rel, b, &mut out)?;
             }
-            return Ok(out);
+            return Ok(Step::Done(out));
         };
         if kind == NodeKind::Dir {
             self.dir_item(&abs, &rel, parent, &item.name, meta, base, out)
@@ -1037,7 +1226,7 @@ impl Run<'_> {
                     bytes: out.counts.bytes.total,
                 });
             }
-            Ok(out)
+            Ok(Step::Done(out))
         }
     }
 
@@ -1084,46 +1273,59 @@ impl Run<'_> {
     }
 
     /// Counts and reports a baseline entry the source lacks, and every entry
-    /// in scope below it (§4.6).
+    /// in scope below it (§4.6), depth first in name order.
     fn count_extras(&self, rel: &[u8], b: &ChildVersion, in_scope: bool, out: &mut Outcome) -> Result<()> {
         if !in_scope {
             return Ok(());
         }
-        if is_dir_entry(b) {
+        // Entries still to report, the next one last: a stack on the heap,
+        // as a baseline subtree may be as deep as the filesystem allows.
+        let mut todo = vec![(rel.to_vec(), b.clone())];
+        while let Some((rel, b)) = todo.pop() {
+            if !is_dir_entry(&b) {
+                self.count_extra_file(&rel, &b, out);
+                continue;
+            }
             out.counts.dirs.extras += 1;
             self.reporter.dir(&DirLine {
-                rel,
+                rel: &rel,
                 tag: Class::Extra.tag(true, false),
                 count: Some(-1),
                 verbose_only: false,
             });
+            let at = todo.len();
             for c in self.children(b.path)? {
-                let child = child_rel(rel, &c.name);
+                let child = child_rel(&rel, &c.name);
                 let scope = if is_dir_entry(&c) {
                     self.job.filters.dir_in_scope(&child)
                 } else {
                     self.job.filters.file_in_scope(&child)
                 };
-                self.count_extras(&child, &c, scope, out)?;
+                if scope {
+                    todo.push((child, c));
+                }
             }
-        } else {
-            let size = if b.entry.kind == NodeKind::File.code() {
-                b.entry.size
-            } else {
-                0
-            };
-            out.counts.files.extras += 1;
-            out.counts.bytes.extras += size;
-            self.reporter.entry(&EntryLine {
-                rel,
-                tag: Class::Extra.tag(false, false),
-                size,
-                mtime: (b.entry.mtime_sec, b.entry.mtime_nsec),
-                verbose_only: false,
-                full_path: true,
-            });
+            todo[at..].reverse();
         }
         Ok(())
+    }
+
+    fn count_extra_file(&self, rel: &[u8], b: &ChildVersion, out: &mut Outcome) {
+        let size = if b.entry.kind == NodeKind::File.code() {
+            b.entry.size
+        } else {
+            0
+        };
+        out.counts.files.extras += 1;
+        out.counts.bytes.extras += size;
+        self.reporter.entry(&EntryLine {
+            rel,
+            tag: Class::Extra.tag(false, false),
+            size,
+            mtime: (b.entry.mtime_sec, b.entry.mtime_nsec),
+            verbose_only: false,
+            full_path: true,
+        });
     }
 
     /// A source entry facing a baseline entry of another kind (§4.4): with
@@ -1162,6 +1364,8 @@ impl Run<'_> {
         Ok(false)
     }
 
+    /// A source directory: walked (its frame returned, for the walk to
+    /// open its subdirectories and close it) unless the job leaves it out.
     #[allow(clippy::too_many_arguments)]
     fn dir_item(
         &self,
@@ -1172,14 +1376,14 @@ impl Run<'_> {
         meta: SourceMeta,
         base: Option<ChildVersion>,
         mut out: Outcome,
-    ) -> Result<Outcome> {
+    ) -> Result<Step> {
         let filters = &self.job.filters;
         if !filters.within_levels(rel) {
             // Below --lev: not walked, not counted.
             if let Some(b) = &base {
                 self.excluded(rel, b, &mut out)?;
             }
-            return Ok(out);
+            return Ok(Step::Done(out));
         }
         out.counts.dirs.total += 1;
         if filters.dir_excluded(rel) {
@@ -1193,12 +1397,12 @@ impl Run<'_> {
             if let Some(b) = &base {
                 self.excluded(rel, b, &mut out)?;
             }
-            return Ok(out);
+            return Ok(Step::Done(out));
         }
         let base = match base {
             Some(b) if !is_dir_entry(&b) => {
                 if !self.mismatch(rel, &b, true, 0, meta.mtime, &mut out)? {
-                    return Ok(out);
+                    return Ok(Step::Done(out));
                 }
                 None
             }
@@ -1212,18 +1416,19 @@ impl Run<'_> {
                 count: None,
                 verbose_only: true,
             });
-            return Ok(out);
+            return Ok(Step::Done(out));
         }
         let path = match &base {
             Some(b) => b.path,
             None => self.intern(parent, name)?,
         };
-        let (_held, short) = shorten(abs);
-        let abs = short.as_path();
-        let listed = match self.list_subdir(abs, rel)? {
+        let (held, short) = shorten(abs);
+        let listed = match self.list_subdir(&short, rel)? {
             Ok(listed) => listed,
             Err(err) if is_vanished(&std::io::Error::from_raw_os_error(err.code)) => {
-                return self.vanished(rel, base.as_ref(), Gone::Reported(err), true, out)
+                return self
+                    .vanished(rel, base.as_ref(), Gone::Reported(err), true, out)
+                    .map(Step::Done)
             }
             Err(err) => {
                 out.counts.dirs.failed += 1;
@@ -1231,10 +1436,33 @@ impl Run<'_> {
                 if let Some(b) = &base {
                     self.keep(rel, b, &mut out)?;
                 }
-                return Ok(out);
+                return Ok(Step::Done(out));
             }
         };
-        let done = self.process_dir(abs, rel, path, base.is_some(), listed)?;
+        let dir = self.open_dir((short, held), rel, path, base.is_some(), listed)?;
+        Ok(Step::Open(Box::new(Frame {
+            dir,
+            name: name.to_vec(),
+            meta,
+            base,
+            out,
+        })))
+    }
+
+    /// Closes a walked subdirectory whose subdirectories have all closed:
+    /// its tree is stored and its rows applied, and its own node and row
+    /// go to its parent in the outcome.
+    fn close_subdir(&self, frame: Frame, rel: &[u8]) -> Result<Outcome> {
+        let Frame {
+            dir,
+            name,
+            meta,
+            base,
+            mut out,
+        } = frame;
+        let filters = &self.job.filters;
+        let (abs, _held) = (dir.abs, dir.held);
+        let done = self.seal(dir.path, dir.nodes, dir.rows, dir.counts)?;
         out.counts.add(&done.counts);
         if done.empty && filters.subdirs_only && !(self.job.keep_extras && base.is_some()) {
             // -s: an empty directory is left out (§4.5).
@@ -1244,12 +1472,13 @@ impl Run<'_> {
             }
             return Ok(out);
         }
+        let path = dir.path;
         let base_ref = base.as_ref().map(|b| (b.key, &b.entry));
-        let (node, action) = self.dir_record(name, abs, &meta, done.tree, path, base_ref, &mut out.counts);
+        let (node, action) = self.dir_record(&name, &abs, &meta, done.tree, path, base_ref, &mut out.counts);
         let action = match (&base, self.fresh) {
             (Some(b), true) => Some(RowAction::Open {
                 path: Some(b.path),
-                name: name.to_vec(),
+                name: name.clone(),
                 entry: entry_of(&node, &meta),
             }),
             _ => action,
@@ -1964,8 +2193,9 @@ fn classify(
 /// A directory entry seen on either side.
 struct Item {
     name: Vec<u8>,
-    src: Option<std::io::Result<Metadata>>,
-    base: Option<ChildVersion>,
+    src: Option<std::io::Result<SourceMeta>>,
+    /// Boxed: most entries of a first backup have none.
+    base: Option<Box<ChildVersion>>,
     link: Link,
 }
 
@@ -2007,6 +2237,54 @@ fn shorten(abs: &Path) -> (Option<OwnedFd>, PathBuf) {
     }
 }
 
+/// A path for `abs` however long, for calls that take a path: past
+/// [`LONG_PATH`] bytes its parent is opened piece by piece, each piece
+/// below the last, and the entry named `/proc/self/fd/N/<name>` while the
+/// descriptor is held. On any failure the long path is kept (and fails
+/// with ENAMETOOLONG).
+fn reach(abs: &Path) -> (Option<OwnedFd>, PathBuf) {
+    let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
+        return (None, abs.to_owned());
+    };
+    if abs.as_os_str().len() < LONG_PATH {
+        return (None, abs.to_owned());
+    }
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut fd: Option<OwnedFd> = None;
+    let mut rest = parent.as_os_str().as_bytes();
+    while !rest.is_empty() {
+        // Cut at a separator: names are at most 255 bytes, so there is one.
+        let cut = if rest.len() <= LONG_PATH {
+            rest.len()
+        } else {
+            match rest[..LONG_PATH].iter().rposition(|c| *c == b'/') {
+                Some(i) if i > 0 => i,
+                _ => return (None, abs.to_owned()),
+            }
+        };
+        let piece = std::ffi::OsStr::from_bytes(&rest[..cut]);
+        let opened = match &fd {
+            None => rustix::fs::open(piece, flags, Mode::empty()),
+            Some(dir) => rustix::fs::openat(dir, piece, flags, Mode::empty()),
+        };
+        match opened {
+            Ok(next) => fd = Some(next),
+            Err(_) => return (None, abs.to_owned()),
+        }
+        rest = &rest[cut..];
+        while let [b'/', tail @ ..] = rest {
+            rest = tail;
+        }
+    }
+    match fd {
+        Some(fd) => {
+            let short = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())).join(name);
+            (Some(fd), short)
+        }
+        None => (None, abs.to_owned()),
+    }
+}
+
 /// How an entry vanished after the walk listed it.
 enum Gone<'a> {
     /// This error, not reported yet.
@@ -2016,63 +2294,50 @@ enum Gone<'a> {
 }
 
 /// A directory's entries with their `lstat`, sorted by name bytes.
-type Listing = Vec<(Vec<u8>, std::io::Result<Metadata>)>;
+type Listing = Vec<Item>;
 
 /// Lists a directory with `lstat` of each entry, sorted by name bytes.
 fn list_dir(dir: &Path) -> std::io::Result<Listing> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir)? {
         let e = e?;
-        let name = e.file_name().into_vec();
-        out.push((name, fs::symlink_metadata(e.path())));
+        let meta = fs::symlink_metadata(e.path()).map(|m| SourceMeta::from_metadata(&m));
+        out.push(Item {
+            name: e.file_name().into_vec(),
+            src: Some(meta),
+            base: None,
+            link: Link::AsIs,
+        });
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
-/// Merges source entries and baseline entries, both sorted by name.
-fn merge(src: Vec<(Vec<u8>, std::io::Result<Metadata>)>, base: Vec<ChildVersion>) -> Vec<Item> {
-    let mut out = Vec::with_capacity(src.len().max(base.len()));
-    let mut s = src.into_iter().peekable();
-    let mut b = base.into_iter().peekable();
-    loop {
-        let order = match (s.peek(), b.peek()) {
-            (None, None) => break,
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => x.0.cmp(&y.name),
-        };
-        out.push(match order {
-            std::cmp::Ordering::Less => {
-                let (name, m) = s.next().expect("peeked");
-                Item {
-                    name,
-                    src: Some(m),
-                    base: None,
-                    link: Link::AsIs,
-                }
+/// Gives each listed entry its baseline entry, both sorted by name; returns
+/// the baseline entries the source lacks, in name order.
+// Boxed: each entry moves into its item as it is, without a copy.
+#[allow(clippy::vec_box)]
+fn merge(items: &mut [Item], base: Vec<Box<ChildVersion>>) -> Vec<Item> {
+    let mut extras = Vec::new();
+    let mut at = 0;
+    for b in base {
+        while at < items.len() && items[at].name < b.name {
+            at += 1;
+        }
+        match items.get_mut(at) {
+            Some(item) if item.name == b.name => {
+                item.base = Some(b);
+                at += 1;
             }
-            std::cmp::Ordering::Greater => {
-                let c = b.next().expect("peeked");
-                Item {
-                    name: c.name.clone(),
-                    src: None,
-                    base: Some(c),
-                    link: Link::AsIs,
-                }
-            }
-            std::cmp::Ordering::Equal => {
-                let (name, m) = s.next().expect("peeked");
-                Item {
-                    name,
-                    src: Some(m),
-                    base: b.next(),
-                    link: Link::AsIs,
-                }
-            }
-        });
+            _ => extras.push(Item {
+                name: b.name.clone(),
+                src: None,
+                base: Some(b),
+                link: Link::AsIs,
+            }),
+        }
     }
-    out
+    extras
 }
 
 use std::os::unix::ffi::OsStringExt;

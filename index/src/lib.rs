@@ -365,6 +365,23 @@ impl Index {
     /// # Errors
     /// [`Error::Sqlite`], or [`Error::Corrupt`] for a malformed chunk list.
     pub fn children_at(&self, series: SeriesKey, parent: PathId, seq: u64) -> Result<Vec<ChildVersion>> {
+        let mut out = Vec::new();
+        self.each_child_at(series, parent, seq, |c| out.push(c))?;
+        Ok(out)
+    }
+
+    /// [`Index::children_at`], each entry given to `f` as it is read: a
+    /// caller that keeps them in its own form holds no second copy.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`].
+    pub fn each_child_at(
+        &self,
+        series: SeriesKey,
+        parent: PathId,
+        seq: u64,
+        mut f: impl FnMut(ChildVersion),
+    ) -> Result<()> {
         let sql = format!(
             "SELECT v.id, p.id, p.name, {ENTRY_COLUMNS} \
              FROM paths p JOIN versions v ON v.path_id = p.id \
@@ -382,7 +399,10 @@ impl Index {
                 })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        for row in rows {
+            f(row.map_err(|e| self.err(e))?);
+        }
+        Ok(())
     }
 
     /// The version of `path` itself in snapshot `seq` of `series`.

@@ -46,7 +46,7 @@ pub use packer::{OnPack, Packer, PackerStats};
 pub use s3::{S3Backend, S3Options, S3Url};
 pub use snapshot::{CountsRow, RootDir, RunErrorRecord, SnapshotObject, SNAPSHOT_VERSION};
 pub use testing::{crash_model, crash_point, pause_point, storage_op, CrashBackend};
-pub use tree::{valid_name, Node, NodeContent, NodeKind, Tree};
+pub use tree::{valid_name, EncodedNode, Node, NodeContent, NodeKind, Tree};
 
 /// A repository's objects: its backend and its config.
 pub struct Store {

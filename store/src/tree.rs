@@ -121,7 +121,44 @@ pub fn valid_name(name: &[u8]) -> bool {
     !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/') && !name.contains(&0)
 }
 
+/// A node in its encoded form, as a tree blob holds it: several times
+/// smaller than a [`Node`], for the entries of a large directory while they
+/// wait for their tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedNode(Box<[u8]>);
+
+impl EncodedNode {
+    /// Encodes `node`.
+    pub fn new(node: &Node) -> EncodedNode {
+        let mut out = Vec::new();
+        encode_node(node, &mut out);
+        EncodedNode(out.into_boxed_slice())
+    }
+
+    /// The node's name: the encoding starts with it, after its u16 length.
+    pub fn name(&self) -> &[u8] {
+        let len = match self.0.get(..2) {
+            Some(&[a, b]) => u16::from_le_bytes([a, b]) as usize,
+            _ => 0,
+        };
+        self.0.get(2..2 + len).unwrap_or_default()
+    }
+}
+
 impl Tree {
+    /// The encoding of a tree of these nodes, which must already be sorted
+    /// by name: the same bytes as [`Tree::encode`] of the nodes.
+    pub fn encode_from(nodes: &[EncodedNode]) -> Vec<u8> {
+        debug_assert!(nodes.windows(2).all(|w| w[0].name() < w[1].name()));
+        let mut out = Vec::with_capacity(5 + nodes.iter().map(|n| n.0.len()).sum::<usize>());
+        out.push(TREE_VERSION);
+        put_u32(&mut out, nodes.len() as u32);
+        for node in nodes {
+            out.extend_from_slice(&node.0);
+        }
+        out
+    }
+
     /// Encodes the tree; nodes must already be sorted by name.
     pub fn encode(&self) -> Vec<u8> {
         debug_assert!(self.nodes.windows(2).all(|w| w[0].name < w[1].name));
@@ -421,6 +458,20 @@ mod tests {
                     }
                 },
             )
+    }
+
+    proptest! {
+        #[test]
+        fn encoded_nodes_make_the_same_tree(nodes in proptest::collection::btree_map(name(), node(), 0..8)) {
+            let tree = Tree {
+                nodes: nodes.into_iter().map(|(name, mut n)| { n.name = name; n }).collect(),
+            };
+            let encoded: Vec<EncodedNode> = tree.nodes.iter().map(EncodedNode::new).collect();
+            for (e, n) in encoded.iter().zip(&tree.nodes) {
+                prop_assert_eq!(e.name(), n.name.as_slice());
+            }
+            prop_assert_eq!(Tree::encode_from(&encoded), tree.encode());
+        }
     }
 
     proptest! {

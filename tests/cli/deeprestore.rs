@@ -54,17 +54,7 @@ fn deep_source(env: &Env) {
 
 /// Backs the source up as series `s`; returns the snapshot id.
 fn backup(env: &Env) -> String {
-    // The backup walk's own stack:
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -s unlimited 2>/dev/null; exec \"$@\"")
-        .arg("sh")
-        .arg(assert_cmd::cargo::cargo_bin("robovault"))
-        .args(["backup", "src", "repo", "--series", "s", "--json", "-r", "0", "-w", "0"])
-        .env("RUST_MIN_STACK", "1073741824")
-        .current_dir(env.dir.path())
-        .output()
-        .unwrap();
+    let out = env.run(&["backup", "src", "repo", "--series", "s", "--json", "-r", "0", "-w", "0"]);
     assert!(code(&out) < 8, "backup: {}\n{}", code(&out), text(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["snapshot"].as_str().unwrap().to_owned()

@@ -687,6 +687,7 @@ mod arguments;
 mod concurrency;
 mod crash;
 mod damaged;
+mod deep;
 mod deeprestore;
 mod hostile;
 mod jobmodel;
