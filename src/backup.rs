@@ -2070,7 +2070,7 @@ impl Run<'_> {
             let Some(done) = stack.pop() else { break };
             let mut nodes = done.nodes;
             nodes.sort_by(|a, b| a.name.cmp(&b.name));
-            let tree = self.store_tree(&Tree { nodes })?;
+            let tree = self.store_tree(Tree { nodes }.encode())?;
             match (done.dir, stack.last_mut()) {
                 (Some(dir), Some(parent)) => {
                     parent
