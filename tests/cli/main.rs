@@ -691,6 +691,7 @@ mod deep;
 mod deeprestore;
 mod hostile;
 mod jobmodel;
+mod largedir;
 mod lostpack;
 mod messages;
 mod mtlog;
