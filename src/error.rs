@@ -80,6 +80,13 @@ pub enum Error {
     /// No snapshot matches the id or prefix.
     #[error("no snapshot {0} in the repository; robovault history REPO lists them")]
     UnknownSnapshot(String),
+    /// The snapshot being read was forgotten, and what only it held was
+    /// collected, while the command ran.
+    #[error(
+        "no snapshot {0} in the repository any more: it was forgotten (and collected) while this command read it; \
+         what was written from it is partial"
+    )]
+    ForgottenMeanwhile(String),
     /// A prefix matches several snapshots.
     #[error("snapshot prefix {0} is ambiguous; give more digits")]
     AmbiguousSnapshot(String),

@@ -229,6 +229,8 @@ pub fn restore(
     let started = Utc::now();
     let repo = Repository::open(repo_path)?;
     let (series, snapshot) = choose(&repo, opts.series.as_deref(), &opts.snapshot)?;
+    // Lets a test forget and collect the snapshot while it is restored.
+    robovault_store::pause_point("restore-chosen");
     let protected = check_restore_target(&repo, target, opts)?;
     let selection = Selection::from_paths(&opts.paths)?;
     let mut named = Vec::new();
@@ -297,7 +299,13 @@ pub fn restore(
     let mut counts = if nothing {
         Counts::default()
     } else {
-        pool.install(|| run.restore_tree(&to_blob(&snapshot.root_tree), &selection, created))?
+        let walked = pool.install(|| run.restore_tree(&to_blob(&snapshot.root_tree), &selection, created));
+        // A forget and gc may run meanwhile: content the snapshot alone held
+        // then fails to read, which is the snapshot's going, not damage.
+        match walked {
+            Err(_) if forgotten(&repo, &snapshot)? => return Err(Error::ForgottenMeanwhile(snapshot.snap_id)),
+            other => other?,
+        }
     };
     counts.dirs.total += 1;
     if created && !nothing {
@@ -320,6 +328,9 @@ pub fn restore(
         }
     }
     let mut errors = run.errors.into_inner().unwrap_or_else(|p| p.into_inner());
+    if !errors.is_empty() && forgotten(&repo, &snapshot)? {
+        return Err(Error::ForgottenMeanwhile(snapshot.snap_id));
+    }
     errors.sort_by(|a, b| a.path.cmp(&b.path));
     if opts.run.interrupt.load(Ordering::SeqCst) {
         return Err(Error::Interrupted);
@@ -338,6 +349,11 @@ pub fn restore(
         counts,
         errors,
     })
+}
+
+/// Whether `snapshot` is gone from the index (forgotten since it was chosen).
+fn forgotten(repo: &Repository, snapshot: &robovault_index::SnapshotRecord) -> Result<bool> {
+    Ok(repo.index()?.snapshots_by_prefix(&snapshot.snap_id)?.is_empty())
 }
 
 /// What a restore's selection leaves out, as warning lines: a named file

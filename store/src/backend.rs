@@ -387,15 +387,15 @@ impl ObjectWriter for LocalWriter {
         }
         match rename_noreplace(&self.tmp, &path) {
             Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists && !self.repairs(&path) => {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && !self.repairs(&path, name) => {
                 return Err(Error::AlreadyExists {
                     kind: self.kind.noun(),
                     name: name.to_owned(),
                 })
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                // The object there is damaged and these bytes, which hash
-                // to its name, are what it should hold: they replace it.
+                // The pack there is damaged and these bytes, which hash to
+                // its name, are what it should hold: they replace it.
                 fs::rename(&self.tmp, &path).map_err(|e| Error::io("renaming into place", &path, e))?;
             }
             Err(e) => return Err(Error::io("renaming into place", &path, e)),
@@ -411,18 +411,24 @@ impl ObjectWriter for LocalWriter {
 }
 
 impl LocalWriter {
-    /// Whether the existing pack at `path` is shorter or longer than the
-    /// one written: a truncated pack that a later run writes again under
-    /// the same name (its content is named by the hash of its bytes).
-    fn repairs(&self, path: &Path) -> bool {
-        if self.kind != ObjectKind::Pack {
-            return false;
-        }
-        match (fs::metadata(&self.tmp), fs::metadata(path)) {
-            (Ok(new), Ok(old)) => new.len() != old.len(),
-            _ => false,
-        }
+    /// Whether the pack at `path` is a damaged copy that these bytes repair:
+    /// a pack's name is the BLAKE3 of its bytes, so when the new bytes hash
+    /// to `name` and the old ones do not, the old file can only be damaged
+    /// (a truncated or overwritten pack that a later run writes again).
+    /// Anything else that exists under the name is never replaced.
+    fn repairs(&self, path: &Path, name: &str) -> bool {
+        self.kind == ObjectKind::Pack
+            && file_hash(&self.tmp).is_some_and(|h| h == name)
+            && file_hash(path).is_some_and(|h| h != name)
     }
+}
+
+/// The BLAKE3 of a file's bytes in hex, or None when it cannot be read
+/// (then nothing is replaced).
+fn file_hash(path: &Path) -> Option<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(File::open(path).ok()?).ok()?;
+    Some(hasher.finalize().to_hex().to_string())
 }
 
 impl Drop for LocalWriter {

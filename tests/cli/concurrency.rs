@@ -87,7 +87,7 @@ impl Shared {
             code(out),
             text(&out.stdout)
         );
-        assert_eq!(code(out), 16, "{what} of forgotten {id}: {err}");
+        assert_eq!(code(out), 16, "{what} of forgotten {id}: {err}{}", text(&out.stdout));
         assert!(
             err.contains(&format!("no snapshot {id} in the repository")),
             "{what} of forgotten {id} failed for another reason: {err}"

@@ -855,3 +855,55 @@ fn a_restore_into_a_full_target_fails_the_files_that_do_not_fit_and_leaves_no_to
     assert_eq!(rows(&v)[1], [4, 1, 3, 0, 0, 0]);
     assert_same_tree(&env.src(), &env.path("out"));
 }
+
+/// A snapshot forgotten and collected while it is being restored: content
+/// only it held is gone from the index before restore reads it. That is the
+/// snapshot's going, not damage: exit 16 saying so, never exit 9 with
+/// per-file read errors that look like a damaged repository.
+#[test]
+fn a_snapshot_forgotten_while_it_is_restored_is_reported_as_forgotten() {
+    let env = Env::new();
+    write(&env.src().join("only-in-first.bin"), &random_bytes(300_000, 7));
+    write(&env.src().join("kept.txt"), b"kept");
+    let first = env.backup_json()["snapshot"].as_str().unwrap().to_owned();
+    fs::remove_file(env.src().join("only-in-first.bin")).unwrap();
+    env.backup_json();
+    let mut gc = None;
+    let out = run_acting_at(
+        &env,
+        &["restore", "repo", "t", "--snapshot", &first],
+        "restore-chosen",
+        |_| {
+            let forget = env.run(&["forget", "repo", "--keep-last", "1"]);
+            assert_eq!(code(&forget), 0, "{}", text(&forget.stderr));
+            // gc commits its index change, then waits for this restore (a
+            // reader) to end before it deletes the packs.
+            gc = Some(
+                env.cmd()
+                    .args(["gc", "repo", "--max-unused", "0%"])
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            );
+            // Wait (within the restore's pause) for gc's commit: the first
+            // snapshot's blobs leave the index.
+            let blobs = || -> i64 {
+                let db = rusqlite::Connection::open(env.repo().join("index.sqlite")).unwrap();
+                db.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0)).unwrap()
+            };
+            let before = blobs();
+            let start = Instant::now();
+            while blobs() == before && start.elapsed() < Duration::from_secs(2) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        },
+    );
+    let gc = gc.unwrap().wait().unwrap();
+    assert_eq!(gc.code(), Some(0));
+    assert_eq!(code(&out), 16, "{}{}", text(&out.stdout), text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("no snapshot {first} in the repository any more")) && err.contains("forgotten"),
+        "{err}"
+    );
+}
