@@ -235,7 +235,9 @@ fn full_path(id: i64, paths: &HashMap<i64, (i64, Vec<u8>)>, mut memo: Option<&mu
         }
         let Some((parent, name)) = paths.get(&cur) else { break };
         chain.push((cur, name));
-        if *parent <= robovault_index::ROOT_PATH.0 {
+        // A chain longer than the table loops (a damaged index): the path
+        // is shown as far as it was climbed.
+        if *parent <= robovault_index::ROOT_PATH.0 || chain.len() > paths.len() {
             break;
         }
         cur = *parent;

@@ -376,9 +376,15 @@ fn selection_warnings(
         return Ok((Vec::new(), true));
     }
     let selected = |rel: &[u8]| filters.included(rel) && !filters.file_excluded(rel);
+    // Without filespecs, `--xf` alone asks for the directories as they are
+    // (`--xf *` restores the tree of directories): they count as something
+    // to restore, as empty ones do unless `-s`. Filespecs that match no file
+    // restore no empty skeleton.
+    let keep_empty_dirs = filters.include.is_empty() && !filters.subdirs_only;
     let mut matched = Matched {
         files: vec![false; filters.include.len()],
         dirs: vec![false; filters.include.len()],
+        pruned: false,
     };
     let mut warnings = Vec::new();
     let mut any = false;
@@ -408,7 +414,7 @@ fn selection_warnings(
                 continue;
             }
         };
-        let here = selects_below(repo, filters, tree, &rel, &mut matched)?;
+        let here = selects_below(repo, filters, tree, &rel, keep_empty_dirs, &mut matched)?;
         any |= here;
         if !here && !rel.is_empty() {
             warnings.push(format!(
@@ -425,7 +431,7 @@ fn selection_warnings(
                 "no file matches \"{0}\"; to restore the directory, give it as a path: \"{0}/\"",
                 p.text()
             )),
-            (false, false) if literal => {
+            (false, false) if literal && !matched.pruned => {
                 return Err(Error::PathNotFound {
                     path: p.text().to_owned(),
                     snapshot: snapshot.snap_id.clone(),
@@ -441,17 +447,23 @@ fn selection_warnings(
 struct Matched {
     files: Vec<bool>,
     dirs: Vec<bool>,
+    /// A directory was left unread (`--xd`, `--lev`): a name not found may
+    /// still be in it.
+    pruned: bool,
 }
 
-/// Whether the file selection selects a file in tree `tree` (at `rel`),
-/// within `--lev` and outside `--xd`; marks in `matched` the filespecs
-/// that match a file or a directory there. Stops once every filespec
-/// matched a file and one is selected.
+/// Whether the restore has anything to write below tree `tree` (at
+/// `rel`), within `--lev` and outside `--xd`: a selected file, or, when
+/// empty directories are kept, a directory (`--xf *` restores the tree of
+/// directories alone); marks in `matched` the filespecs that match a file
+/// or a directory there. Stops once every filespec matched a file and
+/// something is selected.
 fn selects_below(
     repo: &Repository,
     filters: &crate::job::Filters,
     tree: TreeId,
     rel: &[u8],
+    keep_empty_dirs: bool,
     matched: &mut Matched,
 ) -> Result<bool> {
     let mut any = false;
@@ -460,8 +472,17 @@ fn selects_below(
         if any && matched.files.iter().all(|m| *m) {
             break;
         }
-        // An unreadable tree is reported where it is restored.
-        let Ok(t) = repo.read_tree(&id) else { continue };
+        // An unreadable tree is reported where it is restored: it may hold
+        // anything, so the walk must run and nothing is called unmatched.
+        let Ok(t) = repo.read_tree(&id) else {
+            any = true;
+            matched
+                .files
+                .iter_mut()
+                .chain(matched.dirs.iter_mut())
+                .for_each(|m| *m = true);
+            continue;
+        };
         for n in t.nodes {
             let child = child_rel(&dir, &n.name);
             match n.content {
@@ -470,7 +491,10 @@ fn selects_below(
                         *m |= p.matches(&child);
                     }
                     if filters.within_levels(&child) && !filters.dir_excluded(&child) {
+                        any |= keep_empty_dirs;
                         pending.push((sub, child));
+                    } else {
+                        matched.pruned = true;
                     }
                 }
                 _ => {
@@ -860,7 +884,12 @@ impl RestoreRun<'_> {
                 Ok(fd) => Some(fd),
                 Err(e) => {
                     self.fail(RunError::from_io(parent_rel, "Accessing Destination Directory", &e, 1));
+                    // A queued subdirectory, counted as restore_node would
+                    // have counted it: in Total as well as FAILED.
                     let mut c = Counts::default();
+                    if node.kind == NodeKind::Dir {
+                        c.dirs.total += 1;
+                    }
                     add_failed(&mut c, &node);
                     self.add(&c);
                     self.complete(parent, parent_rel.to_vec());

@@ -119,3 +119,15 @@ fn restore_paths_are_relative_to_the_snapshot_root() {
         assert!(!env.path("out").exists());
     }
 }
+
+/// `--xf *` without filespecs is the tree-only restore (robocopy's
+/// `/E /XF *`): every directory comes back, no file; a filespec that
+/// matches nothing (above) is what restores no skeleton.
+#[test]
+fn excluding_every_file_restores_the_tree_of_directories() {
+    let env = backed_up();
+    let out = env.run(&["restore", "repo", "tree", "--xf", "*"]);
+    assert!(code(&out) < 8, "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(env.path("tree/dir/sub").is_dir(), "{}", text(&out.stdout));
+    assert_eq!(names_in(&env.path("tree/dir/sub")), Vec::<String>::new());
+}
