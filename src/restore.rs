@@ -170,6 +170,8 @@ pub struct RestoreSummary {
     pub wait_time: Duration,
     /// Each failure.
     pub errors: Vec<RunError>,
+    /// What the selection left out, as the log's `WARNING :` lines say it.
+    pub warnings: Vec<String>,
     /// ROBOCOPY.md §4.7.
     pub exit_code: u32,
 }
@@ -348,6 +350,7 @@ pub fn restore(
         exit_code: counts.exit_code(),
         counts,
         errors,
+        warnings,
     })
 }
 

@@ -937,6 +937,7 @@ fn restore_inner(
             "dirs": dirs, "files": files, "bytes": bytes,
             "new_data": null,
             "errors": errors_json(&s.errors),
+            "warnings": s.warnings,
         });
         crate::print_flush(&format!("{v}\n"));
     }

@@ -131,3 +131,17 @@ fn excluding_every_file_restores_the_tree_of_directories() {
     assert!(env.path("tree/dir/sub").is_dir(), "{}", text(&out.stdout));
     assert_eq!(names_in(&env.path("tree/dir/sub")), Vec::<String>::new());
 }
+
+/// `--json` carries the warnings too: a scheduler reading only the JSON
+/// learns that a filespec matched nothing.
+#[test]
+fn the_json_summary_lists_the_selection_warnings() {
+    let env = backed_up();
+    let out = env.run(&["restore", "repo", "out", "*.md", "*.xyz", "--json"]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["warnings"], serde_json::json!(["no file matches \"*.xyz\""]), "{v}");
+    let clean = env.run(&["restore", "repo", "out2", "--json"]);
+    let v: Value = serde_json::from_slice(&clean.stdout).unwrap();
+    assert_eq!(v["warnings"], serde_json::json!([]), "{v}");
+}
