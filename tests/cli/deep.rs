@@ -1,9 +1,7 @@
 //! Trees as deep as the filesystem allows: the walk keeps its directories on
 //! the heap, so depth costs memory, never a thread's stack.
 
-use std::os::fd::OwnedFd;
-
-use rustix::fs::{mkdirat, openat, Mode, OFlags, CWD};
+use rustix::fs::{mkdirat, Mode};
 
 use super::*;
 
@@ -13,47 +11,17 @@ const DEPTH: usize = 10_000;
 /// The levels that hold a file `f` (the bottom one included).
 const FILE_LEVELS: [usize; 4] = [1, 2_500, 7_777, DEPTH];
 
-fn open_dir(at: &OwnedFd, name: &str) -> OwnedFd {
-    openat(
-        at,
-        name,
-        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW,
-        Mode::empty(),
-    )
-    .unwrap()
-}
-
-fn write_at(dir: &OwnedFd, name: &str, data: &[u8]) {
-    let f = openat(
-        dir,
-        name,
-        OFlags::CREATE | OFlags::TRUNC | OFlags::WRONLY,
-        Mode::from_raw_mode(0o644),
-    )
-    .unwrap();
-    rustix::io::write(&f, data).unwrap();
-}
-
 /// `depth` nested directories `d` below `root`, made through descriptors
 /// (the full path exceeds PATH_MAX), with a file `f` at `FILE_LEVELS`.
 fn deep_chain(root: &Path, depth: usize) {
-    let mut fd = openat(CWD, root, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
+    let mut fd = dir_below(root, 0);
     for level in 1..=depth {
         mkdirat(&fd, "d", Mode::from_raw_mode(0o755)).unwrap();
-        fd = open_dir(&fd, "d");
+        fd = open_dir_at(&fd, "d");
         if FILE_LEVELS.contains(&level) {
             write_at(&fd, "f", format!("level {level}").as_bytes());
         }
     }
-}
-
-/// The directory at the bottom of the chain below `root`.
-fn bottom(root: &Path, depth: usize) -> OwnedFd {
-    let mut fd = openat(CWD, root, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
-    for _ in 0..depth {
-        fd = open_dir(&fd, "d");
-    }
-    fd
 }
 
 /// Removes the chain below its root when dropped, level by level from the
@@ -134,7 +102,7 @@ fn backup_walks_a_tree_ten_thousand_levels_deep() {
     assert_eq!(dirs, [DEPTH as u64 + 1, 0, DEPTH as u64 + 1, 0, 0, 0]);
     assert_eq!(f, [files, 0, files, 0, 0, 0]);
 
-    write_at(&bottom(&env.src(), DEPTH), "f", b"the bottom, changed");
+    write_at(&dir_below(&env.src(), DEPTH), "f", b"the bottom, changed");
     let (c, v) = backup(&env, &["--threads", "1"]);
     assert_eq!(c, 1, "the bottom file copied: {v}");
     let [dirs, f, bytes] = rows(&v);

@@ -2,9 +2,7 @@
 //! it to the bottom without recursion on a thread's stack, and restore
 //! keeps only a few descriptors open whatever the depth.
 
-use std::os::fd::OwnedFd;
-
-use rustix::fs::{mkdirat, openat, Mode, OFlags, CWD};
+use rustix::fs::{mkdirat, Mode};
 
 use super::*;
 
@@ -16,40 +14,19 @@ fn deep_rel(levels: usize) -> String {
     vec!["d"; levels].join("/")
 }
 
-/// Opens the directory `levels` levels of `d` below `root`, one level at a
-/// time (the path is too long for one call).
-fn level(root: &Path, levels: usize) -> OwnedFd {
-    let mut fd = openat(CWD, root, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
-    for _ in 0..levels {
-        fd = openat(&fd, "d", OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
-    }
-    fd
-}
-
-fn put(dir: &OwnedFd, name: &str, data: &[u8]) {
-    let f = openat(
-        dir,
-        name,
-        OFlags::CREATE | OFlags::TRUNC | OFlags::WRONLY,
-        Mode::from_raw_mode(0o640),
-    )
-    .unwrap();
-    rustix::io::write(&f, data).unwrap();
-}
-
 /// `src`: `d` nested DEPTH times, a file `f` every 1,000 levels, a file
 /// `z` at the bottom.
 fn deep_source(env: &Env) {
     fs::create_dir_all(env.src()).unwrap();
-    let mut fd = level(&env.src(), 0);
+    let mut fd = dir_below(&env.src(), 0);
     for i in 0..DEPTH {
         if i % 1000 == 0 {
-            put(&fd, "f", format!("level {i}").as_bytes());
+            write_at(&fd, "f", format!("level {i}").as_bytes());
         }
         mkdirat(&fd, "d", Mode::from_raw_mode(0o755)).unwrap();
-        fd = openat(&fd, "d", OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
+        fd = open_dir_at(&fd, "d");
     }
-    put(&fd, "z", b"the bottom");
+    write_at(&fd, "z", b"the bottom");
 }
 
 /// Backs the source up as series `s`; returns the snapshot id.
@@ -109,11 +86,11 @@ fn a_mirror_restore_deletes_extras_deep_down() {
     // Extras at the bottom and half way: a file, and a directory holding
     // a file and a directory.
     for depth in [DEPTH / 2, DEPTH] {
-        let fd = level(&env.path("out"), depth);
-        put(&fd, "x", b"extra");
+        let fd = dir_below(&env.path("out"), depth);
+        write_at(&fd, "x", b"extra");
         mkdirat(&fd, "y", Mode::from_raw_mode(0o755)).unwrap();
-        let y = openat(&fd, "y", OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
-        put(&y, "x", b"extra inside");
+        let y = open_dir_at(&fd, "y");
+        write_at(&y, "x", b"extra inside");
         mkdirat(&y, "y", Mode::from_raw_mode(0o755)).unwrap();
     }
     let mirror = run_with_few_fds(&env, &["restore", "repo", "out", "--mirror", "--json"]);
@@ -145,7 +122,7 @@ fn verify_ls_versions_diff_and_find_reach_the_bottom() {
     let cat = env.run(&["cat", "repo", &z]);
     assert_eq!(text(&cat.stdout), "the bottom");
 
-    put(&level(&env.src(), DEPTH), "z", b"the new bottom, longer");
+    write_at(&dir_below(&env.src(), DEPTH), "z", b"the new bottom, longer");
     let second = backup(&env);
     let versions = env.run(&["versions", "repo", &z]);
     assert_eq!(code(&versions), 0, "{}", text(&versions.stderr));
@@ -161,7 +138,7 @@ fn verify_ls_versions_diff_and_find_reach_the_bottom() {
 #[test]
 fn forget_gc_and_repair_index_walk_a_deep_tree() {
     let (env, _) = deep_env();
-    put(&level(&env.src(), DEPTH), "z", b"the new bottom");
+    write_at(&dir_below(&env.src(), DEPTH), "z", b"the new bottom");
     backup(&env);
     let forget = env.run(&["forget", "repo", "--keep-last", "1"]);
     assert_eq!(code(&forget), 0, "{}", text(&forget.stderr));

@@ -220,3 +220,40 @@ pub fn write(path: &Path, data: &[u8]) {
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
+
+/// Directory `name` below `at`, opened through the descriptor (a deep
+/// tree's paths pass PATH_MAX), never following a link.
+pub fn open_dir_at(at: &rustix::fd::OwnedFd, name: &str) -> rustix::fd::OwnedFd {
+    use rustix::fs::{openat, Mode, OFlags};
+    openat(
+        at,
+        name,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )
+    .unwrap()
+}
+
+/// The directory `levels` levels of `d` below `root`, opened one level at a
+/// time (the path is too long for one call).
+pub fn dir_below(root: &Path, levels: usize) -> rustix::fd::OwnedFd {
+    use rustix::fs::{openat, Mode, OFlags, CWD};
+    let mut fd = openat(CWD, root, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
+    for _ in 0..levels {
+        fd = open_dir_at(&fd, "d");
+    }
+    fd
+}
+
+/// Writes file `name` in directory `dir` (mode 0644), through its descriptor.
+pub fn write_at(dir: &rustix::fd::OwnedFd, name: &str, data: &[u8]) {
+    use rustix::fs::{openat, Mode, OFlags};
+    let f = openat(
+        dir,
+        name,
+        OFlags::CREATE | OFlags::TRUNC | OFlags::WRONLY,
+        Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    rustix::io::write(&f, data).unwrap();
+}
