@@ -10,26 +10,6 @@ use chrono::TimeZone;
 
 use super::*;
 
-/// The common arguments of a backup: one thread, so that lines come in
-/// the order of §6.2, and no waits.
-const B: &[&str] = &[
-    "backup",
-    "src",
-    "repo",
-    "--series",
-    "s",
-    "-r",
-    "0",
-    "-w",
-    "0",
-    "--threads",
-    "1",
-];
-
-fn args<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
-    base.iter().chain(extra).copied().collect()
-}
-
 /// Runs a command with `--json` and returns its exit code and object.
 fn json_run(env: &Env, a: &[&str]) -> (i32, Value) {
     let mut a = a.to_vec();

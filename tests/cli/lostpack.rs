@@ -53,27 +53,7 @@ fn only_data_pack(env: &Env) -> (PathBuf, PackId) {
 /// file and its JSON summary on stdout.
 fn second_backup(env: &Env) -> (Value, String) {
     let log = env.path("second.log");
-    let out = env.run(
-        &[
-            "backup",
-            "src",
-            "repo",
-            "--series",
-            "s",
-            "-r",
-            "0",
-            "-w",
-            "0",
-            "--threads",
-            "1",
-            "--json",
-            "--log",
-        ]
-        .iter()
-        .copied()
-        .chain([log.to_str().unwrap()])
-        .collect::<Vec<_>>(),
-    );
+    let out = env.run(&args(B, &["--json", "--log", log.to_str().unwrap()]));
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr));
     });

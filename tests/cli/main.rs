@@ -55,6 +55,26 @@ impl Env {
     }
 }
 
+/// The common arguments of a backup: one thread, so that lines come in
+/// the order of §6.2, and no waits.
+const B: &[&str] = &[
+    "backup",
+    "src",
+    "repo",
+    "--series",
+    "s",
+    "-r",
+    "0",
+    "-w",
+    "0",
+    "--threads",
+    "1",
+];
+
+fn args<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    base.iter().chain(extra).copied().collect()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }

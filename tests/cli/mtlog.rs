@@ -45,7 +45,7 @@ fn with_two_threads_the_failing_file_line_names_its_directory() {
     fs::create_dir(env.path("logs")).unwrap();
     chown_tree(&env.path("logs"), 65534);
 
-    let args = [
+    let two_threads = [
         "backup",
         "src",
         "repo",
@@ -62,7 +62,7 @@ fn with_two_threads_the_failing_file_line_names_its_directory() {
         "--log",
         "logs/run.log",
     ];
-    let out = setpriv_nobody(&env, &args);
+    let out = setpriv_nobody(&env, &two_threads);
     assert_eq!(
         code(&out),
         9,
@@ -91,21 +91,7 @@ fn with_two_threads_the_failing_file_line_names_its_directory() {
     // directory's line. As root, d2/f0 is read now (Lonely: the failed
     // run recorded no version of it).
     write(&env.src().join("d1/f1"), b"one");
-    let out = env.run(&[
-        "backup",
-        "src",
-        "repo",
-        "--series",
-        "s",
-        "-r",
-        "0",
-        "-w",
-        "0",
-        "--threads",
-        "1",
-        "--njh",
-        "--njs",
-    ]);
+    let out = env.run(&args(B, &["--njh", "--njs"]));
     assert_eq!(code(&out), 1, "{}{}", text(&out.stdout), text(&out.stderr));
     let src = env.src().display().to_string();
     assert_eq!(
