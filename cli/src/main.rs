@@ -9,6 +9,7 @@ mod defaults;
 #[cfg(test)]
 mod fuzzing;
 mod jobfile;
+mod missing;
 mod output;
 mod progress;
 mod report;
@@ -80,6 +81,10 @@ fn prepare_args(args: Vec<OsString>) -> Result<(Vec<OsString>, Option<std::path:
 /// A clap error in robocopy's words where it names an argument.
 fn clap_usage(e: &clap::Error, args: &[OsString]) -> String {
     use clap::error::{ContextKind, ContextValue};
+    let after_globals = args.get(subcommand_at(args)..).unwrap_or_default();
+    if let Some(text) = missing::missing_text(e, &Cli::command(), after_globals) {
+        return text;
+    }
     if let Some(ContextValue::String(bad)) = e.get(ContextKind::InvalidArg) {
         let bad = bad.split_whitespace().next().unwrap_or(bad);
         let bad = bad.split('=').next().unwrap_or(bad);
@@ -185,10 +190,7 @@ fn main() -> ExitCode {
                     let text = clap_usage(&e, &args);
                     answer_failure(json.as_deref(), &text);
                     let _ = writeln!(std::io::stderr(), "ERROR : {text}");
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "       (robovault help, or robovault COMMAND --help)"
-                    );
+                    let _ = writeln!(std::io::stderr(), "{}", missing::USAGE_HINT);
                     ExitCode::from(map_exit(EXIT_FATAL, style))
                 }
             };
@@ -223,6 +225,9 @@ fn fail(e: &anyhow::Error, style: ExitCodes) -> ExitCode {
         let _ = writeln!(err, "{shown}");
     } else {
         let _ = writeln!(err, "ERROR : {}", error_text(e));
+    }
+    if e.is::<missing::NotSpecified>() {
+        let _ = writeln!(err, "{}", missing::USAGE_HINT);
     }
     ExitCode::from(map_exit(EXIT_FATAL, style))
 }

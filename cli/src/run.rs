@@ -23,6 +23,7 @@ use crate::args::{BackupArgs, JobArgs, RestoreArgs};
 use crate::console::{dir_text, error_lines, open_log, Console, Header, Job, LogFlags};
 use crate::defaults::{save_defaults, stored_defaults, RetryDefaults, DEFAULTS_VERSION};
 use crate::jobfile::{self, Section};
+use crate::missing::{NotSpecified, Side};
 use crate::output::{counts_json, errors_json, summary_bytes, summary_table, Times};
 
 /// A usage error of a job's options: `ERROR : <text>`, exit 16.
@@ -1083,8 +1084,8 @@ pub fn prepare(cmd: &clap::Command, args: &[OsString]) -> Result<(Vec<OsString>,
     for (k, v) in fill.into_iter().enumerate() {
         match v {
             Some(v) => out.insert(insert_at + k, v.into()),
-            None if insert_at + k == 0 => bail!(UsageError("No Source Directory Specified.".into())),
-            None => bail!(UsageError("No Destination Directory Specified.".into())),
+            None if insert_at + k == 0 => bail!(NotSpecified(Side::Source)),
+            None => bail!(NotSpecified(Side::Destination)),
         }
     }
     out.extend(job_args);

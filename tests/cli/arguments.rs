@@ -1,7 +1,8 @@
 //! Hostile argument values: dates and durations out of range or negative,
-//! and `--json` on commands that fail. No value may panic (exit 101); a
-//! bad value gets `ERROR : …` naming the whole value (exit 16), and a
-//! command given `--json` answers with one JSON object whatever fails.
+//! missing positional arguments, and `--json` on commands that fail. No
+//! value may panic (exit 101); a bad value gets `ERROR : …` naming the whole
+//! value (exit 16), a missing argument is named, and a command given
+//! `--json` answers with one JSON object whatever fails.
 
 use proptest::prelude::*;
 
@@ -160,5 +161,179 @@ fn every_command_given_json_answers_when_it_fails() {
     ];
     for (args, command) in cases {
         answered(args, &env.run(args), command);
+    }
+}
+
+/// Exit 16, nothing on stdout, and stderr exactly this `ERROR :` line
+/// followed by the usage line.
+fn usage_refused(args: &[&str], out: &Output, line: &str) {
+    let err = text(&out.stderr);
+    assert_eq!(code(out), 16, "{args:?}: {}{err}", text(&out.stdout));
+    assert_eq!(text(&out.stdout), "", "{args:?}");
+    let expected = format!("{line}\n       (robovault help, or robovault COMMAND --help)\n");
+    assert_eq!(err, expected, "{args:?}");
+}
+
+const NO_SOURCE: &str = "ERROR : No Source Directory Specified.";
+const NO_DEST: &str = "ERROR : No Destination Directory Specified.";
+
+#[test]
+fn backup_and_restore_without_a_source_or_destination_say_which_in_robocopy_words() {
+    let env = one_snapshot();
+    // The repository is what a restore reads from: its source (§8: /SD: is
+    // REPO for a restore).
+    let cases: &[(&[&str], &str)] = &[
+        (&["backup"], NO_SOURCE),
+        (&["backup", "-r", "0"], NO_SOURCE),
+        (&["backup", "src"], NO_DEST),
+        (&["backup", "src", "/R:0", "--series", "s"], NO_DEST),
+        (&["restore"], NO_SOURCE),
+        (&["restore", "--series", "s"], NO_SOURCE),
+        (&["restore", "repo"], NO_DEST),
+        (&["restore", "repo", "--xo"], NO_DEST),
+        (&["--exit-codes", "robocopy", "backup", "src"], NO_DEST),
+    ];
+    for (args, line) in cases {
+        usage_refused(args, &env.run(args), line);
+    }
+    assert!(!env.path("t").exists());
+}
+
+#[test]
+fn backup_and_restore_given_json_name_the_missing_directory_in_their_object() {
+    let env = one_snapshot();
+    write(&env.path("none.rcj"), b"/R:0\n");
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["backup", "--job", "none", "--json"],
+            "backup",
+            "No Source Directory Specified.",
+        ),
+        (&["backup", "--json"], "backup", "No Source Directory Specified."),
+        (
+            &["backup", "src", "--json"],
+            "backup",
+            "No Destination Directory Specified.",
+        ),
+        (&["restore", "--json"], "restore", "No Source Directory Specified."),
+        (
+            &["restore", "repo", "--json"],
+            "restore",
+            "No Destination Directory Specified.",
+        ),
+    ];
+    for (args, command, error) in cases {
+        let out = env.run(args);
+        assert_eq!(code(&out), 16, "{args:?}: {}", text(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert_eq!(v["command"], *command, "{args:?}");
+        assert_eq!(v["error"], *error, "{args:?}");
+        assert_eq!(v["exit_code"], 16, "{args:?}");
+        let expected = format!("ERROR : {error}\n       (robovault help, or robovault COMMAND --help)\n");
+        assert_eq!(text(&out.stderr), expected, "{args:?}");
+    }
+}
+
+#[test]
+fn a_job_file_without_a_source_or_destination_is_refused_like_the_command_line() {
+    let env = one_snapshot();
+    write(&env.path("none.rcj"), b"/R:0\n/W:0\n");
+    write(&env.path("sd.rcj"), b"/SD:src\n");
+    write(&env.path("dd.rcj"), b"/DD:repo\n");
+    write(&env.path("restore-sd.rcj"), b"/SD:repo\n/SERIES:s\n");
+    let cases: &[(&[&str], &str)] = &[
+        (&["backup", "--job", "none"], NO_SOURCE),
+        (&["backup", "/JOB:none"], NO_SOURCE),
+        (&["backup", "--job", "dd"], NO_SOURCE),
+        (&["backup", "--job", "sd"], NO_DEST),
+        (&["backup", "src", "--job", "none"], NO_DEST),
+        (&["restore", "--job", "none"], NO_SOURCE),
+        (&["restore", "--job", "restore-sd"], NO_DEST),
+    ];
+    for (args, line) in cases {
+        usage_refused(args, &env.run(args), line);
+    }
+}
+
+#[test]
+fn other_commands_name_each_missing_argument_with_their_usage() {
+    let env = one_snapshot();
+    let cases: &[(&[&str], &str)] = &[
+        (&["init"], "ERROR : missing argument REPO (usage: robovault init REPO)"),
+        (
+            &["ls"],
+            "ERROR : missing argument REPO (usage: robovault ls REPO [PATH] [options])",
+        ),
+        (
+            &["ls", "--json"],
+            "ERROR : missing argument REPO (usage: robovault ls REPO [PATH] [options])",
+        ),
+        (
+            &["cat", "repo"],
+            "ERROR : missing argument PATH (usage: robovault cat REPO PATH [options])",
+        ),
+        (
+            &["cat"],
+            "ERROR : missing arguments REPO and PATH (usage: robovault cat REPO PATH [options])",
+        ),
+        (
+            &["versions", "repo"],
+            "ERROR : missing argument PATH (usage: robovault versions REPO PATH [options])",
+        ),
+        (
+            &["history"],
+            "ERROR : missing argument REPO (usage: robovault history REPO [options])",
+        ),
+        (
+            &["snapshots"],
+            "ERROR : missing argument REPO (usage: robovault history REPO [options])",
+        ),
+        (
+            &["forget", "--keep-last", "1"],
+            "ERROR : missing argument REPO (usage: robovault forget REPO [options])",
+        ),
+        (
+            &["verify", "--read-data"],
+            "ERROR : missing argument REPO (usage: robovault verify REPO [options])",
+        ),
+        (
+            &["gc"],
+            "ERROR : missing argument REPO (usage: robovault gc REPO [options])",
+        ),
+        (
+            &["stats"],
+            "ERROR : missing argument REPO (usage: robovault stats REPO [options])",
+        ),
+        (
+            &["diff", "repo"],
+            "ERROR : missing arguments SNAP_A and SNAP_B (usage: robovault diff REPO SNAP_A SNAP_B [options])",
+        ),
+        (
+            &["diff"],
+            "ERROR : missing arguments REPO, SNAP_A and SNAP_B (usage: robovault diff REPO SNAP_A SNAP_B [options])",
+        ),
+        (
+            &["find", "repo"],
+            "ERROR : missing argument PATTERN (usage: robovault find REPO PATTERN [options])",
+        ),
+        (
+            &["repair", "index"],
+            "ERROR : missing argument REPO (usage: robovault repair index REPO [options])",
+        ),
+    ];
+    for (args, line) in cases {
+        let out = env.run(args);
+        if args.contains(&"--json") {
+            answered(args, &out, args[0]);
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert_eq!(
+                Some(v["error"].as_str().unwrap_or_default()),
+                line.strip_prefix("ERROR : ")
+            );
+            let expected = format!("{line}\n       (robovault help, or robovault COMMAND --help)\n");
+            assert_eq!(text(&out.stderr), expected, "{args:?}");
+        } else {
+            usage_refused(args, &out, line);
+        }
     }
 }

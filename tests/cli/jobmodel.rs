@@ -1677,7 +1677,10 @@ fn save_job_then_job_gives_the_same_run() {
     env.run(&["backup", "src", "repo", "/SAVE:tpl", "/NOSD", "/QUIT"]);
     let none = env.run(&["backup", "/JOB:tpl"]);
     assert_eq!(code(&none), 16);
-    assert_eq!(text(&none.stderr).trim(), "ERROR : No Source Directory Specified.");
+    assert_eq!(
+        text(&none.stderr),
+        "ERROR : No Source Directory Specified.\n       (robovault help, or robovault COMMAND --help)\n"
+    );
 }
 
 #[test]
