@@ -57,7 +57,7 @@ pub fn canonical_or_ancestor(path: &Path) -> Result<PathBuf> {
 /// [`Error::Refused`] naming the paths and the remedy.
 pub fn check_backup_paths(source: &Path, repo: &Path, filters: &crate::job::Filters) -> Result<()> {
     let src = canonical_or_ancestor(source)?;
-    if repo.to_str().is_some_and(|r| r.starts_with("s3://")) {
+    if crate::Location::parse(repo)?.remote().is_some() {
         // A remote repository cannot lie inside the source; the source may
         // still be a local repository (arguments swapped).
         if src.ancestors().any(crate::repo::looks_like_repository) {

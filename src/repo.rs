@@ -64,10 +64,7 @@ impl Drop for PooledIndex<'_> {
 
 /// The URL of a remote repository given as a path (`s3://BUCKET/PREFIX`).
 fn remote_url(path: &Path) -> Result<Option<S3Url>> {
-    match path.to_str() {
-        Some(text) => Ok(S3Url::parse(text)?),
-        None => Ok(None),
-    }
+    Ok(crate::Location::parse(path)?.remote().cloned())
 }
 
 /// What is at a path given as a repository.

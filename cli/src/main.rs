@@ -454,7 +454,7 @@ fn open(repo: &std::path::Path) -> Result<Repository> {
 fn history(a: &HistoryArgs) -> Result<u32> {
     let repo = open(&a.repo)?;
     let all = robovault::history(&repo, a.series.as_deref(), a.verbose)?;
-    let repo_text = repo.path().display().to_string();
+    let repo_text = repo.location().display().to_string();
     if a.json {
         let items: Vec<_> = all
             .iter()

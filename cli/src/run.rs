@@ -516,7 +516,8 @@ fn filespec_check(filespecs: &[String], raw: &[OsString], allow_paths: bool) -> 
 #[derive(Debug, Default)]
 struct Outcome {
     command: &'static str,
-    repository: Option<PathBuf>,
+    /// The repository's location (a directory or a URL), for the hooks.
+    repository: Option<String>,
     series: Option<String>,
     snapshot: Option<String>,
     /// The source (backup) or target (restore).
@@ -599,7 +600,7 @@ fn hook_env(j: &JobArgs, o: &Outcome, code: u32, r: &Result<u32>) -> Vec<(String
             "ROBOVAULT_STATUS",
             if code < 8 { "success" } else { "failure" }.to_owned(),
         ),
-        ("ROBOVAULT_REPOSITORY", path(&o.repository)),
+        ("ROBOVAULT_REPOSITORY", o.repository.clone().unwrap_or_default()),
         ("ROBOVAULT_SERIES", o.series.clone().unwrap_or_default()),
         ("ROBOVAULT_SNAPSHOT", o.snapshot.clone().unwrap_or_default()),
         (
@@ -662,7 +663,7 @@ fn backup_inner(
     CopyFlags::parse(&dcopy_letters(j)).map_err(|e| usage(e.to_string()))?;
     let source = robovault::absolute(&a.source)?;
     o.root = Some(source.clone());
-    o.repository = Some(robovault::absolute(&a.repo)?);
+    o.repository = Some(robovault::Location::parse(&a.repo)?.to_string());
     o.series = j.series.clone();
     let lock_wait = parse_duration(a.lock_wait.as_deref().unwrap_or("0"))?;
     let run = run_options(j, interrupt, lock_wait)?;
@@ -840,7 +841,7 @@ fn restore_inner(
     filespec_check(&a.filespecs, raw, true)?;
     let target = robovault::absolute(&a.target)?;
     o.root = Some(target.clone());
-    o.repository = Some(robovault::absolute(&a.repo)?);
+    o.repository = Some(robovault::Location::parse(&a.repo)?.to_string());
     o.series = j.series.clone();
     let run = run_options(j, interrupt, Duration::ZERO)?;
     // Relative paths select entries; names and wildcards are filespecs.

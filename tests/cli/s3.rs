@@ -169,3 +169,23 @@ fn two_hosts_back_up_into_one_bucket_at_once() {
     let hist = ok(&on(&env, "cache-h2", &["history", &repo]));
     assert!(hist.contains("series h1") && hist.contains("series h2"), "{hist}");
 }
+
+#[test]
+fn hooks_and_history_name_a_remote_repository_by_its_url() {
+    let Some(repo) = s3_repo() else { return };
+    let env = Env::new();
+    write(&env.src().join("a.txt"), b"a");
+    let hook = format!("env | grep ^ROBOVAULT_ > {}", env.path("finish.env").display());
+    ok(&on(
+        &env,
+        "m1",
+        &["backup", "src", &repo, "--series", "s", "--on-finish", &hook],
+    ));
+    let hooked = fs::read_to_string(env.path("finish.env")).unwrap();
+    assert!(
+        hooked.lines().any(|l| l == format!("ROBOVAULT_REPOSITORY={repo}")),
+        "{hooked}"
+    );
+    let history: Value = serde_json::from_str(&ok(&on(&env, "m1", &["history", &repo, "--json"]))).unwrap();
+    assert_eq!(history[0]["repository"], repo.as_str(), "{history}");
+}
