@@ -39,11 +39,12 @@ use robovault_store::{
 };
 use rustix::fs::{Mode, OFlags};
 
+use crate::convert::{to_blob, to_hash, to_pack};
 use crate::job::{tags, ClassSwitches, JobOptions, RunOptions};
 use crate::node::{entry_of, make_node, node_of_entry, read_xattrs, Names, SourceMeta};
 use crate::packcheck::{Lost, PackCheck, Presence};
 use crate::paths::{absolute, check_backup_paths, child_rel};
-use crate::repo::{hostname, packer_into, to_blob, to_hash, Repository};
+use crate::repo::{hostname, packer_into, Repository};
 use crate::report::{DirLine, EntryLine, Progress, Reporter};
 use crate::retry::{Failure, Retry, CHANGED_WHILE_READING};
 use crate::summary::{Class, Counts, Row, RunError};
@@ -2118,7 +2119,7 @@ fn lost_note(pack: &robovault_index::Hash32, why: Lost) -> String {
     };
     format!(
         "pack {} {what}; its content is stored again where the source still has it",
-        robovault_store::PackId(pack.0).to_hex()
+        to_pack(pack).to_hex()
     )
 }
 

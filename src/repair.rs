@@ -24,8 +24,9 @@ use robovault_store::{
     Config, NodeKind, ObjectKind, PackId, SnapshotId, SnapshotObject, Store, Tree, TreeId, WriterLock,
 };
 
+use crate::convert::{index_rows, pack_hash, to_hash, to_pack};
 use crate::node::entry_of_tree_node;
-use crate::repo::{hostname, index_rows, pack_hash, to_hash, INDEX_FILE};
+use crate::repo::{hostname, INDEX_FILE};
 use crate::{Error, Result};
 
 /// What `repair index` rebuilt.
@@ -366,7 +367,7 @@ impl Rebuild<'_> {
                 name: id.to_hex(),
             })?;
         let loc = robovault_store::BlobLocation {
-            pack: PackId(rec.pack.0),
+            pack: to_pack(&rec.pack),
             offset: rec.offset,
             stored_len: rec.stored_len,
             raw_len: rec.raw_len,
