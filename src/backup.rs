@@ -30,12 +30,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rayon::prelude::*;
 use robovault_index::{
-    ChildVersion, Counts as IndexCounts, Entry, Index, NewSnapshot, PathId, RunErrorRow, SeriesKey, SnapshotRecord,
-    VersionKey, Writer, ROOT_PATH,
+    ChildVersion, Entry, Index, NewSnapshot, PathId, RunErrorRow, SeriesKey, SnapshotRecord, VersionKey, Writer,
+    ROOT_PATH,
 };
 use robovault_store::{
-    crash_point, pause_point, valid_name, BlobId, BlobKind, Chunker, CountsRow, EncodedNode, NodeContent, NodeKind,
-    Packer, RootDir, RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION,
+    crash_point, pause_point, valid_name, BlobId, BlobKind, Chunker, EncodedNode, NodeContent, NodeKind, Packer,
+    RootDir, RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION,
 };
 use rustix::fs::{Mode, OFlags};
 
@@ -47,7 +47,7 @@ use crate::paths::{absolute, check_backup_paths, child_rel};
 use crate::repo::{hostname, packer_into, Repository};
 use crate::report::{DirLine, EntryLine, Progress, Reporter};
 use crate::retry::{Failure, Retry, CHANGED_WHILE_READING};
-use crate::summary::{Class, Counts, Row, RunError};
+use crate::summary::{Class, Counts, RunError};
 use crate::{display_bytes, Error, Result};
 
 /// Which snapshot a backup compares against (ROBOCOPY.md §1).
@@ -348,9 +348,9 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         root_dir: root.dir,
         exit_code,
         partial: counts.dirs.failed + counts.files.failed > 0,
-        dirs: counts_row(&counts.dirs),
-        files: counts_row(&counts.files),
-        bytes: counts_row(&counts.bytes),
+        dirs: counts.dirs.into(),
+        files: counts.files.into(),
+        bytes: counts.bytes.into(),
         new_data,
         errors: summary.errors.iter().map(error_record).collect(),
     };
@@ -376,7 +376,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
             root_tree: to_hash(&root.tree),
             exit_code,
             partial: object.partial,
-            counts: index_counts(&counts),
+            counts: counts.into(),
             new_data,
             object: bytes.clone(),
         },
@@ -422,7 +422,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
             let mut w = index.writer()?;
             w.update_run(
                 key,
-                &index_counts(&counts),
+                &counts.into(),
                 summary.exit_code,
                 &failures.iter().map(|f| error_row(&f.error)).collect::<Vec<_>>(),
             )?;
@@ -547,25 +547,6 @@ fn move_sources(
 
 fn nanos(t: &DateTime<Utc>) -> i64 {
     t.timestamp_nanos_opt().unwrap_or(i64::MAX)
-}
-
-fn counts_row(r: &Row) -> CountsRow {
-    CountsRow {
-        total: r.total,
-        copied: r.copied,
-        skipped: r.skipped,
-        mismatch: r.mismatch,
-        failed: r.failed,
-        extras: r.extras,
-    }
-}
-
-fn index_counts(c: &Counts) -> IndexCounts {
-    IndexCounts {
-        dirs: c.dirs.columns(),
-        files: c.files.columns(),
-        bytes: c.bytes.columns(),
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -8,10 +8,73 @@
 //! Where both types are foreign the orphan rule forbids `From`, and a small
 //! named function stands in.
 
-use robovault_index::{BlobRecord, Hash32};
-use robovault_store::{BlobId, BlobKind, BlobLocation, Compression, PackEntry, PackId};
+use robovault_index::{BlobRecord, Counts as IndexCounts, Hash32};
+use robovault_store::{BlobId, BlobKind, BlobLocation, Compression, CountsRow, PackEntry, PackId, SnapshotObject};
 
+use crate::summary::{Counts, Row};
 use crate::{Error, Result};
+
+impl From<Row> for CountsRow {
+    fn from(r: Row) -> Self {
+        CountsRow {
+            total: r.total,
+            copied: r.copied,
+            skipped: r.skipped,
+            mismatch: r.mismatch,
+            failed: r.failed,
+            extras: r.extras,
+        }
+    }
+}
+
+impl From<CountsRow> for Row {
+    fn from(r: CountsRow) -> Self {
+        Row {
+            total: r.total,
+            copied: r.copied,
+            skipped: r.skipped,
+            mismatch: r.mismatch,
+            failed: r.failed,
+            extras: r.extras,
+        }
+    }
+}
+
+// The index keeps each row in the table order of `Row::columns`.
+impl From<Counts> for IndexCounts {
+    fn from(c: Counts) -> Self {
+        IndexCounts {
+            dirs: c.dirs.columns(),
+            files: c.files.columns(),
+            bytes: c.bytes.columns(),
+        }
+    }
+}
+
+impl From<IndexCounts> for Counts {
+    fn from(c: IndexCounts) -> Self {
+        Counts {
+            dirs: Row::from_columns(c.dirs),
+            files: Row::from_columns(c.files),
+            bytes: Row::from_columns(c.bytes),
+        }
+    }
+}
+
+impl From<&SnapshotObject> for Counts {
+    fn from(obj: &SnapshotObject) -> Self {
+        Counts {
+            dirs: obj.dirs.into(),
+            files: obj.files.into(),
+            bytes: obj.bytes.into(),
+        }
+    }
+}
+
+/// A snapshot object's counts as the index keeps them.
+pub fn object_counts(obj: &SnapshotObject) -> IndexCounts {
+    Counts::from(obj).into()
+}
 
 /// A store blob (or tree) id as the index keeps it.
 pub fn to_hash(id: &BlobId) -> Hash32 {
@@ -80,7 +143,80 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn row() -> impl Strategy<Value = Row> {
+        any::<[u64; 6]>().prop_map(|[total, copied, skipped, mismatch, failed, extras]| Row {
+            total,
+            copied,
+            skipped,
+            mismatch,
+            failed,
+            extras,
+        })
+    }
+
+    fn counts() -> impl Strategy<Value = Counts> {
+        (row(), row(), row()).prop_map(|(dirs, files, bytes)| Counts { dirs, files, bytes })
+    }
+
+    fn object(c: &Counts) -> SnapshotObject {
+        SnapshotObject {
+            version: robovault_store::SNAPSHOT_VERSION,
+            repository: String::new(),
+            series: "s".into(),
+            host: "h".into(),
+            source: "/src".into(),
+            seq: 1,
+            started: String::new(),
+            ended: String::new(),
+            parent: None,
+            root: BlobId::default().to_hex(),
+            root_dir: robovault_store::RootDir::default(),
+            exit_code: 0,
+            partial: false,
+            dirs: c.dirs.into(),
+            files: c.files.into(),
+            bytes: c.bytes.into(),
+            new_data: 0,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The index's documented order: `[total, copied, skipped, mismatch, failed, extras]`.
+    fn in_index_order(r: &Row) -> [u64; 6] {
+        [r.total, r.copied, r.skipped, r.mismatch, r.failed, r.extras]
+    }
+
     proptest! {
+        #[test]
+        fn a_row_keeps_each_column_in_a_snapshot_object(r in row()) {
+            let stored = CountsRow::from(r);
+            prop_assert_eq!(
+                (stored.total, stored.copied, stored.skipped, stored.mismatch, stored.failed, stored.extras),
+                (r.total, r.copied, r.skipped, r.mismatch, r.failed, r.extras)
+            );
+            prop_assert_eq!(Row::from(stored), r);
+        }
+
+        #[test]
+        fn counts_keep_each_column_in_the_index(c in counts()) {
+            let indexed = IndexCounts::from(c);
+            prop_assert_eq!(indexed.dirs, in_index_order(&c.dirs));
+            prop_assert_eq!(indexed.files, in_index_order(&c.files));
+            prop_assert_eq!(indexed.bytes, in_index_order(&c.bytes));
+            prop_assert_eq!(Counts::from(indexed), c);
+        }
+
+        #[test]
+        fn a_snapshot_objects_counts_reach_the_index_as_the_run_made_them(c in counts()) {
+            let obj = object(&c);
+            prop_assert_eq!(Counts::from(&obj), c);
+            prop_assert_eq!(object_counts(&obj), IndexCounts {
+                dirs: in_index_order(&c.dirs),
+                files: in_index_order(&c.files),
+                bytes: in_index_order(&c.bytes),
+            });
+        }
+
         #[test]
         fn blob_ids_keep_their_bytes_through_the_index(bytes in any::<[u8; 32]>()) {
             let id = BlobId(bytes);
