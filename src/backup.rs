@@ -352,7 +352,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         files: counts.files.into(),
         bytes: counts.bytes.into(),
         new_data,
-        errors: summary.errors.iter().map(error_record).collect(),
+        errors: summary.errors.iter().map(RunErrorRecord::from).collect(),
     };
     let bytes = object.encode();
     let snap_id = robovault_store::SnapshotId::of(&bytes);
@@ -380,7 +380,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
             new_data,
             object: bytes.clone(),
         },
-        &summary.errors.iter().map(error_row).collect::<Vec<_>>(),
+        &summary.errors.iter().map(RunErrorRow::from).collect::<Vec<_>>(),
     )?;
     pause_point("before-commit");
     if opts.run.interrupt.load(Ordering::SeqCst) {
@@ -424,7 +424,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
                 key,
                 &counts.into(),
                 summary.exit_code,
-                &failures.iter().map(|f| error_row(&f.error)).collect::<Vec<_>>(),
+                &failures.iter().map(|f| RunErrorRow::from(&f.error)).collect::<Vec<_>>(),
             )?;
             w.commit()?;
         }
@@ -440,26 +440,6 @@ fn publish(repo: &Repository, index: &Index, key: robovault_index::SnapshotKey, 
     crash_point("after-publish");
     index.mark_published(key)?;
     crate::remote::publish_index(repo)
-}
-
-fn error_record(e: &RunError) -> RunErrorRecord {
-    RunErrorRecord {
-        path: display_bytes(&e.path),
-        action: e.action.clone(),
-        code: e.code,
-        message: e.message.clone(),
-        attempts: e.attempts,
-    }
-}
-
-fn error_row(e: &RunError) -> RunErrorRow {
-    RunErrorRow {
-        path: e.path.clone(),
-        action: e.action.clone(),
-        code: e.code,
-        message: e.message.clone(),
-        attempts: e.attempts,
-    }
 }
 
 /// A source entry `--move-files`/`--move` may delete once the snapshot is durable.

@@ -8,11 +8,13 @@
 //! Where both types are foreign the orphan rule forbids `From`, and a small
 //! named function stands in.
 
-use robovault_index::{BlobRecord, Counts as IndexCounts, Hash32};
-use robovault_store::{BlobId, BlobKind, BlobLocation, Compression, CountsRow, PackEntry, PackId, SnapshotObject};
+use robovault_index::{BlobRecord, Counts as IndexCounts, Hash32, RunErrorRow};
+use robovault_store::{
+    BlobId, BlobKind, BlobLocation, Compression, CountsRow, PackEntry, PackId, RunErrorRecord, SnapshotObject,
+};
 
-use crate::summary::{Counts, Row};
-use crate::{Error, Result};
+use crate::summary::{Counts, Row, RunError};
+use crate::{display_bytes, Error, Result};
 
 impl From<Row> for CountsRow {
     fn from(r: Row) -> Self {
@@ -74,6 +76,56 @@ impl From<&SnapshotObject> for Counts {
 /// A snapshot object's counts as the index keeps them.
 pub fn object_counts(obj: &SnapshotObject) -> IndexCounts {
     Counts::from(obj).into()
+}
+
+// A snapshot object is JSON, so it keeps the path as text (ROBOCOPY.md §6.5).
+impl From<&RunError> for RunErrorRecord {
+    fn from(e: &RunError) -> Self {
+        RunErrorRecord {
+            path: display_bytes(&e.path),
+            action: e.action.clone(),
+            code: e.code,
+            message: e.message.clone(),
+            attempts: e.attempts,
+        }
+    }
+}
+
+impl From<&RunError> for RunErrorRow {
+    fn from(e: &RunError) -> Self {
+        RunErrorRow {
+            path: e.path.clone(),
+            action: e.action.clone(),
+            code: e.code,
+            message: e.message.clone(),
+            attempts: e.attempts,
+        }
+    }
+}
+
+impl From<RunErrorRow> for RunError {
+    fn from(e: RunErrorRow) -> Self {
+        RunError {
+            path: e.path,
+            action: e.action,
+            code: e.code,
+            message: e.message,
+            attempts: e.attempts,
+        }
+    }
+}
+
+/// A snapshot object's failure as the index keeps it. The object holds only
+/// the escaped text of the path, and unescaping could not tell an escape
+/// from a name that contains one, so the index gets that text as it is.
+pub fn record_row(e: &RunErrorRecord) -> RunErrorRow {
+    RunErrorRow {
+        path: e.path.as_bytes().to_vec(),
+        action: e.action.clone(),
+        code: e.code,
+        message: e.message.clone(),
+        attempts: e.attempts,
+    }
 }
 
 /// A store blob (or tree) id as the index keeps it.
@@ -181,12 +233,48 @@ mod tests {
         }
     }
 
+    fn run_error() -> impl Strategy<Value = RunError> {
+        (any::<Vec<u8>>(), ".*", any::<i32>(), ".*", any::<u32>()).prop_map(
+            |(path, action, code, message, attempts)| RunError {
+                path,
+                action,
+                code,
+                message,
+                attempts,
+            },
+        )
+    }
+
     /// The index's documented order: `[total, copied, skipped, mismatch, failed, extras]`.
     fn in_index_order(r: &Row) -> [u64; 6] {
         [r.total, r.copied, r.skipped, r.mismatch, r.failed, r.extras]
     }
 
     proptest! {
+        #[test]
+        fn a_failure_keeps_each_field_in_the_index(e in run_error()) {
+            let row = RunErrorRow::from(&e);
+            prop_assert_eq!(
+                (&row.path, &row.action, row.code, &row.message, row.attempts),
+                (&e.path, &e.action, e.code, &e.message, e.attempts)
+            );
+            prop_assert_eq!(RunError::from(row), e);
+        }
+
+        #[test]
+        fn a_failure_keeps_each_field_in_a_snapshot_object(e in run_error()) {
+            let rec = RunErrorRecord::from(&e);
+            prop_assert_eq!(
+                (&rec.action, rec.code, &rec.message, rec.attempts),
+                (&e.action, e.code, &e.message, e.attempts)
+            );
+            let row = record_row(&rec);
+            prop_assert_eq!(
+                (&row.action, row.code, &row.message, row.attempts),
+                (&e.action, e.code, &e.message, e.attempts)
+            );
+        }
+
         #[test]
         fn a_row_keeps_each_column_in_a_snapshot_object(r in row()) {
             let stored = CountsRow::from(r);
@@ -256,6 +344,20 @@ mod tests {
             prop_assert_eq!(to_blob(&hash), entry.id);
             prop_assert_eq!(blob_location(&entry.id, &rec)?, entry.location(PackId(pack)));
         }
+    }
+
+    #[test]
+    fn a_snapshot_object_keeps_a_failed_path_as_escaped_text_and_the_index_takes_that_text() {
+        let e = RunError {
+            path: b"dir/a\xffb".to_vec(),
+            action: "Copying File".into(),
+            code: 13,
+            message: "Permission denied".into(),
+            attempts: 2,
+        };
+        let rec = RunErrorRecord::from(&e);
+        assert_eq!(rec.path, "dir/a\\xFFb");
+        assert_eq!(record_row(&rec).path, b"dir/a\\xFFb".to_vec());
     }
 
     #[test]

@@ -19,12 +19,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use robovault_index::{Access, Entry, Index, NewSnapshot, PathId, RunErrorRow, SeriesKey, Writer, ROOT_PATH};
+use robovault_index::{Access, Entry, Index, NewSnapshot, PathId, SeriesKey, Writer, ROOT_PATH};
 use robovault_store::{
     Config, NodeKind, ObjectKind, PackId, SnapshotId, SnapshotObject, Store, Tree, TreeId, WriterLock,
 };
 
-use crate::convert::{index_rows, object_counts, pack_hash, to_hash, to_pack};
+use crate::convert::{index_rows, object_counts, pack_hash, record_row, to_hash, to_pack};
 use crate::node::entry_of_tree_node;
 use crate::repo::{hostname, INDEX_FILE};
 use crate::{Error, Result};
@@ -290,16 +290,7 @@ pub(crate) fn rebuild_snapshot(
             new_data: obj.new_data,
             object: bytes.to_vec(),
         },
-        &obj.errors
-            .iter()
-            .map(|e| RunErrorRow {
-                path: e.path.as_bytes().to_vec(),
-                action: e.action.clone(),
-                code: e.code,
-                message: e.message.clone(),
-                attempts: e.attempts,
-            })
-            .collect::<Vec<_>>(),
+        &obj.errors.iter().map(record_row).collect::<Vec<_>>(),
     )?;
     w.mark_published(key)?;
     let mut rebuild = Rebuild {

@@ -125,17 +125,7 @@ pub fn stats(repo_path: &Path, series: Option<&str>) -> Result<StatsSummary> {
             });
         }
         let latest_failures = match snaps.last() {
-            Some(last) => index
-                .run_errors(last.key)?
-                .into_iter()
-                .map(|e| RunError {
-                    path: e.path,
-                    action: e.action,
-                    code: e.code,
-                    message: e.message,
-                    attempts: e.attempts,
-                })
-                .collect(),
+            Some(last) => index.run_errors(last.key)?.into_iter().map(RunError::from).collect(),
             None => Vec::new(),
         };
         out.push(SeriesStats {
