@@ -163,11 +163,7 @@ pub fn verify_with(repo_path: &Path, read: ReadData, reporter: &dyn crate::Repor
 }
 
 fn pack_text(p: &Hash32) -> String {
-    hex(&p.0)
-}
-
-fn hex(b: &[u8; 32]) -> String {
-    BlobId(*b).to_hex()
+    to_pack(p).to_hex()
 }
 
 /// One damaged pack or blob, and the blobs whose content it loses.
@@ -270,7 +266,7 @@ fn pack_damage(pack: &Hash32, blobs: &[(Hash32, BlobRecord)], issues: Vec<(Hash3
     }
     for (blob, messages) in per_blob {
         out.push(Damage {
-            object: format!("blob {}", hex(&blob.0)),
+            object: format!("blob {}", to_blob(&blob).to_hex()),
             message: messages.join("; "),
             blobs: vec![blob],
         });
@@ -402,7 +398,7 @@ impl TreeCheck<'_> {
         if s.published {
             let id = SnapshotId::from_hex(&s.snap_id)?;
             match self.repo.store().read_snapshot(&id) {
-                Ok(obj) if obj.root == hex(&s.root_tree.0) && obj.seq == s.seq => {}
+                Ok(obj) if obj.root == to_blob(&s.root_tree).to_hex() && obj.seq == s.seq => {}
                 Ok(_) => self.problem(
                     format!("snapshot {}", s.snap_id),
                     "its snapshot object disagrees with the index".into(),
