@@ -30,23 +30,24 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rayon::prelude::*;
 use robovault_index::{
-    ChildVersion, Counts as IndexCounts, Entry, Index, NewSnapshot, PathId, RunErrorRow, SeriesKey, SnapshotRecord,
-    VersionKey, Writer, ROOT_PATH,
+    ChildVersion, Entry, Index, NewSnapshot, PathId, RunErrorRow, SeriesKey, SnapshotRecord, VersionKey, Writer,
+    ROOT_PATH,
 };
 use robovault_store::{
-    crash_point, pause_point, valid_name, BlobId, BlobKind, Chunker, CountsRow, EncodedNode, NodeContent, NodeKind,
-    Packer, RootDir, RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION,
+    crash_point, pause_point, valid_name, BlobId, BlobKind, Chunker, EncodedNode, NodeContent, NodeKind, Packer,
+    RootDir, RunErrorRecord, SnapshotObject, Tree, TreeId, SNAPSHOT_VERSION,
 };
 use rustix::fs::{Mode, OFlags};
 
+use crate::convert::{to_blob, to_hash, to_pack};
 use crate::job::{tags, ClassSwitches, JobOptions, RunOptions};
 use crate::node::{entry_of, make_node, node_of_entry, read_xattrs, Names, SourceMeta};
 use crate::packcheck::{Lost, PackCheck, Presence};
 use crate::paths::{absolute, check_backup_paths, child_rel};
-use crate::repo::{hostname, packer_into, to_blob, to_hash, Repository};
+use crate::repo::{hostname, packer_into, Repository};
 use crate::report::{DirLine, EntryLine, Progress, Reporter};
 use crate::retry::{Failure, Retry, CHANGED_WHILE_READING};
-use crate::summary::{Class, Counts, Row, RunError};
+use crate::summary::{Class, Counts, RunError};
 use crate::{display_bytes, Error, Result};
 
 /// Which snapshot a backup compares against (ROBOCOPY.md §1).
@@ -347,11 +348,11 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
         root_dir: root.dir,
         exit_code,
         partial: counts.dirs.failed + counts.files.failed > 0,
-        dirs: counts_row(&counts.dirs),
-        files: counts_row(&counts.files),
-        bytes: counts_row(&counts.bytes),
+        dirs: counts.dirs.into(),
+        files: counts.files.into(),
+        bytes: counts.bytes.into(),
         new_data,
-        errors: summary.errors.iter().map(error_record).collect(),
+        errors: summary.errors.iter().map(RunErrorRecord::from).collect(),
     };
     let bytes = object.encode();
     let snap_id = robovault_store::SnapshotId::of(&bytes);
@@ -375,11 +376,11 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
             root_tree: to_hash(&root.tree),
             exit_code,
             partial: object.partial,
-            counts: index_counts(&counts),
+            counts: counts.into(),
             new_data,
             object: bytes.clone(),
         },
-        &summary.errors.iter().map(error_row).collect::<Vec<_>>(),
+        &summary.errors.iter().map(RunErrorRow::from).collect::<Vec<_>>(),
     )?;
     pause_point("before-commit");
     if opts.run.interrupt.load(Ordering::SeqCst) {
@@ -421,9 +422,9 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
             let mut w = index.writer()?;
             w.update_run(
                 key,
-                &index_counts(&counts),
+                &counts.into(),
                 summary.exit_code,
-                &failures.iter().map(|f| error_row(&f.error)).collect::<Vec<_>>(),
+                &failures.iter().map(|f| RunErrorRow::from(&f.error)).collect::<Vec<_>>(),
             )?;
             w.commit()?;
         }
@@ -439,26 +440,6 @@ fn publish(repo: &Repository, index: &Index, key: robovault_index::SnapshotKey, 
     crash_point("after-publish");
     index.mark_published(key)?;
     crate::remote::publish_index(repo)
-}
-
-fn error_record(e: &RunError) -> RunErrorRecord {
-    RunErrorRecord {
-        path: display_bytes(&e.path),
-        action: e.action.clone(),
-        code: e.code,
-        message: e.message.clone(),
-        attempts: e.attempts,
-    }
-}
-
-fn error_row(e: &RunError) -> RunErrorRow {
-    RunErrorRow {
-        path: e.path.clone(),
-        action: e.action.clone(),
-        code: e.code,
-        message: e.message.clone(),
-        attempts: e.attempts,
-    }
 }
 
 /// A source entry `--move-files`/`--move` may delete once the snapshot is durable.
@@ -546,25 +527,6 @@ fn move_sources(
 
 fn nanos(t: &DateTime<Utc>) -> i64 {
     t.timestamp_nanos_opt().unwrap_or(i64::MAX)
-}
-
-fn counts_row(r: &Row) -> CountsRow {
-    CountsRow {
-        total: r.total,
-        copied: r.copied,
-        skipped: r.skipped,
-        mismatch: r.mismatch,
-        failed: r.failed,
-        extras: r.extras,
-    }
-}
-
-fn index_counts(c: &Counts) -> IndexCounts {
-    IndexCounts {
-        dirs: c.dirs.columns(),
-        files: c.files.columns(),
-        bytes: c.bytes.columns(),
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -2118,7 +2080,7 @@ fn lost_note(pack: &robovault_index::Hash32, why: Lost) -> String {
     };
     format!(
         "pack {} {what}; its content is stored again where the source still has it",
-        robovault_store::PackId(pack.0).to_hex()
+        to_pack(pack).to_hex()
     )
 }
 

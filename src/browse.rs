@@ -7,8 +7,9 @@ use std::io::Write;
 use robovault_index::{Entry, RunErrorRow, SeriesRecord, SnapshotRecord, ROOT_PATH};
 use robovault_store::{Node, NodeContent, NodeKind, TreeId};
 
+use crate::convert::to_blob;
 use crate::paths::components;
-use crate::repo::{to_blob, Repository};
+use crate::repo::Repository;
 use crate::{display_bytes, Error, Result};
 
 /// Which snapshot a command reads.

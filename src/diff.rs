@@ -8,9 +8,10 @@ use robovault_index::SnapshotRecord;
 use robovault_store::{Node, NodeContent, NodeKind, TreeId};
 use wildmatch::WildMatch;
 
+use crate::convert::to_blob;
 use crate::node::entry_of_tree_node;
 use crate::paths::child_rel;
-use crate::repo::{to_blob, Repository};
+use crate::repo::Repository;
 use crate::{display_bytes, Result};
 
 /// One line of `diff`.

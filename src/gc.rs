@@ -23,7 +23,8 @@ use std::time::Duration;
 use robovault_index::{BlobRecord, Hash32};
 use robovault_store::{crash_point, pack, BlobKind, NodeContent, ObjectKind, PackId, Packer};
 
-use crate::repo::{packer_into, to_blob, to_hash, Repository};
+use crate::convert::{pack_hash, to_blob, to_hash, to_pack};
+use crate::repo::{packer_into, Repository};
 use crate::{Error, Result};
 
 /// How `gc` runs.
@@ -194,7 +195,7 @@ pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporte
     let doomed: Vec<String> = delete
         .iter()
         .chain(repack.iter().map(|(p, _)| p))
-        .map(|p| to_blob(p).to_hex())
+        .map(|p| to_pack(p).to_hex())
         .collect();
     if repo.remote().is_some() {
         // Another host's run may still reuse these: condemned now, deleted
@@ -239,7 +240,7 @@ fn young_packs(repo: &Repository, grace: Duration) -> Result<HashSet<Hash32>> {
     for (name, modified) in repo.store().backend().list_modified(ObjectKind::Pack)? {
         let young = modified.is_none_or(|m| now.duration_since(m).unwrap_or_default() < grace);
         if young {
-            out.insert(crate::repo::pack_hash(&robovault_store::PackId::from_hex(&name)?));
+            out.insert(pack_hash(&PackId::from_hex(&name)?));
         }
     }
     Ok(out)
@@ -293,7 +294,7 @@ fn used_blobs(repo: &Repository) -> Result<HashSet<Hash32>> {
 
 /// Reads a pack whole and hands its used blobs, each verified, to the packer.
 fn copy_used(repo: &Repository, packer: &Packer, pack_id: &Hash32, blobs: &[(Hash32, BlobRecord)]) -> Result<()> {
-    let id = PackId(pack_id.0);
+    let id = to_pack(pack_id);
     let bytes = repo.store().backend().read(ObjectKind::Pack, &id.to_hex())?;
     let entries = pack::parse_pack(&id, &bytes)?;
     let wanted: HashSet<Hash32> = blobs.iter().map(|(b, _)| *b).collect();

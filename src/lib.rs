@@ -12,6 +12,7 @@
 
 mod backup;
 mod browse;
+mod convert;
 mod diff;
 mod error;
 mod forget;

@@ -8,8 +8,10 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::sync::Mutex;
 
-use robovault_index::{Entry, Hash32};
+use robovault_index::Entry;
 use robovault_store::{BlobId, Node, NodeContent, NodeKind};
+
+use crate::convert::to_hash;
 
 /// What `lstat` said of a source entry, plus what else a node records.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -198,7 +200,7 @@ pub fn entry_of(node: &Node, meta: &SourceMeta) -> Entry {
         link: node.hardlink.unwrap_or((0, 0)),
         xattrs: encode_xattrs(&node.xattrs),
         chunks: match &node.content {
-            NodeContent::Chunks(c) => Some(c.iter().map(|b| Hash32(b.0)).collect()),
+            NodeContent::Chunks(c) => Some(c.iter().map(to_hash).collect()),
             _ => None,
         },
         target: match &node.content {

@@ -16,7 +16,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use robovault_index::Hash32;
-use robovault_store::{ObjectKind, PackId, Store};
+use robovault_store::{ObjectKind, Store};
+
+use crate::convert::to_pack;
 
 /// Why a pack cannot be reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +77,7 @@ impl PackCheck {
             return *p;
         }
         // Looked at outside the lock: a slow disk must not serialise the run.
-        let name = PackId(pack.0).to_hex();
+        let name = to_pack(pack).to_hex();
         let found = match self.store.backend().size(ObjectKind::Pack, &name) {
             Ok(size) if recorded.get(pack).is_none_or(|r| *r == size) => Presence::Present,
             Ok(_) => Presence::Lost(Lost::Damaged),

@@ -22,7 +22,8 @@ use robovault_store::{
     Backend, ObjectKind, PackId, S3Backend, S3Options, S3Url, SnapshotId, SnapshotObject, Store, TreeId,
 };
 
-use crate::repo::{hostname, index_rows, pack_hash, Repository, INDEX_FILE};
+use crate::convert::{index_rows, pack_hash, to_blob, to_hash, to_pack};
+use crate::repo::{hostname, Repository, INDEX_FILE};
 use crate::{Error, Result};
 
 /// Connects to a remote repository's store. Plain `http://` endpoints need
@@ -160,7 +161,7 @@ pub(crate) fn sync(repo: &Repository) -> Result<()> {
     let known: HashMap<String, Hash32> = index
         .packs()?
         .into_iter()
-        .map(|(p, _)| (PackId(p.0).to_hex(), p))
+        .map(|(p, _)| (to_pack(&p).to_hex(), p))
         .collect();
     let mut w = index.writer()?;
     for name in in_store.iter().filter(|n| !known.contains_key(*n)) {
@@ -231,9 +232,7 @@ pub(crate) fn sync(repo: &Repository) -> Result<()> {
                 key
             }
         };
-        let mut prev = index
-            .latest_snapshot(series)?
-            .map(|s| (s.seq, robovault_store::BlobId(s.root_tree.0)));
+        let mut prev = index.latest_snapshot(series)?.map(|s| (s.seq, to_blob(&s.root_tree)));
         for (bytes, obj) in &snaps {
             if prev.is_some_and(|(seq, _)| obj.seq <= seq) {
                 // Two writers of one series: the cache keeps its own line.
@@ -340,7 +339,7 @@ pub(crate) fn collect_condemned(repo: &Repository, grace: Duration, used: &HashS
             let index = repo.index()?;
             let mut needed = false;
             for e in &entries {
-                let h = crate::repo::to_hash(&e.id);
+                let h = to_hash(&e.id);
                 if used.contains(&h) && !index.has_blob(&h)? {
                     needed = true;
                     break;

@@ -19,13 +19,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use robovault_index::{Access, Counts, Entry, Index, NewSnapshot, PathId, RunErrorRow, SeriesKey, Writer, ROOT_PATH};
+use robovault_index::{Access, Entry, Index, NewSnapshot, PathId, SeriesKey, Writer, ROOT_PATH};
 use robovault_store::{
     Config, NodeKind, ObjectKind, PackId, SnapshotId, SnapshotObject, Store, Tree, TreeId, WriterLock,
 };
 
+use crate::convert::{index_rows, object_counts, pack_hash, record_row, to_hash, to_pack};
 use crate::node::entry_of_tree_node;
-use crate::repo::{hostname, index_rows, pack_hash, to_hash, INDEX_FILE};
+use crate::repo::{hostname, INDEX_FILE};
 use crate::{Error, Result};
 
 /// What `repair index` rebuilt.
@@ -273,7 +274,6 @@ pub(crate) fn rebuild_snapshot(
     bytes: &[u8],
     obj: &SnapshotObject,
 ) -> Result<()> {
-    let row = |r: &robovault_store::CountsRow| [r.total, r.copied, r.skipped, r.mismatch, r.failed, r.extras];
     let mut w = index.writer()?;
     let key = w.add_snapshot(
         &NewSnapshot {
@@ -286,24 +286,11 @@ pub(crate) fn rebuild_snapshot(
             root_tree: to_hash(&TreeId::from_hex(&obj.root)?),
             exit_code: obj.exit_code,
             partial: obj.partial,
-            counts: Counts {
-                dirs: row(&obj.dirs),
-                files: row(&obj.files),
-                bytes: row(&obj.bytes),
-            },
+            counts: object_counts(obj),
             new_data: obj.new_data,
             object: bytes.to_vec(),
         },
-        &obj.errors
-            .iter()
-            .map(|e| RunErrorRow {
-                path: e.path.as_bytes().to_vec(),
-                action: e.action.clone(),
-                code: e.code,
-                message: e.message.clone(),
-                attempts: e.attempts,
-            })
-            .collect::<Vec<_>>(),
+        &obj.errors.iter().map(record_row).collect::<Vec<_>>(),
     )?;
     w.mark_published(key)?;
     let mut rebuild = Rebuild {
@@ -366,7 +353,7 @@ impl Rebuild<'_> {
                 name: id.to_hex(),
             })?;
         let loc = robovault_store::BlobLocation {
-            pack: PackId(rec.pack.0),
+            pack: to_pack(&rec.pack),
             offset: rec.offset,
             stored_len: rec.stored_len,
             raw_len: rec.raw_len,

@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use robovault_index::{Access, BlobRecord, Hash32, Index, Writer};
+use robovault_index::{Access, Index, Writer};
 use robovault_store::{
-    Backend, BlobId, BlobKind, BlobLocation, Compression, Config, LocalBackend, ObjectKind, PackId, Packer, ReaderLock,
-    S3Url, Store, TreeId, WriterLock,
+    Backend, BlobId, BlobLocation, Config, LocalBackend, ObjectKind, Packer, ReaderLock, S3Url, Store, TreeId,
+    WriterLock,
 };
 
+use crate::convert::{blob_location, index_rows, pack_hash, to_hash, to_pack};
 use crate::{Error, Result};
 
 /// The name of the index file inside a repository.
@@ -388,7 +389,7 @@ impl Repository {
             .index()?
             .packs()?
             .iter()
-            .map(|(p, _)| to_blob(p).to_hex())
+            .map(|(p, _)| to_pack(p).to_hex())
             .collect();
         Ok(self
             .store
@@ -410,7 +411,7 @@ impl Repository {
     /// [`Repository::locate`] through `index`, which may hold a pinned view.
     fn locate_in(index: &Index, id: &BlobId) -> Result<BlobLocation> {
         match index.blob(&to_hash(id))? {
-            Some(rec) => from_record(id, &rec),
+            Some(rec) => blob_location(id, &rec),
             None => Err(Error::Store(robovault_store::Error::NotFound {
                 kind: "blob",
                 name: id.to_hex(),
@@ -579,24 +580,6 @@ fn mounted_read_only(dir: &Path) -> bool {
     rustix::fs::statvfs(dir).is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
 }
 
-/// The index rows of a pack's footer entries:
-/// (id, kind, compression, offset, stored length, raw length).
-pub fn index_rows(entries: &[robovault_store::PackEntry]) -> Vec<(Hash32, u8, u8, u64, u32, u32)> {
-    entries
-        .iter()
-        .map(|e| {
-            (
-                to_hash(&e.id),
-                e.kind.code(),
-                e.compression.code(),
-                e.offset,
-                e.stored_len,
-                e.raw_len,
-            )
-        })
-        .collect()
-}
-
 /// A packer whose every durable pack is recorded in `writer`'s transaction.
 pub fn packer_into(store: &Arc<Store>, writer: &Arc<Mutex<Writer>>) -> Packer {
     let writer = Arc::clone(writer);
@@ -618,38 +601,4 @@ pub fn packer_into(store: &Arc<Store>, writer: &Arc<Mutex<Writer>>) -> Packer {
 /// The host name, as the system reports it.
 pub fn hostname() -> String {
     rustix::system::uname().nodename().to_string_lossy().into_owned()
-}
-
-/// A store id as the index keeps it.
-pub fn to_hash(id: &BlobId) -> Hash32 {
-    Hash32(id.0)
-}
-
-/// An index digest as a store blob id.
-pub fn to_blob(h: &Hash32) -> BlobId {
-    BlobId(h.0)
-}
-
-/// A pack id as the index keeps it.
-pub fn pack_hash(id: &PackId) -> Hash32 {
-    Hash32(id.0)
-}
-
-fn from_record(id: &BlobId, rec: &BlobRecord) -> Result<BlobLocation> {
-    let kind = BlobKind::from_code(rec.kind);
-    let compression = Compression::from_code(rec.compression);
-    match (kind, compression) {
-        (Some(kind), Some(compression)) => Ok(BlobLocation {
-            pack: PackId(rec.pack.0),
-            offset: rec.offset,
-            stored_len: rec.stored_len,
-            raw_len: rec.raw_len,
-            compression,
-            kind,
-        }),
-        _ => Err(Error::Store(robovault_store::Error::Corrupt {
-            object: format!("index row of blob {id}"),
-            reason: "unknown kind or compression".into(),
-        })),
-    }
 }

@@ -44,10 +44,11 @@ use robovault_store::{valid_name, BlobId, Node, NodeContent, NodeKind, TreeId};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps};
 
 use crate::browse::{choose, resolve, SnapshotChoice};
+use crate::convert::to_blob;
 use crate::job::{tags, JobOptions, RunOptions};
 use crate::node::SourceMeta;
 use crate::paths::{canonical_or_ancestor, child_rel, components};
-use crate::repo::{to_blob, Repository};
+use crate::repo::Repository;
 use crate::report::{DirLine, EntryLine, Progress, Reporter};
 use crate::retry::{Failure, Retry};
 use crate::summary::{Class, Counts, RunError};

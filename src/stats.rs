@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use robovault_store::{BlobKind, NodeKind};
 
 use crate::repo::Repository;
-use crate::summary::RunError;
+use crate::summary::{Counts, RunError};
 use crate::{Error, Result};
 
 /// One run of a series, as `stats` reports it.
@@ -109,6 +109,7 @@ pub fn stats(repo_path: &Path, series: Option<&str>) -> Result<StatsSummary> {
                 .iter()
                 .find(|(k, _, _)| *k == snap.key)
                 .map_or((0, 0), |(_, f, b)| (*f, *b));
+            let counts = Counts::from(snap.counts);
             runs.push(RunStats {
                 snapshot: snap.snap_id.clone(),
                 seq: snap.seq,
@@ -119,22 +120,12 @@ pub fn stats(repo_path: &Path, series: Option<&str>) -> Result<StatsSummary> {
                 files,
                 bytes,
                 new_data: snap.new_data,
-                files_copied: snap.counts.files[1],
-                failed: snap.counts.files[4] + snap.counts.dirs[4],
+                files_copied: counts.files.copied,
+                failed: counts.files.failed + counts.dirs.failed,
             });
         }
         let latest_failures = match snaps.last() {
-            Some(last) => index
-                .run_errors(last.key)?
-                .into_iter()
-                .map(|e| RunError {
-                    path: e.path,
-                    action: e.action,
-                    code: e.code,
-                    message: e.message,
-                    attempts: e.attempts,
-                })
-                .collect(),
+            Some(last) => index.run_errors(last.key)?.into_iter().map(RunError::from).collect(),
             None => Vec::new(),
         };
         out.push(SeriesStats {

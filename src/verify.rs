@@ -21,9 +21,10 @@ use rayon::prelude::*;
 use robovault_index::{BlobRecord, Hash32, Index, PathId, SeriesKey, SnapshotRecord, ROOT_PATH};
 use robovault_store::{pack, BlobId, NodeContent, ObjectKind, PackId, SnapshotId, TreeId};
 
+use crate::convert::{to_blob, to_hash, to_pack};
 use crate::node::entry_of_tree_node;
 use crate::paths::child_rel;
-use crate::repo::{to_blob, Repository};
+use crate::repo::Repository;
 use crate::{display_bytes, Error, Result};
 
 /// How much data `verify` reads.
@@ -162,11 +163,7 @@ pub fn verify_with(repo_path: &Path, read: ReadData, reporter: &dyn crate::Repor
 }
 
 fn pack_text(p: &Hash32) -> String {
-    hex(&p.0)
-}
-
-fn hex(b: &[u8; 32]) -> String {
-    BlobId(*b).to_hex()
+    to_pack(p).to_hex()
 }
 
 /// One damaged pack or blob, and the blobs whose content it loses.
@@ -269,7 +266,7 @@ fn pack_damage(pack: &Hash32, blobs: &[(Hash32, BlobRecord)], issues: Vec<(Hash3
     }
     for (blob, messages) in per_blob {
         out.push(Damage {
-            object: format!("blob {}", hex(&blob.0)),
+            object: format!("blob {}", to_blob(&blob).to_hex()),
             message: messages.join("; "),
             blobs: vec![blob],
         });
@@ -286,7 +283,7 @@ fn check_pack(
     read_it: bool,
     totals: &Mutex<(u64, u64, u64)>,
 ) -> Vec<(Hash32, Issue)> {
-    let id = PackId(pack.0);
+    let id = to_pack(pack);
     let whole = Hash32::default();
     let store = repo.store();
     let mut issues = Vec::new();
@@ -309,7 +306,7 @@ fn check_pack(
     };
     let listed: HashMap<BlobId, &pack::PackEntry> = footer.iter().map(|e| (e.id, e)).collect();
     for (blob, rec) in blobs {
-        let bid = BlobId(blob.0);
+        let bid = to_blob(blob);
         match listed.get(&bid) {
             None => issues.push((*blob, Issue::Blob(format!("blob {bid} is not in its footer")))),
             Some(e)
@@ -361,7 +358,7 @@ fn read_whole(
         let stored = backend.read_range(ObjectKind::Pack, &name, e.offset, e.stored_len as u64)?;
         hasher.update(&stored);
         if let Err(err) = robovault_store::decode_blob(&e.id, &e.location(*id), &stored) {
-            issues.push((Hash32(e.id.0), Issue::Blob(err.to_string())));
+            issues.push((to_hash(&e.id), Issue::Blob(err.to_string())));
         }
         pos = e.offset + e.stored_len as u64;
     }
@@ -401,7 +398,7 @@ impl TreeCheck<'_> {
         if s.published {
             let id = SnapshotId::from_hex(&s.snap_id)?;
             match self.repo.store().read_snapshot(&id) {
-                Ok(obj) if obj.root == hex(&s.root_tree.0) && obj.seq == s.seq => {}
+                Ok(obj) if obj.root == to_blob(&s.root_tree).to_hex() && obj.seq == s.seq => {}
                 Ok(_) => self.problem(
                     format!("snapshot {}", s.snap_id),
                     "its snapshot object disagrees with the index".into(),
@@ -477,7 +474,7 @@ impl TreeCheck<'_> {
                         if self.known_blobs.contains(c) {
                             continue;
                         }
-                        if self.index.has_blob(&Hash32(c.0))? {
+                        if self.index.has_blob(&to_hash(c))? {
                             self.known_blobs.insert(*c);
                         } else {
                             self.problem(format!("blob {c}"), "is not in the index".into(), s, &child);
@@ -530,8 +527,8 @@ fn affected(
     for s in snaps {
         let mut stack = vec![(to_blob(&s.root_tree), Vec::new())];
         while let Some((tree, rel)) = stack.pop() {
-            if blobs.contains(&Hash32(tree.0)) {
-                note(Hash32(tree.0), s, format!("{}/", display_bytes(&rel)));
+            if blobs.contains(&to_hash(&tree)) {
+                note(to_hash(&tree), s, format!("{}/", display_bytes(&rel)));
                 continue;
             }
             let Ok(t) = repo.read_tree_in(index, &tree) else {
@@ -542,8 +539,8 @@ fn affected(
                 match n.content {
                     NodeContent::Subtree(sub) => stack.push((sub, child)),
                     NodeContent::Chunks(chunks) => {
-                        for c in chunks.iter().filter(|c| blobs.contains(&Hash32(c.0))) {
-                            note(Hash32(c.0), s, display_bytes(&child));
+                        for c in chunks.iter().filter(|c| blobs.contains(&to_hash(c))) {
+                            note(to_hash(c), s, display_bytes(&child));
                         }
                     }
                     _ => {}

@@ -233,20 +233,21 @@ pub fn ls_json(n: &Node) -> Value {
     v
 }
 
-fn row_text(r: [u64; 6]) -> String {
-    r.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("/")
+fn row_text(r: &Row) -> String {
+    r.columns().iter().map(|v| v.to_string()).collect::<Vec<_>>().join("/")
 }
 
 /// A `history` line (§2).
 pub fn history_line(s: &SnapshotRecord) -> String {
+    let counts = Counts::from(s.counts);
     let mut line = format!(
         "{}  {}  exit={}  dirs={}  files={}  bytes={}",
         s.snap_id,
         rfc3339_ns(s.started_ns),
         s.exit_code,
-        row_text(s.counts.dirs),
-        row_text(s.counts.files),
-        row_text(s.counts.bytes)
+        row_text(&counts.dirs),
+        row_text(&counts.files),
+        row_text(&counts.bytes)
     );
     if s.partial {
         line.push_str("  partial");
@@ -254,12 +255,14 @@ pub fn history_line(s: &SnapshotRecord) -> String {
     line
 }
 
-fn row_json(r: [u64; 6]) -> Value {
-    json!({"total": r[0], "copied": r[1], "skipped": r[2], "mismatch": r[3], "failed": r[4], "extras": r[5]})
+fn row_json(r: &Row) -> Value {
+    json!({"total": r.total, "copied": r.copied, "skipped": r.skipped, "mismatch": r.mismatch,
+           "failed": r.failed, "extras": r.extras})
 }
 
 /// A §6.6 object for a committed run, as `history --json` prints it.
 pub fn history_json(repo: &str, series: &str, s: &SnapshotRecord) -> Value {
+    let (dirs, files, bytes) = counts_json(&Counts::from(s.counts));
     json!({
         "command": "backup",
         "repository": repo,
@@ -271,9 +274,9 @@ pub fn history_json(repo: &str, series: &str, s: &SnapshotRecord) -> Value {
         "exit_code": s.exit_code,
         "partial": s.partial,
         "list_only": false,
-        "dirs": row_json(s.counts.dirs),
-        "files": row_json(s.counts.files),
-        "bytes": row_json(s.counts.bytes),
+        "dirs": dirs,
+        "files": files,
+        "bytes": bytes,
         "new_data": s.new_data,
     })
 }
@@ -326,11 +329,7 @@ pub fn errors_json(errors: &[RunError]) -> Value {
 
 /// The Dirs/Files/Bytes members of §6.6.
 pub fn counts_json(c: &Counts) -> (Value, Value, Value) {
-    (
-        row_json(c.dirs.columns()),
-        row_json(c.files.columns()),
-        row_json(c.bytes.columns()),
-    )
+    (row_json(&c.dirs), row_json(&c.files), row_json(&c.bytes))
 }
 
 #[cfg(test)]
