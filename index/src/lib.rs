@@ -463,9 +463,8 @@ impl Index {
             )
             .and_then(|mut s| {
                 s.query_row([&id.0[..]], |r| {
-                    let pack: Vec<u8> = r.get(0)?;
                     Ok(BlobRecord {
-                        pack: Hash32(pack.try_into().unwrap_or([0; 32])),
+                        pack: hash_at(r, 0, || format!("the packs row of blob {}, column pack_id", hex(&id.0)))?,
                         kind: r.get(1)?,
                         compression: r.get(2)?,
                         offset: r.get::<_, i64>(3)? as u64,
@@ -485,12 +484,13 @@ impl Index {
     pub fn packs(&self) -> Result<Vec<(Hash32, u64)>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT pack_id, size FROM packs ORDER BY pack_id")
+            .prepare_cached("SELECT pack_id, size, id FROM packs ORDER BY pack_id")
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
-                let id: Vec<u8> = r.get(0)?;
-                Ok((Hash32(id.try_into().unwrap_or([0; 32])), r.get::<_, i64>(1)? as u64))
+                let key: i64 = r.get(2)?;
+                let id = hash_at(r, 0, || format!("packs row {key}, column pack_id"))?;
+                Ok((id, r.get::<_, i64>(1)? as u64))
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
@@ -508,7 +508,7 @@ impl Index {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT p.pack_id, b.id, b.kind, b.compression, b.offset, b.stored_len, b.raw_len \
+                "SELECT p.pack_id, b.id, b.kind, b.compression, b.offset, b.stored_len, b.raw_len, p.id, b.rowid \
                  FROM blobs b JOIN packs p ON p.id = b.pack ORDER BY p.pack_id, b.offset",
             )
             .map_err(|e| self.err(e))?;
@@ -517,12 +517,11 @@ impl Index {
         let mut group = Vec::new();
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let read = |r: &Row<'_>| -> rusqlite::Result<(Hash32, Hash32, BlobRecord)> {
-                let pack: Vec<u8> = r.get(0)?;
-                let id: Vec<u8> = r.get(1)?;
-                let pack = Hash32(pack.try_into().unwrap_or([0; 32]));
+                let (pack_key, blob_key): (i64, i64) = (r.get(7)?, r.get(8)?);
+                let pack = hash_at(r, 0, || format!("packs row {pack_key}, column pack_id"))?;
                 Ok((
                     pack,
-                    Hash32(id.try_into().unwrap_or([0; 32])),
+                    hash_at(r, 1, || format!("blobs row {blob_key}, column id"))?,
                     BlobRecord {
                         pack,
                         kind: r.get(2)?,
@@ -775,10 +774,49 @@ fn chunk_list(bytes: &[u8]) -> Option<Vec<Hash32>> {
     )
 }
 
+/// `bytes` in lower-case hex, as store ids print.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A hash column holding a value that is not 32 bytes long.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} holds {len} bytes, not a 32-byte hash")]
+struct BadHash {
+    /// The table, row and column.
+    what: String,
+    len: usize,
+}
+
+/// Column `idx` of `r` as a hash. A value of another length (a damaged row)
+/// is an error naming the row, so that no reader takes it for a real hash.
+fn hash_at(r: &Row<'_>, idx: usize, what: impl FnOnce() -> String) -> rusqlite::Result<Hash32> {
+    let bytes: Vec<u8> = r.get(idx)?;
+    match <[u8; 32]>::try_from(bytes.as_slice()) {
+        Ok(h) => Ok(Hash32(h)),
+        Err(_) => Err(rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Blob,
+            Box::new(BadHash {
+                what: what(),
+                len: bytes.len(),
+            }),
+        )),
+    }
+}
+
 /// Wraps SQLite's error, telling apart the two a user acts on differently:
-/// a damaged file (repair it) and a full disk (free space).
+/// a damaged file or row (repair it) and a full disk (free space).
 pub(crate) fn sql(path: &Path, source: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode;
+    if let rusqlite::Error::FromSqlConversionFailure(_, _, e) = &source {
+        if let Some(bad) = e.downcast_ref::<BadHash>() {
+            return Error::Damaged {
+                path: path.to_owned(),
+                reason: bad.to_string(),
+            };
+        }
+    }
     if let rusqlite::Error::SqliteFailure(e, _) = &source {
         match e.code {
             ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
@@ -837,16 +875,17 @@ fn snapshot_from_row(r: &Row<'_>) -> rusqlite::Result<SnapshotRecord> {
         }
         Ok(out)
     };
-    let root: Vec<u8> = r.get(7)?;
+    let key: i64 = r.get(0)?;
+    let root_tree = hash_at(r, 7, || format!("snapshots row {key}, column root_tree"))?;
     Ok(SnapshotRecord {
-        key: SnapshotKey(r.get(0)?),
+        key: SnapshotKey(key),
         snap_id: r.get(1)?,
         series: SeriesKey(r.get(2)?),
         seq: r.get::<_, i64>(3)? as u64,
         started_ns: r.get(4)?,
         ended_ns: r.get(5)?,
         parent: r.get(6)?,
-        root_tree: Hash32(root.try_into().unwrap_or([0; 32])),
+        root_tree,
         exit_code: r.get(8)?,
         partial: r.get(9)?,
         counts: Counts {

@@ -580,3 +580,42 @@ fn a_failure_without_an_errno_prints_no_code() {
     assert_eq!(v["errors"][0]["path"], "victim.bin");
     assert!(v["errors"][0]["code"].is_null(), "{v}");
 }
+
+#[test]
+fn a_hash_of_the_wrong_length_in_an_index_row_names_the_row_and_the_repair() {
+    let cases = [
+        (
+            "UPDATE snapshots SET root_tree = substr(root_tree, 1, 31)",
+            &["ls", "repo"][..],
+            "snapshots row 1, column root_tree holds 31 bytes, not a 32-byte hash",
+        ),
+        (
+            "UPDATE packs SET pack_id = zeroblob(33) WHERE id = 1",
+            &["verify", "repo"][..],
+            "packs row 1, column pack_id holds 33 bytes, not a 32-byte hash",
+        ),
+    ];
+    for (damage, args, reason) in cases {
+        let env = backed_up();
+        let db = rusqlite::Connection::open(env.repo().join("index.sqlite")).unwrap();
+        assert!(db.execute(damage, []).unwrap() > 0, "{damage}");
+        drop(db);
+        fatal(&env, args, reason);
+        fatal(&env, args, "run: robovault repair index");
+    }
+    // Restore fails each file whose blobs it cannot locate, and says why.
+    let env = backed_up();
+    let db = rusqlite::Connection::open(env.repo().join("index.sqlite")).unwrap();
+    assert_eq!(
+        db.execute("UPDATE packs SET pack_id = X'' WHERE id = 1", []).unwrap(),
+        1
+    );
+    drop(db);
+    let o = env.run(&["restore", "repo", "out", "--series", "s"]);
+    assert_eq!(sane(&o, "restore"), 8, "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("column pack_id holds 0 bytes, not a 32-byte hash"),
+        "{out}"
+    );
+}
