@@ -46,7 +46,7 @@ use crate::packcheck::{Lost, PackCheck, Presence};
 use crate::paths::{absolute, check_backup_paths, child_rel};
 use crate::repo::{hostname, packer_into, Repository};
 use crate::report::{DirLine, EntryLine, Progress, Reporter};
-use crate::retry::{Failure, Retry, CHANGED_WHILE_READING};
+use crate::retry::{ChangedWhileReading, Failure, Retry};
 use crate::summary::{Class, Counts, RunError};
 use crate::{display_bytes, Error, Result};
 
@@ -2102,7 +2102,7 @@ fn next_batch<R: Read>(chunker: &mut Chunker<R>) -> std::io::Result<Vec<Vec<u8>>
 }
 
 fn changed() -> std::io::Error {
-    std::io::Error::other(CHANGED_WHILE_READING)
+    ChangedWhileReading::io()
 }
 
 /// The row change for an entry present in the baseline: none when it is the

@@ -37,15 +37,25 @@ impl Failure {
     }
 }
 
-/// The message of a file that changed while it was read.
-pub const CHANGED_WHILE_READING: &str = "the file changed while it was being read";
+/// A file that changed while it was read: worth another attempt, and told
+/// apart by its type, not by its text (another error may say the same).
+#[derive(Debug, thiserror::Error)]
+#[error("the file changed while it was being read")]
+pub struct ChangedWhileReading;
+
+impl ChangedWhileReading {
+    /// As the I/O error of a read.
+    pub fn io() -> std::io::Error {
+        std::io::Error::other(ChangedWhileReading)
+    }
+}
 
 /// Errors worth another attempt (ROBOCOPY.md §7.1), and a file that changed
 /// while it was read.
 pub fn retryable(e: &std::io::Error) -> bool {
     use rustix::io::Errno;
     let Some(code) = e.raw_os_error() else {
-        return e.to_string() == CHANGED_WHILE_READING;
+        return e.get_ref().is_some_and(|inner| inner.is::<ChangedWhileReading>());
     };
     [
         Errno::ACCESS,
@@ -154,5 +164,24 @@ impl<'a> Retry<'a> {
             }
             std::thread::sleep((end - now).min(Duration::from_millis(50)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_while_reading_is_retried_by_its_kind_not_its_text() {
+        assert!(retryable(&ChangedWhileReading::io()));
+        // Another error that happens to say the same is not a change.
+        let lookalike = std::io::Error::other(ChangedWhileReading.to_string());
+        assert!(!retryable(&lookalike));
+        assert!(!retryable(&std::io::Error::other("anything else")));
+        assert!(retryable(&std::io::Error::from_raw_os_error(libc_eio())));
+    }
+
+    fn libc_eio() -> i32 {
+        rustix::io::Errno::IO.raw_os_error()
     }
 }

@@ -243,11 +243,17 @@ fn error_text(e: &anyhow::Error) -> String {
     }
 }
 
+/// Whether the error is a closed stdout (`robovault cat … | head`), by its
+/// kind: the engine's I/O errors carry the system error as a field.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.to_string().contains("Broken pipe")
+        let io = c
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| match c.downcast_ref::<robovault::Error>() {
+                Some(robovault::Error::Io { error, .. }) => Some(error),
+                _ => None,
+            });
+        io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
