@@ -590,9 +590,9 @@ pub fn packer_into(store: &Arc<Store>, writer: &Arc<Mutex<Writer>>) -> Packer {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .add_pack(&pack_hash(&pack), size, &index_rows(entries))
-                .map_err(|e| robovault_store::Error::Corrupt {
-                    object: format!("index entry of pack {pack}"),
-                    reason: e.to_string(),
+                .map_err(|e| robovault_store::Error::Recording {
+                    pack: pack.to_hex(),
+                    error: Box::new(e),
                 })
         }),
     )

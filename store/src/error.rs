@@ -26,6 +26,15 @@ pub enum Error {
         /// The store's message.
         message: String,
     },
+    /// A pack was stored, but its record (the caller's index) could not be
+    /// written: nothing is wrong with the pack.
+    #[error("pack {pack} is stored but could not be recorded in the index: {error}")]
+    Recording {
+        /// The pack.
+        pack: String,
+        /// Why the record failed.
+        error: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// An object that must exist does not.
     #[error("{kind} {name} is missing from the repository")]
     NotFound {

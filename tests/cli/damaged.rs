@@ -619,3 +619,31 @@ fn a_hash_of_the_wrong_length_in_an_index_row_names_the_row_and_the_repair() {
         "{out}"
     );
 }
+
+#[test]
+fn an_index_that_cannot_record_a_new_pack_is_not_called_a_corrupt_pack() {
+    let env = Env::new();
+    write(&env.src().join("a.bin"), &random_bytes(9000, 31));
+    let first = env.run(&["backup", "src", "repo"]);
+    assert_eq!(sane(&first, "backup"), 1, "{}", text(&first.stderr));
+    // A real SQLite failure on the next pack's row.
+    let db = rusqlite::Connection::open(env.repo().join("index.sqlite")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON packs BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END;",
+    )
+    .unwrap();
+    drop(db);
+    write(&env.src().join("b.bin"), &random_bytes(9000, 32));
+    let o = env.run(&["backup", "src", "repo"]);
+    let err = text(&o.stderr);
+    assert_eq!(sane(&o, "backup"), 16, "{err}");
+    assert!(
+        err.contains("is stored but could not be recorded in the index"),
+        "{err}"
+    );
+    assert!(
+        err.contains("index.sqlite") && err.contains("refused by a trigger"),
+        "{err}"
+    );
+    assert!(!err.contains("corrupt"), "{err}");
+}
