@@ -508,7 +508,7 @@ impl Index {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT p.pack_id, b.id, b.kind, b.compression, b.offset, b.stored_len, b.raw_len, p.id, b.rowid \
+                "SELECT p.pack_id, b.id, b.kind, b.compression, b.offset, b.stored_len, b.raw_len, p.id \
                  FROM blobs b JOIN packs p ON p.id = b.pack ORDER BY p.pack_id, b.offset",
             )
             .map_err(|e| self.err(e))?;
@@ -517,11 +517,13 @@ impl Index {
         let mut group = Vec::new();
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let read = |r: &Row<'_>| -> rusqlite::Result<(Hash32, Hash32, BlobRecord)> {
-                let (pack_key, blob_key): (i64, i64) = (r.get(7)?, r.get(8)?);
+                let (pack_key, offset): (i64, i64) = (r.get(7)?, r.get(4)?);
                 let pack = hash_at(r, 0, || format!("packs row {pack_key}, column pack_id"))?;
                 Ok((
                     pack,
-                    hash_at(r, 1, || format!("blobs row {blob_key}, column id"))?,
+                    hash_at(r, 1, || {
+                        format!("the blobs row at offset {offset} of packs row {pack_key}, column id")
+                    })?,
                     BlobRecord {
                         pack,
                         kind: r.get(2)?,
