@@ -144,6 +144,9 @@ pub struct RestoreOptions {
     pub add_readonly: bool,
     /// `--attr-remove R`: set the owner's write bit of restored files.
     pub remove_readonly: bool,
+    /// The user's home directory, which a mirror restore refuses as its
+    /// TARGET without `--force` (ROBOCOPY.md §5.4); the command line gives it.
+    pub home: Option<PathBuf>,
 }
 
 /// What a restore did.
@@ -533,9 +536,7 @@ fn check_restore_target(repo: &Repository, target: &Path, opts: &RestoreOptions)
     if !opts.job.purge {
         return Ok(None);
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .and_then(|h| std::fs::canonicalize(h).ok());
+    let home = opts.home.as_ref().and_then(|h| std::fs::canonicalize(h).ok());
     let dangerous = target_canon.parent().is_none() || home.as_deref() == Some(target_canon.as_path());
     if dangerous && !opts.force {
         return Err(Error::Refused(format!(
@@ -704,7 +705,10 @@ fn temp_name() -> Vec<u8> {
 
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now())
+    // Each RandomState has keys of its own (randomly seeded, then stepped),
+    // so hashing a counter gives a fresh value every call.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    RandomState::new().hash_one(CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Worker threads of a restore from a remote repository by default.

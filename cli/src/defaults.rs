@@ -22,11 +22,7 @@ pub struct RetryDefaults {
 pub const DEFAULTS_VERSION: u32 = 1;
 
 fn defaults_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("robovault").join("defaults.toml"))
+    Some(crate::env::config_dir()?.join("robovault").join("defaults.toml"))
 }
 
 /// The stored defaults, if there are any.

@@ -6,6 +6,7 @@ mod alias;
 mod args;
 mod console;
 mod defaults;
+mod env;
 #[cfg(test)]
 mod fuzzing;
 mod jobfile;

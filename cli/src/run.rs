@@ -901,6 +901,7 @@ fn restore_inner(
         no_copy: a.nocopy,
         add_readonly: letters(&a.attr_add)?,
         remove_readonly: letters(&a.attr_remove)?,
+        home: crate::env::home(),
     };
     let console = console(j, Job::Restore, &target, header(j, &names, &eff, job_file))?;
     let s = match robovault::restore(&a.repo, &a.target, &opts, &console) {

@@ -53,11 +53,8 @@ impl Places {
                 PathBuf::from("/etc/systemd/system"),
             )
         } else {
-            let config = std::env::var_os("XDG_CONFIG_HOME")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-                .context("no home directory: set HOME or XDG_CONFIG_HOME, or use --system")?;
+            let config =
+                crate::env::config_dir().context("no home directory: set HOME or XDG_CONFIG_HOME, or use --system")?;
             (config.join("robovault/schedules"), config.join("systemd/user"))
         };
         Ok(Places {

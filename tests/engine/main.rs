@@ -988,3 +988,32 @@ fn hostile_names_in_index_rows_never_reach_a_tree_or_the_target() {
     beside.sort();
     assert_eq!(beside, ["out", "repo", "src"]);
 }
+
+#[test]
+fn a_mirror_restore_refuses_the_home_directory_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, repo, home) = (dir.path().join("src"), dir.path().join("repo"), dir.path().join("home"));
+    fs::create_dir_all(&src).unwrap();
+    fs::create_dir_all(&home).unwrap();
+    fs::write(src.join("a"), b"a").unwrap();
+    fs::write(home.join("keep"), b"mine").unwrap();
+    run_backup(&src, &repo);
+    let mirror = |home: Option<PathBuf>| RestoreOptions {
+        job: robovault::JobOptions {
+            purge: true,
+            ..Default::default()
+        },
+        run: quick(),
+        home,
+        ..RestoreOptions::default()
+    };
+    // The home directory comes from the options, not from the process's HOME.
+    let refused = restore(&repo, &home, &mirror(Some(home.clone())), &Silent);
+    assert!(
+        matches!(&refused, Err(robovault::Error::Refused(m)) if m.contains("home directory")),
+        "{refused:?}"
+    );
+    assert_eq!(fs::read(home.join("keep")).unwrap(), b"mine");
+    restore(&repo, &home, &mirror(None), &Silent).expect("not the home directory given");
+    assert!(!home.join("keep").exists(), "a mirror of the snapshot");
+}
