@@ -42,6 +42,7 @@ use rustix::fs::{Mode, OFlags};
 use crate::convert::{to_blob, to_hash, to_pack};
 use crate::job::{tags, ClassSwitches, JobOptions, RunOptions};
 use crate::node::{entry_of, make_node, node_of_entry, read_xattrs, Names, SourceMeta};
+use crate::options::RepositoryOptions;
 use crate::packcheck::{Lost, PackCheck, Presence};
 use crate::paths::{absolute, check_backup_paths, child_rel};
 use crate::repo::{hostname, packer_into, Repository};
@@ -140,13 +141,19 @@ struct Sink<'a> {
     packs: PackCheck,
 }
 
-/// Runs one backup of `source` into the repository at `repo_path` (created
+/// Runs one backup of `source` into the repository `repo_opts` (created
 /// when missing or an empty directory).
 ///
 /// # Errors
 /// Fatal conditions only (ROBOCOPY.md §7.2): then nothing is committed.
-pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &dyn Reporter) -> Result<BackupSummary> {
-    let started = Utc::now();
+pub fn backup(
+    source: &Path,
+    repo_opts: &RepositoryOptions,
+    opts: &BackupOptions,
+    reporter: &dyn Reporter,
+) -> Result<BackupSummary> {
+    let clock = Arc::clone(&repo_opts.clock);
+    let started = clock.now();
     let source = absolute(source)?;
     let root_meta = fs::metadata(&source).map_err(|e| Error::Source {
         path: source.clone(),
@@ -158,7 +165,11 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
             error: std::io::Error::from_raw_os_error(rustix::io::Errno::NOTDIR.raw_os_error()),
         });
     }
-    check_backup_paths(&source, repo_path, &opts.job.filters)?;
+    let local_repo = match &repo_opts.location {
+        crate::Location::Local(path) => Some(path.as_path()),
+        crate::Location::S3(_) => None,
+    };
+    check_backup_paths(&source, local_repo, &opts.job.filters)?;
     if opts.job.follow_links && opts.move_mode != MoveMode::Off {
         // A followed link leads outside SOURCE: moving through it would
         // delete what the job does not own.
@@ -175,13 +186,13 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
 
     // A list-only run takes no lock and creates nothing (§4.8).
     let (repo, created) = if list_only {
-        if Repository::would_create(repo_path)? {
+        if Repository::would_create(repo_opts)? {
             (None, true)
         } else {
-            (Some(Repository::open(repo_path)?), false)
+            (Some(Repository::open(repo_opts)?), false)
         }
     } else {
-        let (r, c) = Repository::open_or_create(repo_path)?;
+        let (r, c) = Repository::open_or_create(repo_opts)?;
         (Some(r), c)
     };
     let _lock = match (&repo, list_only) {
@@ -213,7 +224,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
     let fresh = latest.is_some() && baseline.as_ref().map(|b| b.key) != latest.as_ref().map(|l| l.key);
     let repo_shown = match &repo {
         Some(r) => r.location(),
-        None => absolute(repo_path)?,
+        None => PathBuf::from(repo_opts.location.to_string()),
     };
     reporter.start(&crate::report::RunStart {
         repository: repo_shown.clone(),
@@ -305,7 +316,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
     let new_data = new_data.into_inner();
     let mut counts = root.counts;
     let exit_code = counts.exit_code();
-    let ended = Utc::now();
+    let ended = clock.now();
     let mut summary = BackupSummary {
         repository: repo_shown,
         repository_created: created,
@@ -429,7 +440,7 @@ pub fn backup(source: &Path, repo_path: &Path, opts: &BackupOptions, reporter: &
             w.commit()?;
         }
     }
-    summary.ended = Utc::now();
+    summary.ended = clock.now();
     Ok(summary)
 }
 

@@ -4,7 +4,6 @@
 //! reclaims the space later.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, TimeZone, Timelike};
@@ -12,6 +11,7 @@ use robovault_index::SnapshotRecord;
 use robovault_store::ObjectKind;
 
 use crate::browse::snapshot_by_prefix;
+use crate::options::RepositoryOptions;
 use crate::repo::Repository;
 use crate::{Error, Result};
 
@@ -135,18 +135,18 @@ pub fn apply_policy<Tz: TimeZone>(
     out
 }
 
-/// Forgets snapshots of the repository at `repo_path`.
+/// Forgets snapshots of the repository `repo`.
 ///
 /// # Errors
 /// [`Error::Usage`] when neither rules nor a snapshot are given; lock, store
 /// and index errors.
-pub fn forget(repo_path: &Path, opts: &ForgetOptions) -> Result<ForgetSummary> {
+pub fn forget(repo: &RepositoryOptions, opts: &ForgetOptions) -> Result<ForgetSummary> {
     if opts.policy.is_empty() && opts.snapshot.is_none() {
         return Err(Error::Usage(
             "give at least one --keep-* rule, or --snapshot ID; forget never removes everything".into(),
         ));
     }
-    let repo = Repository::open(repo_path)?;
+    let repo = Repository::open(repo)?;
     let _lock = if opts.dry_run {
         None
     } else {
@@ -213,7 +213,7 @@ pub fn forget(repo_path: &Path, opts: &ForgetOptions) -> Result<ForgetSummary> {
     }
     // Markers first: a crash after them and before the commit leaves a
     // snapshot the index still lists but repair would drop, never the reverse.
-    let now = chrono::Utc::now().to_rfc3339();
+    let now = repo.clock().now().to_rfc3339();
     for (_, snap) in &doomed {
         let marker = serde_json::json!({"version": 1, "snapshot": snap.snap_id, "forgotten": now});
         match repo

@@ -16,14 +16,14 @@
 //! snapshot restores.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use robovault_index::{BlobRecord, Hash32};
-use robovault_store::{crash_point, pack, BlobKind, NodeContent, ObjectKind, PackId, Packer};
+use robovault_store::{crash_point, pack, BlobKind, Deletes, NodeContent, ObjectKind, PackId, Packer};
 
 use crate::convert::{pack_hash, to_blob, to_hash, to_pack};
+use crate::options::RepositoryOptions;
 use crate::repo::{packer_into, Repository};
 use crate::{Error, Result};
 
@@ -80,13 +80,13 @@ pub struct GcSummary {
     pub dry_run: bool,
 }
 
-/// Collects garbage in the repository at `repo_path`.
+/// Collects garbage in the repository `repo`.
 ///
 /// # Errors
 /// Lock, store and index errors; a pack that must be repacked but cannot be
 /// read is an error (nothing is deleted then).
-pub fn gc(repo_path: &Path, opts: &GcOptions) -> Result<GcSummary> {
-    gc_with(repo_path, opts, &crate::Silent)
+pub fn gc(repo: &RepositoryOptions, opts: &GcOptions) -> Result<GcSummary> {
+    gc_with(repo, opts, &crate::Silent)
 }
 
 /// [`gc`], telling `reporter` of each pack repacked (a pack counts as a file
@@ -94,8 +94,8 @@ pub fn gc(repo_path: &Path, opts: &GcOptions) -> Result<GcSummary> {
 ///
 /// # Errors
 /// As [`gc`].
-pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporter) -> Result<GcSummary> {
-    let repo = Repository::open(repo_path)?;
+pub fn gc_with(repo: &RepositoryOptions, opts: &GcOptions, reporter: &dyn crate::Reporter) -> Result<GcSummary> {
+    let repo = Repository::open(repo)?;
     let _lock = repo.lock_writer(opts.lock_wait)?;
     repo.heal()?;
     refuse_stale_index(&repo)?;
@@ -103,7 +103,10 @@ pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporte
         dry_run: opts.dry_run,
         ..GcSummary::default()
     };
-    if repo.remote().is_some() && !opts.dry_run {
+    // Where hosts share the store without a common lock, what this gc finds
+    // unused is condemned, and deleted by a gc a grace period later.
+    let deferred = repo.store().backend().deletes() == Deletes::AfterGrace;
+    if deferred && !opts.dry_run {
         // Phase two first: what an earlier gc condemned, a grace ago.
         summary.packs_deleted += crate::remote::collect_condemned(&repo, opts.grace, &used_blobs(&repo)?)?;
     }
@@ -116,7 +119,11 @@ pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporte
     let mut unused_rows: Vec<Hash32> = Vec::new();
     let sizes: std::collections::HashMap<Hash32, u64> = known.iter().copied().collect();
     let mut seen: HashSet<Hash32> = HashSet::new();
-    let young = young_packs(&repo, opts.grace)?;
+    let young = if deferred {
+        young_packs(&repo, opts.grace)?
+    } else {
+        HashSet::new()
+    };
     index.for_each_pack_blobs::<Error>(|pack, blobs| {
         seen.insert(pack);
         if young.contains(&pack) {
@@ -142,7 +149,7 @@ pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporte
             .filter(|p| !seen.contains(p) && !young.contains(p)),
     );
     summary.orphan_packs = repo.orphan_packs()?.len() as u64;
-    if repo.remote().is_some() {
+    if deferred {
         summary.packs_condemned = (delete.len() + repack.len()) as u64;
     } else {
         summary.packs_deleted = delete.len() as u64;
@@ -197,7 +204,7 @@ pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporte
         .chain(repack.iter().map(|(p, _)| p))
         .map(|p| to_pack(p).to_hex())
         .collect();
-    if repo.remote().is_some() {
+    if deferred {
         // Another host's run may still reuse these: condemned now, deleted
         // by a gc a grace period later (FORMAT.md "Remote repositories").
         crate::remote::condemn(&repo, &doomed)?;
@@ -229,13 +236,10 @@ pub fn gc_with(repo_path: &Path, opts: &GcOptions, reporter: &dyn crate::Reporte
     Ok(summary)
 }
 
-/// Packs of a remote repository modified within `grace`: they may belong to
-/// a run in progress on another host, whose snapshot is not committed yet.
+/// Packs of a shared store modified within `grace`: they may belong to a
+/// run in progress on another host, whose snapshot is not committed yet.
 fn young_packs(repo: &Repository, grace: Duration) -> Result<HashSet<Hash32>> {
-    if repo.remote().is_none() {
-        return Ok(HashSet::new());
-    }
-    let now = std::time::SystemTime::now();
+    let now = std::time::SystemTime::from(repo.clock().now());
     let mut out = HashSet::new();
     for (name, modified) in repo.store().backend().list_modified(ObjectKind::Pack)? {
         let young = modified.is_none_or(|m| now.duration_since(m).unwrap_or_default() < grace);

@@ -2,10 +2,14 @@
 //! source tree and commits a snapshot; restore materialises one; the read
 //! commands browse history, trees and versions. It never prints: progress and
 //! per-item events go to a [`Reporter`], results come back as `*Summary` values.
+//! It reads neither the environment nor the wall clock: the caller says where
+//! the repository is and how to reach it, and which [`Clock`] to ask, in
+//! [`RepositoryOptions`].
 //!
 //! ```no_run
-//! use robovault::{backup, BackupOptions, Silent};
-//! let summary = backup("/srv/data".as_ref(), "/backup/repo".as_ref(), &BackupOptions::default(), &Silent)?;
+//! use robovault::{backup, BackupOptions, RepositoryOptions, Silent};
+//! let repo = RepositoryOptions::local("/backup/repo".as_ref())?;
+//! let summary = backup("/srv/data".as_ref(), &repo, &BackupOptions::default(), &Silent)?;
 //! println!("snapshot {:?} exit {}", summary.snapshot, summary.exit_code);
 //! # Ok::<(), robovault::Error>(())
 //! ```
@@ -20,8 +24,11 @@ mod gc;
 mod job;
 mod location;
 mod node;
+mod open;
+mod options;
 mod packcheck;
 mod paths;
+mod rebuild;
 mod remote;
 mod repair;
 mod repo;
@@ -43,6 +50,7 @@ pub use forget::{apply_policy, forget, Decision, ForgetOptions, ForgetSummary, K
 pub use gc::{gc, gc_with, GcOptions, GcSummary};
 pub use job::{attributes, default_threads, tags, ClassSwitches, Filters, JobOptions, Pattern, RunOptions};
 pub use location::Location;
+pub use options::{Clock, RepositoryOptions, SystemClock};
 pub use paths::absolute;
 pub use remote::{prune_index_copies, publish_index};
 pub use repair::{repair_index, RepairSummary};

@@ -1,9 +1,19 @@
 //! Paths as the user gives them: made absolute lexically, checked against the
-//! safety rules of ROBOCOPY.md §5.4, and relative paths inside a snapshot.
+//! safety rules of ROBOCOPY.md §5.4, and relative paths inside a snapshot;
+//! and the names that tell a local repository's directory.
 
 use std::path::{Component, Path, PathBuf};
 
 use crate::{Error, Result};
+
+/// The name of the index file inside a repository.
+pub const INDEX_FILE: &str = "index.sqlite";
+
+/// Whether `path` holds a robovault repository: its config, index and
+/// packs directory together (a lone file named `config` is common).
+pub(crate) fn looks_like_repository(path: &Path) -> bool {
+    path.join("config").is_file() && path.join(INDEX_FILE).is_file() && path.join("packs").is_dir()
+}
 
 /// `path` made absolute against the current directory and normalised
 /// lexically (`.` and `..` resolved, symlinks not), as series names need.
@@ -55,12 +65,13 @@ pub fn canonical_or_ancestor(path: &Path) -> Result<PathBuf> {
 ///
 /// # Errors
 /// [`Error::Refused`] naming the paths and the remedy.
-pub fn check_backup_paths(source: &Path, repo: &Path, filters: &crate::job::Filters) -> Result<()> {
+/// `repo` is the local repository's directory, `None` for a remote one.
+pub fn check_backup_paths(source: &Path, repo: Option<&Path>, filters: &crate::job::Filters) -> Result<()> {
     let src = canonical_or_ancestor(source)?;
-    if crate::Location::parse(repo)?.remote().is_some() {
+    let Some(repo) = repo else {
         // A remote repository cannot lie inside the source; the source may
         // still be a local repository (arguments swapped).
-        if src.ancestors().any(crate::repo::looks_like_repository) {
+        if src.ancestors().any(looks_like_repository) {
             return Err(Error::Refused(format!(
                 "Source \"{}\" is a repository or lies inside one; are SOURCE and REPO swapped? \
                  Usage: robovault backup SOURCE REPO",
@@ -68,11 +79,11 @@ pub fn check_backup_paths(source: &Path, repo: &Path, filters: &crate::job::Filt
             )));
         }
         return Ok(());
-    }
+    };
     let repo = canonical_or_ancestor(repo)?;
     // SOURCE inside any repository, not only the one named: the arguments
     // were swapped when REPO is in fact the source.
-    let in_a_repository = src.ancestors().any(crate::repo::looks_like_repository);
+    let in_a_repository = src.ancestors().any(looks_like_repository);
     if src.starts_with(&repo) || in_a_repository {
         return Err(Error::Refused(format!(
             "Source \"{}\" is the repository or lies inside it; are SOURCE and REPO swapped? \
@@ -150,14 +161,15 @@ mod tests {
         let repo = dir.path().join("repo");
         std::fs::create_dir(&repo).unwrap();
         let none = crate::job::Filters::default();
-        assert!(check_backup_paths(&repo, &dir.path().join("src"), &none).is_ok());
-        assert!(check_backup_paths(&repo.join("x"), &repo, &none).is_err());
-        assert!(check_backup_paths(dir.path(), &repo, &none).is_err());
+        let at = |p: &Path| Some(p.to_owned());
+        assert!(check_backup_paths(&repo, at(&dir.path().join("src")).as_deref(), &none).is_ok());
+        assert!(check_backup_paths(&repo.join("x"), at(&repo).as_deref(), &none).is_err());
+        assert!(check_backup_paths(dir.path(), at(&repo).as_deref(), &none).is_err());
         let xd = crate::job::Filters {
             exclude_dirs: vec![crate::job::Pattern::new("repo", dir.path(), false).unwrap()],
             ..Default::default()
         };
-        assert!(check_backup_paths(dir.path(), &repo, &xd).is_ok());
+        assert!(check_backup_paths(dir.path(), at(&repo).as_deref(), &xd).is_ok());
     }
 
     #[test]

@@ -19,71 +19,67 @@ use std::time::Duration;
 
 use robovault_index::{Hash32, Index, SeriesKey};
 use robovault_store::{
-    Backend, ObjectKind, PackId, S3Backend, S3Options, S3Url, SnapshotId, SnapshotObject, Store, TreeId,
+    Backend, Config, ObjectKind, PackId, S3Backend, S3Options, S3Url, SnapshotId, SnapshotObject, Store, TreeId,
 };
 
 use crate::convert::{index_rows, pack_hash, to_blob, to_hash, to_pack};
+use crate::options::{Clock, RepositoryOptions};
 use crate::repo::{hostname, Repository, INDEX_FILE};
-use crate::{Error, Result};
+use crate::{Error, Location, Result};
 
-/// Connects to a remote repository's store. Plain `http://` endpoints need
-/// `ROBOVAULT_S3_ALLOW_HTTP=1` (the CLI's `--s3-allow-http`);
-/// `ROBOVAULT_S3_TIMEOUT` (seconds) and `ROBOVAULT_S3_RETRIES` replace the
-/// limits on one request.
+/// Connects to a remote repository's store.
 ///
 /// # Errors
 /// A bad configuration.
-pub(crate) fn connect(url: &S3Url) -> Result<Arc<dyn Backend>> {
-    let allow_http = std::env::var("ROBOVAULT_S3_ALLOW_HTTP").is_ok_and(|v| v == "1" || v == "true");
-    let timeout = env_parse("ROBOVAULT_S3_TIMEOUT", |t| {
-        t.parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok())
-    })?;
-    let retries = env_parse("ROBOVAULT_S3_RETRIES", |t| t.parse::<usize>().ok())?;
-    let opts = S3Options {
-        allow_http,
-        timeout,
-        retries,
-        ..S3Options::default()
-    };
+pub(crate) fn connect(url: &S3Url, opts: &S3Options) -> Result<Arc<dyn Backend>> {
     #[cfg(feature = "testing")]
     robovault_index::observe_commits(robovault_store::storage_op);
     // An object store's delete is durable when it returns.
     Ok(robovault_store::crash_model(
-        Arc::new(S3Backend::new(url.clone(), &opts)?),
+        Arc::new(S3Backend::new(url.clone(), opts)?),
         true,
     ))
 }
 
-/// The environment variable `name` parsed, if set; a clear error naming it
-/// when it does not parse.
-fn env_parse<T>(name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>> {
-    let Some(text) = std::env::var(name).ok().filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    parse(text.trim())
-        .map(Some)
-        .ok_or_else(|| Error::Usage(format!("{name}={text:?}: not a number of zero or more")))
-}
-
-/// The cache directory of a remote repository: `$ROBOVAULT_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/robovault`, else `~/.cache/robovault`; then the id.
+/// Creates a new repository at `url`, with an empty cached index.
 ///
 /// # Errors
-/// No home directory, or one that cannot be created.
-pub(crate) fn cache_dir(repo_id: &str) -> Result<PathBuf> {
-    let base = std::env::var_os("ROBOVAULT_CACHE_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME")
-                .filter(|v| !v.is_empty())
-                .map(|c| PathBuf::from(c).join("robovault"))
-        })
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/robovault")))
-        .ok_or_else(|| Error::Usage("no cache directory: set HOME, XDG_CACHE_HOME or ROBOVAULT_CACHE_DIR".into()))?;
-    let dir = base.join(repo_id);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating the cache directory", &dir, e))?;
-    Ok(dir)
+/// [`Error::RepositoryExists`] when the prefix holds a config; store errors.
+pub(crate) fn init(url: &S3Url, opts: &RepositoryOptions) -> Result<Repository> {
+    let backend = connect(url, &opts.s3)?;
+    if backend.exists(ObjectKind::Config, "config")? {
+        return Err(Error::RepositoryExists {
+            path: PathBuf::from(url.to_string()),
+        });
+    }
+    let config = Config::new();
+    let dir = opts.cache_for(&config.id)?;
+    let index = fresh_index(&dir, &config.id)?;
+    let store = Arc::new(Store::create(backend, config)?);
+    Repository::assemble(dir, Location::S3(url.clone()), opts, store, index)
+}
+
+/// Opens the repository at `url`, its cached index brought up to date.
+///
+/// # Errors
+/// [`Error::NotARepository`] without a config; store and index errors.
+pub(crate) fn open(url: &S3Url, opts: &RepositoryOptions) -> Result<Repository> {
+    let backend = connect(url, &opts.s3)?;
+    let store = match Store::open(backend) {
+        Ok(s) => Arc::new(s),
+        Err(robovault_store::Error::NotFound { .. }) => {
+            return Err(Error::NotARepository {
+                path: PathBuf::from(url.to_string()),
+                reason: "it holds no config".into(),
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let dir = opts.cache_for(&store.config().id)?;
+    let index = local_index(&dir, &store)?;
+    let repo = Repository::assemble(dir, Location::S3(url.clone()), opts, store, index)?;
+    sync(&repo)?;
+    Ok(repo)
 }
 
 /// An empty index for repository `id` in `dir`.
@@ -238,7 +234,7 @@ pub(crate) fn sync(repo: &Repository) -> Result<()> {
                 // Two writers of one series: the cache keeps its own line.
                 continue;
             }
-            crate::repair::rebuild_snapshot(store, &index, series, prev, bytes, obj)?;
+            crate::rebuild::rebuild_snapshot(store, &index, series, prev, bytes, obj)?;
             prev = Some((obj.seq, TreeId::from_hex(&obj.root)?));
         }
     }
@@ -247,10 +243,10 @@ pub(crate) fn sync(repo: &Repository) -> Result<()> {
 
 /// The stamp of names older than `grace`: empty (nothing is that old) when
 /// the grace reaches before any date.
-fn cutoff_stamp(grace: Duration) -> String {
+fn cutoff_stamp(clock: &dyn Clock, grace: Duration) -> String {
     chrono::Duration::from_std(grace)
         .ok()
-        .and_then(|g| chrono::Utc::now().checked_sub_signed(g))
+        .and_then(|g| clock.now().checked_sub_signed(g))
         .map(|t| t.format("%Y%m%dT%H%M%S").to_string())
         .unwrap_or_default()
 }
@@ -272,14 +268,14 @@ fn condemned_packs(store: &Store) -> Result<HashSet<String>> {
 }
 
 /// A name for a new index copy or condemned list: `TIMESTAMP-HOST-HASH`.
-fn stamped_name(bytes: &[u8]) -> String {
+fn stamped_name(clock: &dyn Clock, bytes: &[u8]) -> String {
     let host: String = hostname()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
         .collect();
     format!(
         "{}-{host}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
+        clock.now().format("%Y%m%dT%H%M%S%.6fZ"),
         &blake3::hash(bytes).to_hex()[..16]
     )
 }
@@ -295,7 +291,7 @@ pub(crate) fn condemn(repo: &Repository, packs: &[String]) -> Result<()> {
         return Ok(());
     }
     let text = packs.join("\n") + "\n";
-    let name = stamped_name(text.as_bytes());
+    let name = stamped_name(repo.clock(), text.as_bytes());
     match repo
         .store()
         .backend()
@@ -315,7 +311,7 @@ pub(crate) fn condemn(repo: &Repository, packs: &[String]) -> Result<()> {
 /// Store errors.
 pub(crate) fn collect_condemned(repo: &Repository, grace: Duration, used: &HashSet<Hash32>) -> Result<u64> {
     let backend = repo.store().backend();
-    let cutoff = cutoff_stamp(grace);
+    let cutoff = cutoff_stamp(repo.clock(), grace);
     let mut deleted = 0;
     for name in backend.list(ObjectKind::Condemned)? {
         if name.get(..15).is_none_or(|stamp| stamp >= cutoff.as_str()) {
@@ -371,7 +367,7 @@ pub fn publish_index(repo: &Repository) -> Result<()> {
     let bytes = std::fs::read(&tmp).map_err(|e| Error::io("reading", &tmp, e))?;
     let _ = std::fs::remove_file(&tmp);
     let packed = zstd::encode_all(bytes.as_slice(), 3).map_err(|e| Error::io("compressing", &tmp, e))?;
-    let name = stamped_name(&packed);
+    let name = stamped_name(repo.clock(), &packed);
     match repo.store().backend().write_new(ObjectKind::Index, &name, &packed) {
         Ok(()) | Err(robovault_store::Error::AlreadyExists { .. }) => Ok(()),
         Err(e) => Err(e.into()),
@@ -394,7 +390,7 @@ pub fn prune_index_copies(repo: &Repository, grace: Duration) -> Result<u64> {
         let host = rest.rsplit_once('-').map_or(rest, |(h, _)| h).to_owned();
         by_host.entry(host).or_default().push(name);
     }
-    let cutoff = cutoff_stamp(grace);
+    let cutoff = cutoff_stamp(repo.clock(), grace);
     let mut removed = 0;
     for (_, mut names) in by_host {
         names.sort();
@@ -407,48 +403,4 @@ pub fn prune_index_copies(repo: &Repository, grace: Duration) -> Result<u64> {
         }
     }
     Ok(removed)
-}
-
-/// `repair index` of a remote repository: the cached index is dropped and
-/// rebuilt from the store alone (pack footers, snapshot objects, markers),
-/// then published as a new index copy.
-///
-/// # Errors
-/// Store and index errors; the local lock held past `lock_wait`.
-pub(crate) fn repair(url: S3Url, lock_wait: Duration) -> Result<crate::RepairSummary> {
-    let backend = connect(&url)?;
-    let store = Store::open(backend).map_err(|e| match e {
-        robovault_store::Error::NotFound { .. } => Error::NotARepository {
-            path: PathBuf::from(url.to_string()),
-            reason: "it holds no config".into(),
-        },
-        other => other.into(),
-    })?;
-    let dir = cache_dir(&store.config().id)?;
-    let holder = format!("pid {} on host {} (repair index)", std::process::id(), hostname());
-    let lock = robovault_store::WriterLock::acquire(&dir, &holder, lock_wait)?;
-    for suffix in ["", "-wal", "-shm"] {
-        let p = dir.join(format!("{INDEX_FILE}{suffix}"));
-        match std::fs::remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("removing", &p, e)),
-        }
-    }
-    fresh_index(&dir, &store.config().id)?;
-    drop(lock);
-    // Opening syncs the empty index with the store: every pack and snapshot.
-    let repo = Repository::open(Path::new(&url.to_string()))?;
-    publish_index(&repo)?;
-    let index = repo.index()?;
-    let snaps = index.snapshots(None)?;
-    Ok(crate::RepairSummary {
-        packs: index.count_rows("packs")?,
-        blobs: index.count_rows("blobs")?,
-        snapshots: snaps.len() as u64,
-        series: index.all_series()?.len() as u64,
-        forgotten: repo.store().backend().list(ObjectKind::Marker)?.len() as u64,
-        damaged_packs: Vec::new(),
-        damaged_snapshots: Vec::new(),
-    })
 }

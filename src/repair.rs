@@ -19,15 +19,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use robovault_index::{Access, Entry, Index, NewSnapshot, PathId, SeriesKey, Writer, ROOT_PATH};
-use robovault_store::{
-    Config, NodeKind, ObjectKind, PackId, SnapshotId, SnapshotObject, Store, Tree, TreeId, WriterLock,
-};
+use robovault_index::{Access, Index, Writer};
+use robovault_store::{Config, ObjectKind, PackId, SnapshotId, SnapshotObject, Store, TreeId, WriterLock};
 
-use crate::convert::{index_rows, object_counts, pack_hash, record_row, to_hash, to_pack};
-use crate::node::entry_of_tree_node;
+use crate::convert::{index_rows, pack_hash};
 use crate::repo::{hostname, INDEX_FILE};
-use crate::{Error, Result};
+use crate::{Error, Location, RepositoryOptions, Result};
 
 /// What `repair index` rebuilt.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -48,19 +45,15 @@ pub struct RepairSummary {
     pub damaged_snapshots: Vec<String>,
 }
 
-/// Rebuilds the index of the repository at `repo_path`.
+/// Rebuilds the index of the repository `repo`.
 ///
 /// # Errors
 /// [`Error::NotARepository`] without a config; lock, store and index errors.
-pub fn repair_index(repo_path: &Path, lock_wait: Duration) -> Result<RepairSummary> {
-    if let Some(url) = repo_path
-        .to_str()
-        .map(robovault_store::S3Url::parse)
-        .transpose()?
-        .flatten()
-    {
-        return crate::remote::repair(url, lock_wait);
-    }
+pub fn repair_index(repo: &RepositoryOptions, lock_wait: Duration) -> Result<RepairSummary> {
+    let repo_path = match &repo.location {
+        Location::S3(url) => return repair_remote(url, repo, lock_wait),
+        Location::Local(path) => path.as_path(),
+    };
     let root = fs::canonicalize(repo_path).map_err(|e| Error::io("resolving", repo_path, e))?;
     crate::repo::check_writable(&root)?;
     let holder = format!("pid {} on host {} (repair index)", std::process::id(), hostname());
@@ -97,7 +90,7 @@ pub fn repair_index(repo_path: &Path, lock_wait: Duration) -> Result<RepairSumma
         w.commit()?;
         let mut prev: Option<(u64, TreeId)> = None;
         for (bytes, obj) in snaps {
-            match rebuild_snapshot(&store, &index, series, prev, bytes, obj) {
+            match crate::rebuild::rebuild_snapshot(&store, &index, series, prev, bytes, obj) {
                 Ok(()) => {
                     prev = Some((obj.seq, TreeId::from_hex(&obj.root)?));
                     summary.snapshots += 1;
@@ -130,41 +123,52 @@ pub fn repair_index(repo_path: &Path, lock_wait: Duration) -> Result<RepairSumma
     let new = root.join(format!("{INDEX_FILE}.new"));
     fs::rename(&built, &new).map_err(|e| Error::io("renaming into place", &new, e))?;
     robovault_store::sync_dir(&root)?;
-    finish_index_swap(&root)?;
+    crate::repo::finish_index_swap(&root)?;
     Ok(summary)
 }
 
-/// Moves a rebuilt index (`index.sqlite.new`, left by `repair index`) into
-/// place, if there is one. The old database moves aside whole first, with
-/// its WAL, so the new one never meets the old one's WAL. Run under the
-/// writer lock; safe to run again after a crash at any point.
+/// `repair index` of a remote repository: the cached index is dropped and
+/// rebuilt from the store alone (pack footers, snapshot objects, markers),
+/// then published as a new index copy.
 ///
 /// # Errors
-/// [`Error::Io`] naming the file that could not be moved.
-pub(crate) fn finish_index_swap(root: &Path) -> Result<()> {
-    let new = root.join(format!("{INDEX_FILE}.new"));
-    if !new.exists() {
-        return Ok(());
-    }
-    let aside = root.join(format!("{INDEX_FILE}.old"));
+/// Store and index errors; the local lock held past `lock_wait`.
+fn repair_remote(url: &robovault_store::S3Url, opts: &RepositoryOptions, lock_wait: Duration) -> Result<RepairSummary> {
+    let backend = crate::remote::connect(url, &opts.s3)?;
+    let store = Store::open(backend).map_err(|e| match e {
+        robovault_store::Error::NotFound { .. } => Error::NotARepository {
+            path: PathBuf::from(url.to_string()),
+            reason: "it holds no config".into(),
+        },
+        other => other.into(),
+    })?;
+    let dir = opts.cache_for(&store.config().id)?;
+    let holder = format!("pid {} on host {} (repair index)", std::process::id(), hostname());
+    let lock = robovault_store::WriterLock::acquire(&dir, &holder, lock_wait)?;
     for suffix in ["", "-wal", "-shm"] {
-        let from = root.join(format!("{INDEX_FILE}{suffix}"));
-        let to = PathBuf::from(format!("{}{suffix}", aside.display()));
-        robovault_store::storage_op("move aside the old index");
-        match fs::rename(&from, &to) {
+        let p = dir.join(format!("{INDEX_FILE}{suffix}"));
+        match std::fs::remove_file(&p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("moving aside", from, e)),
+            Err(e) => return Err(Error::io("removing", &p, e)),
         }
     }
-    robovault_store::sync_dir(root)?;
-    robovault_store::storage_op("move the new index into place");
-    fs::rename(&new, root.join(INDEX_FILE)).map_err(|e| Error::io("renaming into place", &new, e))?;
-    robovault_store::sync_dir(root)?;
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = fs::remove_file(format!("{}{suffix}", aside.display()));
-    }
-    Ok(())
+    crate::remote::fresh_index(&dir, &store.config().id)?;
+    drop(lock);
+    // Opening syncs the empty index with the store: every pack and snapshot.
+    let repo = crate::remote::open(url, opts)?;
+    crate::remote::publish_index(&repo)?;
+    let index = repo.index()?;
+    let snaps = index.snapshots(None)?;
+    Ok(RepairSummary {
+        packs: index.count_rows("packs")?,
+        blobs: index.count_rows("blobs")?,
+        snapshots: snaps.len() as u64,
+        series: index.all_series()?.len() as u64,
+        forgotten: repo.store().backend().list(ObjectKind::Marker)?.len() as u64,
+        damaged_packs: Vec::new(),
+        damaged_snapshots: Vec::new(),
+    })
 }
 
 /// Writes the config again for a repository that lost it. Every parameter
@@ -257,187 +261,4 @@ fn snapshot_objects(store: &Store, summary: &mut RepairSummary) -> Result<Object
         list.sort_by_key(|(_, o)| o.seq);
     }
     Ok(out)
-}
-
-fn rfc3339_ns(text: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .ok()
-        .and_then(|t| t.timestamp_nanos_opt())
-        .unwrap_or(0)
-}
-
-pub(crate) fn rebuild_snapshot(
-    store: &Store,
-    index: &Index,
-    series: SeriesKey,
-    prev: Option<(u64, TreeId)>,
-    bytes: &[u8],
-    obj: &SnapshotObject,
-) -> Result<()> {
-    let mut w = index.writer()?;
-    let key = w.add_snapshot(
-        &NewSnapshot {
-            snap_id: SnapshotId::of(bytes).to_hex(),
-            series,
-            seq: obj.seq,
-            started_ns: rfc3339_ns(&obj.started),
-            ended_ns: rfc3339_ns(&obj.ended),
-            parent: obj.parent.clone(),
-            root_tree: to_hash(&TreeId::from_hex(&obj.root)?),
-            exit_code: obj.exit_code,
-            partial: obj.partial,
-            counts: object_counts(obj),
-            new_data: obj.new_data,
-            object: bytes.to_vec(),
-        },
-        &obj.errors.iter().map(record_row).collect::<Vec<_>>(),
-    )?;
-    w.mark_published(key)?;
-    let mut rebuild = Rebuild {
-        store,
-        index,
-        w,
-        series,
-        prev_seq: prev.map(|p| p.0),
-        seq: obj.seq,
-    };
-    let root_entry = Entry {
-        kind: NodeKind::Dir.code(),
-        mode: obj.root_dir.mode,
-        uid: obj.root_dir.uid,
-        gid: obj.root_dir.gid,
-        mtime_sec: obj.root_dir.mtime_sec,
-        mtime_nsec: obj.root_dir.mtime_nsec,
-        ..Entry::default()
-    };
-    let prev_root = match rebuild.prev_seq {
-        Some(s) => index.version_at(series, ROOT_PATH, s)?,
-        None => None,
-    };
-    match prev_root {
-        Some(p) if p.entry.same_version(&root_entry) => {}
-        Some(p) => {
-            rebuild.w.close_version(p.key, obj.seq)?;
-            rebuild.w.open_version(series, ROOT_PATH, obj.seq, &root_entry)?;
-        }
-        None => {
-            rebuild.w.open_version(series, ROOT_PATH, obj.seq, &root_entry)?;
-        }
-    }
-    // A work list of directories, not recursion: trees may be as deep as
-    // the filesystem allows.
-    let mut pending = vec![(ROOT_PATH, prev.map(|p| p.1), TreeId::from_hex(&obj.root)?)];
-    while let Some((path, before, tree)) = pending.pop() {
-        rebuild.dir(path, before, tree, &mut pending)?;
-    }
-    rebuild.w.commit()?;
-    Ok(())
-}
-
-struct Rebuild<'a> {
-    store: &'a Store,
-    index: &'a Index,
-    w: Writer,
-    series: SeriesKey,
-    prev_seq: Option<u64>,
-    seq: u64,
-}
-
-impl Rebuild<'_> {
-    fn tree(&self, id: &TreeId) -> Result<Tree> {
-        let rec = self
-            .index
-            .blob(&to_hash(id))?
-            .ok_or_else(|| robovault_store::Error::NotFound {
-                kind: "tree",
-                name: id.to_hex(),
-            })?;
-        let loc = robovault_store::BlobLocation {
-            pack: to_pack(&rec.pack),
-            offset: rec.offset,
-            stored_len: rec.stored_len,
-            raw_len: rec.raw_len,
-            compression: robovault_store::Compression::from_code(rec.compression)
-                .unwrap_or(robovault_store::Compression::None),
-            kind: robovault_store::BlobKind::Tree,
-        };
-        Ok(self.store.read_tree(id, &loc)?)
-    }
-
-    /// Writes the rows of directory `path` whose tree went from `prev` to
-    /// `new`; its subdirectories go to `pending`.
-    fn dir(
-        &mut self,
-        path: PathId,
-        prev: Option<TreeId>,
-        new: TreeId,
-        pending: &mut Vec<(PathId, Option<TreeId>, TreeId)>,
-    ) -> Result<()> {
-        if prev == Some(new) {
-            return Ok(());
-        }
-        let nodes = self.tree(&new)?.nodes;
-        let (rows, prev_nodes) = match (self.prev_seq, prev) {
-            (Some(s), Some(p)) => (self.index.children_at(self.series, path, s)?, self.tree(&p)?.nodes),
-            _ => (Vec::new(), Vec::new()),
-        };
-        for row in &rows {
-            if nodes.binary_search_by(|n| n.name.as_slice().cmp(&row.name)).is_err() {
-                self.close_all(row.key, row.path, row.entry.kind)?;
-            }
-        }
-        for node in &nodes {
-            let entry = entry_of_tree_node(node);
-            let old = rows.iter().find(|r| r.name == node.name);
-            let sub = match &node.content {
-                robovault_store::NodeContent::Subtree(id) => Some(*id),
-                _ => None,
-            };
-            match old {
-                Some(o) if o.entry.kind == entry.kind => {
-                    if !o.entry.same_version(&entry) {
-                        self.w.close_version(o.key, self.seq)?;
-                        self.w.open_version(self.series, o.path, self.seq, &entry)?;
-                    }
-                    if let Some(sub) = sub {
-                        let before = prev_nodes
-                            .iter()
-                            .find(|n| n.name == node.name)
-                            .and_then(|n| match &n.content {
-                                robovault_store::NodeContent::Subtree(id) => Some(*id),
-                                _ => None,
-                            });
-                        pending.push((o.path, before, sub));
-                    }
-                }
-                other => {
-                    if let Some(o) = other {
-                        self.close_all(o.key, o.path, o.entry.kind)?;
-                    }
-                    let p = self.w.intern_path(path, &node.name)?;
-                    self.w.open_version(self.series, p, self.seq, &entry)?;
-                    if let Some(sub) = sub {
-                        pending.push((p, None, sub));
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Closes a row and, for a directory, every row below it.
-    fn close_all(&mut self, key: robovault_index::VersionKey, path: PathId, kind: u8) -> Result<()> {
-        let mut pending = vec![(key, path, kind)];
-        while let Some((key, path, kind)) = pending.pop() {
-            self.w.close_version(key, self.seq)?;
-            if kind == NodeKind::Dir.code() {
-                if let Some(s) = self.prev_seq {
-                    for c in self.index.children_at(self.series, path, s)? {
-                        pending.push((c.key, c.path, c.entry.kind));
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
 }

@@ -14,18 +14,19 @@ use robovault_store::{
 };
 
 use crate::convert::{blob_location, index_rows, pack_hash, to_hash, to_pack};
-use crate::{Error, Result};
-
-/// The name of the index file inside a repository.
-pub const INDEX_FILE: &str = "index.sqlite";
+use crate::options::{Clock, RepositoryOptions};
+pub use crate::paths::INDEX_FILE;
+use crate::{Error, Location, Result};
 
 /// An open repository.
 pub struct Repository {
     /// The local directory: the repository itself, or for a remote one the
     /// cache holding its index and lock files.
     path: PathBuf,
-    /// A remote repository's URL.
-    remote: Option<S3Url>,
+    /// Where it is: for a local repository its resolved directory.
+    location: Location,
+    /// The clock its commands ask.
+    clock: Arc<dyn Clock>,
     store: Arc<Store>,
     /// The database every connection of the pool opens, and how.
     index_path: PathBuf,
@@ -63,11 +64,6 @@ impl Drop for PooledIndex<'_> {
     }
 }
 
-/// The URL of a remote repository given as a path (`s3://BUCKET/PREFIX`).
-fn remote_url(path: &Path) -> Result<Option<S3Url>> {
-    Ok(crate::Location::parse(path)?.remote().cloned())
-}
-
 /// What is at a path given as a repository.
 enum Found {
     Repository,
@@ -78,10 +74,46 @@ enum Found {
     Other(String),
 }
 
-/// Whether `path` holds a robovault repository: its config, index and
-/// packs directory together (a lone file named `config` is common).
-pub(crate) fn looks_like_repository(path: &Path) -> bool {
-    path.join("config").is_file() && path.join(INDEX_FILE).is_file() && path.join("packs").is_dir()
+/// Moves a rebuilt index (`index.sqlite.new`, left by `repair index`) into
+/// place, if there is one. The old database moves aside whole first, with
+/// its WAL, so the new one never meets the old one's WAL. Run under the
+/// writer lock; safe to run again after a crash at any point.
+///
+/// # Errors
+/// [`Error::Io`] naming the file that could not be moved.
+pub(crate) fn finish_index_swap(root: &Path) -> Result<()> {
+    let new = root.join(format!("{INDEX_FILE}.new"));
+    if !new.exists() {
+        return Ok(());
+    }
+    let aside = root.join(format!("{INDEX_FILE}.old"));
+    for suffix in ["", "-wal", "-shm"] {
+        let from = root.join(format!("{INDEX_FILE}{suffix}"));
+        let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+        robovault_store::storage_op("move aside the old index");
+        match fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("moving aside", from, e)),
+        }
+    }
+    robovault_store::sync_dir(root)?;
+    robovault_store::storage_op("move the new index into place");
+    fs::rename(&new, root.join(INDEX_FILE)).map_err(|e| Error::io("renaming into place", &new, e))?;
+    robovault_store::sync_dir(root)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", aside.display()));
+    }
+    Ok(())
+}
+
+/// Whether `path` is free for a new repository: missing, or an empty
+/// directory.
+///
+/// # Errors
+/// [`Error::Io`] when the path cannot be examined.
+pub(crate) fn is_free(path: &Path) -> Result<bool> {
+    Ok(matches!(probe(path)?, Found::Missing | Found::EmptyDir))
 }
 
 fn probe(path: &Path) -> Result<Found> {
@@ -116,15 +148,12 @@ pub(crate) fn local_backend(root: &Path) -> Arc<dyn Backend> {
 }
 
 impl Repository {
-    /// Creates a new repository at `path`, which must not exist or be an empty
-    /// directory (missing parents are created).
+    /// Creates a new local repository at `path`, which must not exist or be
+    /// an empty directory (missing parents are created).
     ///
     /// # Errors
     /// [`Error::RepositoryExists`] when something else is there.
-    pub fn init(path: &Path) -> Result<Repository> {
-        if let Some(url) = remote_url(path)? {
-            return Repository::init_remote(url);
-        }
+    pub(crate) fn init_local(path: &Path, opts: &RepositoryOptions) -> Result<Repository> {
         match probe(path)? {
             Found::Missing => {}
             Found::EmptyDir => {
@@ -151,18 +180,15 @@ impl Repository {
         w.set_meta("repository", &config.id)?;
         w.commit()?;
         let store = Arc::new(Store::create(backend, config)?);
-        Repository::assemble(path, store, index)
+        Repository::assemble(path.clone(), Location::Local(path), opts, store, index)
     }
 
-    /// Opens the repository at `path`.
+    /// Opens the local repository at `path`.
     ///
     /// # Errors
     /// [`Error::NotARepository`] when `path` holds none; store and index
     /// errors for a damaged or newer one.
-    pub fn open(path: &Path) -> Result<Repository> {
-        if let Some(url) = remote_url(path)? {
-            return Repository::open_remote(url);
-        }
+    pub(crate) fn open_local(path: &Path, opts: &RepositoryOptions) -> Result<Repository> {
         match probe(path)? {
             Found::Repository => {}
             Found::ConfigMissing => {
@@ -192,17 +218,24 @@ impl Repository {
         let store = Arc::new(Store::open(local_backend(&path))?);
         let read_only = unwritable(&path);
         let (index, private) = open_local_index(&path, &store, read_only.is_some())?;
-        let mut repo = Repository::assemble(path, store, index)?;
+        let mut repo = Repository::assemble(path.clone(), Location::Local(path), opts, store, index)?;
         repo.read_only = read_only;
         repo._private_index = private;
         Ok(repo)
     }
 
-    fn assemble(path: PathBuf, store: Arc<Store>, index: Index) -> Result<Repository> {
+    pub(crate) fn assemble(
+        path: PathBuf,
+        location: Location,
+        opts: &RepositoryOptions,
+        store: Arc<Store>,
+        index: Index,
+    ) -> Result<Repository> {
         let reader_lock = ReaderLock::shared(&path)?;
         Ok(Repository {
             path,
-            remote: None,
+            location,
+            clock: Arc::clone(&opts.clock),
             store,
             index_path: index.path().to_owned(),
             access: index.access(),
@@ -224,36 +257,6 @@ impl Repository {
         Ok(ReaderLock::exclusive(&self.path)?)
     }
 
-    /// Opens the repository at `path`, or creates it when `path` does not
-    /// exist or is an empty directory. Returns whether it was created.
-    ///
-    /// # Errors
-    /// As [`Repository::open`] and [`Repository::init`].
-    pub fn open_or_create(path: &Path) -> Result<(Repository, bool)> {
-        if let Some(url) = remote_url(path)? {
-            return match Repository::open_remote(url.clone()) {
-                Err(Error::NotARepository { .. }) => Ok((Repository::init_remote(url)?, true)),
-                other => other.map(|r| (r, false)),
-            };
-        }
-        match probe(path)? {
-            Found::Missing | Found::EmptyDir => Ok((Repository::init(path)?, true)),
-            _ => Ok((Repository::open(path)?, false)),
-        }
-    }
-
-    /// Whether `path` would be created by [`Repository::open_or_create`].
-    ///
-    /// # Errors
-    /// [`Error::Io`] when the path cannot be examined.
-    pub fn would_create(path: &Path) -> Result<bool> {
-        if let Some(url) = remote_url(path)? {
-            let backend = crate::remote::connect(&url)?;
-            return Ok(!backend.exists(ObjectKind::Config, "config")?);
-        }
-        Ok(matches!(probe(path)?, Found::Missing | Found::EmptyDir))
-    }
-
     /// The local directory: the repository, or a remote repository's cache
     /// (index and lock files).
     pub fn path(&self) -> &Path {
@@ -262,51 +265,17 @@ impl Repository {
 
     /// Where the repository is, for messages: its directory or its URL.
     pub fn location(&self) -> PathBuf {
-        match &self.remote {
-            Some(url) => PathBuf::from(url.to_string()),
-            None => self.path.clone(),
-        }
+        PathBuf::from(self.location.to_string())
     }
 
     /// A remote repository's URL.
     pub fn remote(&self) -> Option<&S3Url> {
-        self.remote.as_ref()
+        self.location.remote()
     }
 
-    fn init_remote(url: S3Url) -> Result<Repository> {
-        let backend = crate::remote::connect(&url)?;
-        if backend.exists(ObjectKind::Config, "config")? {
-            return Err(Error::RepositoryExists {
-                path: PathBuf::from(url.to_string()),
-            });
-        }
-        let config = Config::new();
-        let dir = crate::remote::cache_dir(&config.id)?;
-        let index = crate::remote::fresh_index(&dir, &config.id)?;
-        let store = Arc::new(Store::create(backend, config)?);
-        let mut repo = Repository::assemble(dir, store, index)?;
-        repo.remote = Some(url);
-        Ok(repo)
-    }
-
-    fn open_remote(url: S3Url) -> Result<Repository> {
-        let backend = crate::remote::connect(&url)?;
-        let store = match Store::open(backend) {
-            Ok(s) => Arc::new(s),
-            Err(robovault_store::Error::NotFound { .. }) => {
-                return Err(Error::NotARepository {
-                    path: PathBuf::from(url.to_string()),
-                    reason: "it holds no config".into(),
-                })
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let dir = crate::remote::cache_dir(&store.config().id)?;
-        let index = crate::remote::local_index(&dir, &store)?;
-        let mut repo = Repository::assemble(dir, store, index)?;
-        repo.remote = Some(url);
-        crate::remote::sync(&repo)?;
-        Ok(repo)
+    /// The clock this repository's commands ask.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
     }
 
     /// The store.
@@ -345,7 +314,10 @@ impl Repository {
             "pid {} on host {} since {}",
             std::process::id(),
             hostname(),
-            chrono::Local::now().format("%Y-%m-%d %H:%M:%S %:z")
+            self.clock
+                .now()
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S %:z")
         );
         // While waiting, hold no readers' lock: a gc holding the writer lock
         // may be waiting for the readers to go before it deletes packs.
@@ -462,7 +434,7 @@ fn open_local_index(path: &Path, store: &Store, read_only: bool) -> Result<(Inde
             // still be running).
             let holder = format!("pid {} on host {} (finishing a repair)", std::process::id(), hostname());
             let _lock = WriterLock::acquire(path, &holder, Duration::ZERO)?;
-            crate::repair::finish_index_swap(path)?;
+            finish_index_swap(path)?;
         }
     }
     match fs::metadata(&index_path) {

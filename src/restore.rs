@@ -20,11 +20,11 @@
 //! ```
 //!
 //! Directories are tasks of a rayon scope, not calls on a thread's stack,
-//! and hold no descriptor while they wait ([`dirs`]): a snapshot may be as
+//! and hold no descriptor while they wait ([`target`]): a snapshot may be as
 //! deep as the filesystem allows. One worker takes the tasks back last
 //! pushed first, which keeps the log's depth-first order (§6.2).
 
-mod dirs;
+mod target;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
@@ -40,20 +40,21 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use robovault_index::ROOT_PATH;
-use robovault_store::{valid_name, BlobId, Node, NodeContent, NodeKind, TreeId};
+use robovault_store::{valid_name, BlobId, Node, NodeContent, NodeKind, Reads, TreeId};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps};
 
 use crate::browse::{choose, resolve, SnapshotChoice};
 use crate::convert::to_blob;
 use crate::job::{tags, JobOptions, RunOptions};
 use crate::node::SourceMeta;
+use crate::options::RepositoryOptions;
 use crate::paths::{canonical_or_ancestor, child_rel, components};
 use crate::repo::Repository;
 use crate::report::{DirLine, EntryLine, Progress, Reporter};
 use crate::retry::{Failure, Retry};
 use crate::summary::{Class, Counts, RunError};
 use crate::{Error, Result};
-use dirs::TargetDirs;
+use target::TargetDirs;
 
 /// Which metadata a restore applies (`--copy`, `--dcopy`, ROBOCOPY.md §3.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,13 +228,13 @@ impl Selection {
 /// Fatal conditions only: unknown series, snapshot or path, a target that
 /// cannot be created or is refused (§5.4), an unreadable root tree.
 pub fn restore(
-    repo_path: &Path,
+    repo: &RepositoryOptions,
     target: &Path,
     opts: &RestoreOptions,
     reporter: &dyn Reporter,
 ) -> Result<RestoreSummary> {
-    let started = Utc::now();
-    let repo = Repository::open(repo_path)?;
+    let started = repo.clock.now();
+    let repo = Repository::open(repo)?;
     let (series, snapshot) = choose(&repo, opts.series.as_deref(), &opts.snapshot)?;
     // Lets a test forget and collect the snapshot while it is restored.
     robovault_store::pause_point("restore-chosen");
@@ -294,8 +295,8 @@ pub fn restore(
     };
     // Reading a remote store is bound by request latency, not by cores:
     // without --threads, many requests are kept in flight.
-    let pool = match (repo.remote(), opts.run.threads) {
-        (Some(_), None) => RunOptions {
+    let pool = match (repo.store().backend().reads(), opts.run.threads) {
+        (Reads::Requests, None) => RunOptions {
             threads: Some(REMOTE_THREADS),
             ..opts.run.clone()
         }
@@ -348,7 +349,7 @@ pub fn restore(
         target,
         list_only,
         started,
-        ended: Utc::now(),
+        ended: repo.clock().now(),
         copy_time: Duration::from_nanos(run.copy_nanos.into_inner()),
         wait_time: Duration::from_nanos(run.wait_nanos.into_inner()),
         exit_code: counts.exit_code(),
@@ -1033,7 +1034,7 @@ impl RestoreRun<'_> {
         let (subdirs, files): (Vec<_>, Vec<_>) = chosen.into_iter().partition(|(n, _)| n.kind == NodeKind::Dir);
         // From a remote store, the files of a directory are fetched a batch
         // at a time, blobs of one pack in one request.
-        let batches: Vec<Vec<(&Node, &Selection)>> = if self.repo.remote().is_some() {
+        let batches: Vec<Vec<(&Node, &Selection)>> = if self.repo.store().backend().reads() == Reads::Requests {
             prefetch_batches(files)
         } else {
             vec![files]
@@ -1062,7 +1063,7 @@ impl RestoreRun<'_> {
     /// Fetches the chunks of the batch's files that will be written (absent
     /// from TARGET) with coalesced reads; returns the ids fetched.
     fn prefetch(&self, dir: Option<&OwnedFd>, part: &[(&Node, &Selection)]) -> Result<Vec<BlobId>> {
-        if self.repo.remote().is_none() || self.opts.job.list_only || self.opts.no_copy {
+        if self.repo.store().backend().reads() == Reads::Disk || self.opts.job.list_only || self.opts.no_copy {
             return Ok(Vec::new());
         }
         let mut wanted = Vec::new();

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use robovault_store::{BlobKind, NodeKind};
 
+use crate::options::RepositoryOptions;
 use crate::repo::Repository;
 use crate::summary::{Counts, RunError};
 use crate::{Error, Result};
@@ -82,8 +83,8 @@ pub struct StatsSummary {
 ///
 /// # Errors
 /// An unreadable repository or an unknown series.
-pub fn stats(repo_path: &Path, series: Option<&str>) -> Result<StatsSummary> {
-    let repo = Repository::open(repo_path)?;
+pub fn stats(repo: &RepositoryOptions, series: Option<&str>) -> Result<StatsSummary> {
+    let repo = Repository::open(repo)?;
     let index = repo.index()?;
     let all = index.all_series()?;
     if let Some(name) = series {

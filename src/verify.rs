@@ -14,7 +14,6 @@
 //! ```
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::Path;
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -23,6 +22,7 @@ use robovault_store::{pack, BlobId, NodeContent, ObjectKind, PackId, SnapshotId,
 
 use crate::convert::{to_blob, to_hash, to_pack};
 use crate::node::entry_of_tree_node;
+use crate::options::RepositoryOptions;
 use crate::paths::child_rel;
 use crate::repo::Repository;
 use crate::{display_bytes, Error, Result};
@@ -96,13 +96,13 @@ pub struct VerifySummary {
     pub unreferenced_packs: Vec<String>,
 }
 
-/// Checks the repository at `repo_path`.
+/// Checks the repository `repo`.
 ///
 /// # Errors
 /// Only when the repository cannot be opened or its index read (exit 16);
 /// damage is reported in the summary.
-pub fn verify(repo_path: &Path, read: ReadData) -> Result<VerifySummary> {
-    verify_with(repo_path, read, &crate::Silent)
+pub fn verify(repo: &RepositoryOptions, read: ReadData) -> Result<VerifySummary> {
+    verify_with(repo, read, &crate::Silent)
 }
 
 /// [`verify`], telling `reporter` of each pack checked (a pack counts as a
@@ -110,8 +110,8 @@ pub fn verify(repo_path: &Path, read: ReadData) -> Result<VerifySummary> {
 ///
 /// # Errors
 /// As [`verify`].
-pub fn verify_with(repo_path: &Path, read: ReadData, reporter: &dyn crate::Reporter) -> Result<VerifySummary> {
-    let repo = Repository::open(repo_path)?;
+pub fn verify_with(repo: &RepositoryOptions, read: ReadData, reporter: &dyn crate::Reporter) -> Result<VerifySummary> {
+    let repo = Repository::open(repo)?;
     let mut summary = VerifySummary::default();
     let mut damage: Vec<Damage> = Vec::new();
     // Every check below sees one state of the index: a forget or gc

@@ -15,6 +15,12 @@ pub struct Cli {
     /// Allow plain-http S3 endpoints (a loopback test gateway).
     #[arg(long, global = true)]
     pub s3_allow_http: bool,
+    /// The S3 gateway's endpoint URL [default: AWS_ENDPOINT_URL, else AWS].
+    #[arg(long, global = true, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// The S3 region [default: AWS_REGION, else us-east-1].
+    #[arg(long, global = true, value_name = "REGION")]
+    pub s3_region: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

@@ -1,18 +1,123 @@
-//! What the command line takes from the environment it runs in: the user's
-//! directories. Read here, once, and handed down as options; nothing below
-//! the command line looks at `HOME` or the XDG variables itself.
+//! What the command line takes from the world it runs in: the environment
+//! (`AWS_*`, `ROBOVAULT_*`, `HOME` and the XDG directories) and the clock.
+//! Read here, and only here, into typed options that the engine receives;
+//! nothing below the command line looks at the environment or the time
+//! itself (DESIGN.md "Configuration").
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use robovault::store::S3Options;
+use robovault::{Clock, Location, RepositoryOptions, SystemClock};
 
 /// The user's home directory (`HOME`), if set.
 pub fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|v| !v.is_empty()).map(PathBuf::from)
+    var_path("HOME")
 }
 
 /// The user's configuration directory: `XDG_CONFIG_HOME`, else `~/.config`.
 pub fn config_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| home().map(|h| h.join(".config")))
+    var_path("XDG_CONFIG_HOME").or_else(|| home().map(|h| h.join(".config")))
+}
+
+/// Where remote repositories keep their caches: `ROBOVAULT_CACHE_DIR`, else
+/// `XDG_CACHE_HOME/robovault`, else `~/.cache/robovault`.
+pub fn cache_dir() -> Option<PathBuf> {
+    var_path("ROBOVAULT_CACHE_DIR")
+        .or_else(|| var_path("XDG_CACHE_HOME").map(|c| c.join("robovault")))
+        .or_else(|| home().map(|h| h.join(".cache/robovault")))
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn var_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// How to reach an S3 gateway, as the global options give it; the
+/// environment fills in what they leave out.
+#[derive(Debug, Clone, Default)]
+pub struct S3Flags {
+    /// `--s3-endpoint`, else `AWS_ENDPOINT_URL`.
+    pub endpoint: Option<String>,
+    /// `--s3-region`, else `AWS_REGION`.
+    pub region: Option<String>,
+    /// `--s3-allow-http`, else `ROBOVAULT_S3_ALLOW_HTTP=1`.
+    pub allow_http: bool,
+}
+
+/// The settings every command builds its repository options from.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    s3: S3Flags,
+    clock: Arc<dyn Clock>,
+}
+
+impl Edge {
+    /// The command line's global options, with the system clock.
+    pub fn new(s3: S3Flags) -> Edge {
+        Edge {
+            s3,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The clock the commands ask.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The repository given as `given` (a path or `s3://BUCKET/PREFIX`),
+    /// with what reaching it needs.
+    ///
+    /// # Errors
+    /// A malformed URL, a path that cannot be made absolute, or a
+    /// `ROBOVAULT_S3_*` limit that is not a number.
+    pub fn repository(&self, given: &Path) -> Result<RepositoryOptions> {
+        let location = Location::parse(given)?;
+        let s3 = match location {
+            Location::S3(_) => self.s3_options()?,
+            Location::Local(_) => S3Options::default(),
+        };
+        Ok(RepositoryOptions {
+            location,
+            s3,
+            cache_dir: cache_dir(),
+            clock: Arc::clone(&self.clock),
+        })
+    }
+
+    /// The S3 options: the flags, then the environment. `ROBOVAULT_S3_TIMEOUT`
+    /// (seconds) and `ROBOVAULT_S3_RETRIES` replace the limits on one request.
+    fn s3_options(&self) -> Result<S3Options> {
+        let timeout = parse_var("ROBOVAULT_S3_TIMEOUT", |t| {
+            t.parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok())
+        })?;
+        let retries = parse_var("ROBOVAULT_S3_RETRIES", |t| t.parse::<usize>().ok())?;
+        Ok(S3Options {
+            endpoint: self.s3.endpoint.clone().or_else(|| var("AWS_ENDPOINT_URL")),
+            region: self.s3.region.clone().or_else(|| var("AWS_REGION")),
+            // Credentials and the client's other settings, by their names.
+            settings: std::env::vars().filter(|(k, _)| k.starts_with("AWS_")).collect(),
+            allow_http: self.s3.allow_http || var("ROBOVAULT_S3_ALLOW_HTTP").is_some_and(|v| v == "1" || v == "true"),
+            timeout,
+            retries,
+        })
+    }
+}
+
+/// The environment variable `name` parsed, if set; a clear error naming it
+/// when it does not parse.
+fn parse_var<T>(name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>> {
+    let Some(text) = var(name) else {
+        return Ok(None);
+    };
+    parse(text.trim())
+        .map(Some)
+        .ok_or_else(|| anyhow!("{name}={text:?}: not a number of zero or more"))
+        .context("reading the S3 settings")
 }

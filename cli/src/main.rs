@@ -173,11 +173,6 @@ fn main() -> ExitCode {
         }
     };
     let cli = match Cli::try_parse_from(&args) {
-        Ok(c) if c.s3_allow_http => {
-            // The engine reads it where it connects to a remote repository.
-            std::env::set_var("ROBOVAULT_S3_ALLOW_HTTP", "1");
-            c
-        }
         Ok(c) => c,
         Err(e) => {
             return match e.kind() {
@@ -207,7 +202,12 @@ fn main() -> ExitCode {
     }
     // The raw arguments after the subcommand, for robocopy's parameter numbers.
     let after_cmd: Vec<OsString> = raw.iter().skip(2).cloned().collect();
-    let code = match run(&cli, &after_cmd, job_file, &interrupt) {
+    let edge = env::Edge::new(env::S3Flags {
+        endpoint: cli.s3_endpoint.clone(),
+        region: cli.s3_region.clone(),
+        allow_http: cli.s3_allow_http,
+    });
+    let code = match run(&cli, &edge, &after_cmd, job_file, &interrupt) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
@@ -270,10 +270,17 @@ fn map_exit(code: u32, style: ExitCodes) -> u8 {
     }
 }
 
-fn run(cli: &Cli, raw: &[OsString], job_file: Option<std::path::PathBuf>, interrupt: &Arc<AtomicBool>) -> Result<u32> {
+fn run(
+    cli: &Cli,
+    edge: &env::Edge,
+    raw: &[OsString],
+    job_file: Option<std::path::PathBuf>,
+    interrupt: &Arc<AtomicBool>,
+) -> Result<u32> {
     match &cli.command {
         Command::Init { repo } => {
-            let r = Repository::init(repo).with_context(|| format!("creating repository {}", repo.display()))?;
+            let r = Repository::init(&edge.repository(repo)?)
+                .with_context(|| format!("creating repository {}", repo.display()))?;
             write_line(&format!(
                 "created repository {} (id {})",
                 r.location().display(),
@@ -281,21 +288,21 @@ fn run(cli: &Cli, raw: &[OsString], job_file: Option<std::path::PathBuf>, interr
             ))?;
             Ok(0)
         }
-        Command::Backup(a) => run::backup(a, raw, job_file, interrupt),
-        Command::Restore(a) => run::restore(a, raw, job_file, interrupt),
-        Command::History(a) => history(a),
-        Command::Ls(a) => ls(a),
-        Command::Versions(a) => versions(a),
-        Command::Cat(a) => cat(a),
-        Command::Verify(a) => verify(a),
-        Command::Forget(a) => forget(a),
-        Command::Gc(a) => gc(a),
+        Command::Backup(a) => run::backup(edge, a, raw, job_file, interrupt),
+        Command::Restore(a) => run::restore(edge, a, raw, job_file, interrupt),
+        Command::History(a) => history(edge, a),
+        Command::Ls(a) => ls(edge, a),
+        Command::Versions(a) => versions(edge, a),
+        Command::Cat(a) => cat(edge, a),
+        Command::Verify(a) => verify(edge, a),
+        Command::Forget(a) => forget(edge, a),
+        Command::Gc(a) => gc(edge, a),
         Command::Repair {
             what: RepairWhat::Index { repo, lock_wait, json },
-        } => repair(repo, lock_wait, *json),
-        Command::Diff(a) => diff(a),
-        Command::Find(a) => find(a),
-        Command::Stats(a) => stats(a),
+        } => repair(edge, repo, lock_wait, *json),
+        Command::Diff(a) => diff(edge, a),
+        Command::Find(a) => find(edge, a),
+        Command::Stats(a) => stats(edge, a),
         Command::Schedule { what } => schedule_cmd(what),
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -314,8 +321,8 @@ fn run(cli: &Cli, raw: &[OsString], job_file: Option<std::path::PathBuf>, interr
     }
 }
 
-fn stats(a: &args::StatsArgs) -> Result<u32> {
-    let s = robovault::stats(&a.repo, a.series.as_deref())
+fn stats(edge: &env::Edge, a: &args::StatsArgs) -> Result<u32> {
+    let s = robovault::stats(&edge.repository(&a.repo)?, a.series.as_deref())
         .with_context(|| format!("reading repository {}", a.repo.display()))?;
     if let Some(path) = &a.html {
         std::fs::write(path, report::html(&s)).with_context(|| format!("writing {}", path.display()))?;
@@ -439,9 +446,9 @@ pub(crate) fn print_flush(text: &str) {
     let _ = out.flush();
 }
 
-pub(crate) fn choice(a: &SnapshotArgs) -> Result<SnapshotChoice> {
+pub(crate) fn choice(a: &SnapshotArgs, now: chrono::DateTime<chrono::Utc>) -> Result<SnapshotChoice> {
     if let Some(at) = &a.at {
-        let now = chrono::Local::now();
+        let now = now.with_timezone(&chrono::Local);
         let t = when::parse_at(at, now).map_err(anyhow::Error::msg)?;
         return Ok(SnapshotChoice::At {
             ns: when::saturating_nanos(&t),
@@ -454,12 +461,12 @@ pub(crate) fn choice(a: &SnapshotArgs) -> Result<SnapshotChoice> {
     })
 }
 
-fn open(repo: &std::path::Path) -> Result<Repository> {
-    Repository::open(repo).with_context(|| format!("opening repository {}", repo.display()))
+fn open(edge: &env::Edge, repo: &std::path::Path) -> Result<Repository> {
+    Repository::open(&edge.repository(repo)?).with_context(|| format!("opening repository {}", repo.display()))
 }
 
-fn history(a: &HistoryArgs) -> Result<u32> {
-    let repo = open(&a.repo)?;
+fn history(edge: &env::Edge, a: &HistoryArgs) -> Result<u32> {
+    let repo = open(edge, &a.repo)?;
     let all = robovault::history(&repo, a.series.as_deref(), a.verbose)?;
     let repo_text = repo.location().display().to_string();
     if a.json {
@@ -512,9 +519,20 @@ fn write_out(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn ls(a: &LsArgs) -> Result<u32> {
-    let repo = open(&a.repo)?;
-    let (_, snap) = robovault::choose(&repo, a.snapshot.series.as_deref(), &choice(&a.snapshot.snapshot)?)?;
+/// The repository and the snapshot that `--series`, `--snapshot` or `--at`
+/// choose in it.
+fn open_snapshot(
+    edge: &env::Edge,
+    repo: &std::path::Path,
+    a: &args::SeriesSnapshotArgs,
+) -> Result<(Repository, robovault::index::SnapshotRecord)> {
+    let repo = open(edge, repo)?;
+    let (_, snap) = robovault::choose(&repo, a.series.as_deref(), &choice(&a.snapshot, edge.clock().now())?)?;
+    Ok((repo, snap))
+}
+
+fn ls(edge: &env::Edge, a: &LsArgs) -> Result<u32> {
+    let (repo, snap) = open_snapshot(edge, &a.repo, &a.snapshot)?;
     let path = a.path.as_deref().unwrap_or("");
     let nodes = robovault::ls(&repo, &snap, path.as_bytes())?;
     if a.json {
@@ -525,8 +543,8 @@ fn ls(a: &LsArgs) -> Result<u32> {
     Ok(0)
 }
 
-fn versions(a: &VersionsArgs) -> Result<u32> {
-    let repo = open(&a.repo)?;
+fn versions(edge: &env::Edge, a: &VersionsArgs) -> Result<u32> {
+    let repo = open(edge, &a.repo)?;
     let series = robovault::choose_series(&repo, a.series.as_deref())?;
     let spans = robovault::versions(&repo, &series, a.path.as_bytes())?;
     if a.json {
@@ -542,9 +560,8 @@ fn versions(a: &VersionsArgs) -> Result<u32> {
     Ok(0)
 }
 
-fn cat(a: &CatArgs) -> Result<u32> {
-    let repo = open(&a.repo)?;
-    let (_, snap) = robovault::choose(&repo, a.snapshot.series.as_deref(), &choice(&a.snapshot.snapshot)?)?;
+fn cat(edge: &env::Edge, a: &CatArgs) -> Result<u32> {
+    let (repo, snap) = open_snapshot(edge, &a.repo, &a.snapshot)?;
     let mut out = std::io::stdout().lock();
     robovault::cat(&repo, &snap, a.path.as_bytes(), &mut out)?;
     Ok(0)
@@ -577,12 +594,13 @@ fn read_data_spec(a: &VerifyArgs) -> Result<robovault::ReadData> {
     Ok(ReadData::Part { n, m })
 }
 
-fn verify(a: &VerifyArgs) -> Result<u32> {
+fn verify(edge: &env::Edge, a: &VerifyArgs) -> Result<u32> {
     let read = read_data_spec(a)?;
+    let repo = edge.repository(&a.repo)?;
     let status = progress::Status::new("packs", !a.json && !a.no_progress);
     let s = match &status {
-        Some(st) => robovault::verify_with(&a.repo, read, st),
-        None => robovault::verify(&a.repo, read),
+        Some(st) => robovault::verify_with(&repo, read, st),
+        None => robovault::verify(&repo, read),
     }
     .with_context(|| format!("verifying repository {}", a.repo.display()))?;
     drop(status);
@@ -682,7 +700,7 @@ fn parse_fraction(text: &str) -> Result<f64> {
     Ok(v)
 }
 
-fn forget(a: &ForgetArgs) -> Result<u32> {
+fn forget(edge: &env::Edge, a: &ForgetArgs) -> Result<u32> {
     let opts = robovault::ForgetOptions {
         series: a.series.clone(),
         policy: robovault::KeepPolicy {
@@ -698,10 +716,11 @@ fn forget(a: &ForgetArgs) -> Result<u32> {
         dry_run: a.dry_run,
         lock_wait: parse_duration(&a.lock_wait)?,
     };
-    let s = robovault::forget(&a.repo, &opts).with_context(|| format!("forgetting in {}", a.repo.display()))?;
+    let repo = edge.repository(&a.repo)?;
+    let s = robovault::forget(&repo, &opts).with_context(|| format!("forgetting in {}", a.repo.display()))?;
     let pruned = if a.prune && !a.dry_run {
         Some(robovault::gc(
-            &a.repo,
+            &repo,
             &robovault::GcOptions {
                 dry_run: false,
                 max_unused: parse_fraction(&a.max_unused)?,
@@ -782,17 +801,18 @@ fn gc_text(g: &robovault::GcSummary) -> String {
     )
 }
 
-fn gc(a: &GcArgs) -> Result<u32> {
+fn gc(edge: &env::Edge, a: &GcArgs) -> Result<u32> {
     let opts = robovault::GcOptions {
         dry_run: a.dry_run,
         max_unused: parse_fraction(&a.max_unused)?,
         lock_wait: parse_duration(&a.lock_wait)?,
         grace: parse_duration(&a.grace)?,
     };
+    let repo = edge.repository(&a.repo)?;
     let status = progress::Status::new("packs", !a.json && !a.no_progress);
     let g = match &status {
-        Some(st) => robovault::gc_with(&a.repo, &opts, st),
-        None => robovault::gc(&a.repo, &opts),
+        Some(st) => robovault::gc_with(&repo, &opts, st),
+        None => robovault::gc(&repo, &opts),
     }
     .with_context(|| format!("collecting garbage in {}", a.repo.display()))?;
     drop(status);
@@ -806,8 +826,8 @@ fn gc(a: &GcArgs) -> Result<u32> {
     Ok(0)
 }
 
-fn repair(repo: &std::path::Path, lock_wait: &str, as_json: bool) -> Result<u32> {
-    let s = robovault::repair_index(repo, parse_duration(lock_wait)?)
+fn repair(edge: &env::Edge, repo: &std::path::Path, lock_wait: &str, as_json: bool) -> Result<u32> {
+    let s = robovault::repair_index(&edge.repository(repo)?, parse_duration(lock_wait)?)
         .with_context(|| format!("rebuilding the index of {}", repo.display()))?;
     if as_json {
         let mut v = serde_json::to_value(&s)?;
@@ -831,8 +851,8 @@ fn repair(repo: &std::path::Path, lock_wait: &str, as_json: bool) -> Result<u32>
     Ok(0)
 }
 
-fn diff(a: &DiffArgs) -> Result<u32> {
-    let repo = open(&a.repo)?;
+fn diff(edge: &env::Edge, a: &DiffArgs) -> Result<u32> {
+    let repo = open(edge, &a.repo)?;
     let pick = |id: &str| -> Result<robovault::index::SnapshotRecord> {
         let choice = if id == "latest" {
             SnapshotChoice::Latest
@@ -852,8 +872,8 @@ fn diff(a: &DiffArgs) -> Result<u32> {
     Ok(0)
 }
 
-fn find(a: &FindArgs) -> Result<u32> {
-    let repo = open(&a.repo)?;
+fn find(edge: &env::Edge, a: &FindArgs) -> Result<u32> {
+    let repo = open(edge, &a.repo)?;
     let hits = robovault::find(&repo, &a.pattern, a.series.as_deref())?;
     if a.json {
         let items: Vec<_> = hits

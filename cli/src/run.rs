@@ -2,6 +2,7 @@
 //! into engine options (ROBOCOPY.md §3, §8), the log set up (§6), the run,
 //! and its summary or JSON object.
 
+use crate::env::Edge;
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -77,14 +78,19 @@ fn attrs(text: &Option<String>) -> Result<String> {
 }
 
 /// The selection and class switches of a job, patterns anchored at `root`.
-fn job_options(j: &JobArgs, filespecs: &[String], root: &Path, purge_applies: bool) -> Result<JobOptions> {
+fn job_options(
+    j: &JobArgs,
+    filespecs: &[String],
+    root: &Path,
+    purge_applies: bool,
+    start: chrono::DateTime<Local>,
+) -> Result<JobOptions> {
     let cs = j.case_sensitive_match;
     let patterns = |list: &[String]| -> Result<Vec<Pattern>> {
         list.iter()
             .map(|p| Pattern::new(p, root, cs).map_err(|e| usage(e.to_string())))
             .collect()
     };
-    let start = Local::now();
     let age = |t: &Option<String>| t.as_deref().map(|t| parse_age(t, start)).transpose();
     let include: Vec<String> = filespecs.iter().chain(&j.include_files).cloned().collect();
     let filters = Filters {
@@ -527,18 +533,25 @@ struct Outcome {
 }
 
 /// Runs `backup`, then its hooks.
-pub fn backup(a: &BackupArgs, raw: &[OsString], job_file: Option<PathBuf>, interrupt: &Arc<AtomicBool>) -> Result<u32> {
+pub fn backup(
+    edge: &Edge,
+    a: &BackupArgs,
+    raw: &[OsString],
+    job_file: Option<PathBuf>,
+    interrupt: &Arc<AtomicBool>,
+) -> Result<u32> {
     let mut o = Outcome {
         command: "backup",
         ..Outcome::default()
     };
-    let r = backup_inner(a, raw, job_file, interrupt, &mut o);
+    let r = backup_inner(edge, a, raw, job_file, interrupt, &mut o);
     run_hooks(&a.job, &o, &r);
     r
 }
 
 /// Runs `restore`, then its hooks.
 pub fn restore(
+    edge: &Edge,
     a: &RestoreArgs,
     raw: &[OsString],
     job_file: Option<PathBuf>,
@@ -548,7 +561,7 @@ pub fn restore(
         command: "restore",
         ..Outcome::default()
     };
-    let r = restore_inner(a, raw, job_file, interrupt, &mut o);
+    let r = restore_inner(edge, a, raw, job_file, interrupt, &mut o);
     run_hooks(&a.job, &o, &r);
     r
 }
@@ -646,6 +659,7 @@ fn hook_env(j: &JobArgs, o: &Outcome, code: u32, r: &Result<u32>) -> Vec<(String
 }
 
 fn backup_inner(
+    edge: &Edge,
     a: &BackupArgs,
     raw: &[OsString],
     job_file: Option<PathBuf>,
@@ -663,15 +677,16 @@ fn backup_inner(
     CopyFlags::parse(&dcopy_letters(j)).map_err(|e| usage(e.to_string()))?;
     let source = robovault::absolute(&a.source)?;
     o.root = Some(source.clone());
-    o.repository = Some(robovault::Location::parse(&a.repo)?.to_string());
+    let repo = edge.repository(&a.repo)?;
+    o.repository = Some(repo.location.to_string());
     o.series = j.series.clone();
     let lock_wait = parse_duration(a.lock_wait.as_deref().unwrap_or("0"))?;
     let run = run_options(j, interrupt, lock_wait)?;
-    let mut job = job_options(j, &a.filespecs, &source, false)?;
+    let start = edge.clock().now().with_timezone(&Local);
+    let mut job = job_options(j, &a.filespecs, &source, false, start)?;
     job.keep_extras = a.keep_extras;
     job.ignore_vanished = a.ignore_vanished;
     job.follow_links = a.follow_links;
-    let start = Local::now();
     let lad = |t: &Option<String>| t.as_deref().map(|t| parse_age(t, start)).transpose();
     job.filters.max_lad = lad(&a.max_lad)?;
     job.filters.min_lad = lad(&a.min_lad)?;
@@ -728,7 +743,7 @@ fn backup_inner(
     };
     let console = console(j, Job::Backup, &source, header(j, &a.filespecs, &eff, job_file))?;
     wait_for_root(j, &source, &opts.run, &console)?;
-    let s = match robovault::backup(&a.source, &a.repo, &opts, &console) {
+    let s = match robovault::backup(&a.source, &repo, &opts, &console) {
         Ok(s) => s,
         Err(e) => {
             let e = fatal(e, &source, &console);
@@ -831,6 +846,7 @@ fn wait_for_root(j: &JobArgs, root: &Path, run: &RunOptions, console: &Console) 
 }
 
 fn restore_inner(
+    edge: &Edge,
     a: &RestoreArgs,
     raw: &[OsString],
     job_file: Option<PathBuf>,
@@ -841,7 +857,8 @@ fn restore_inner(
     filespec_check(&a.filespecs, raw, true)?;
     let target = robovault::absolute(&a.target)?;
     o.root = Some(target.clone());
-    o.repository = Some(robovault::Location::parse(&a.repo)?.to_string());
+    let repo = edge.repository(&a.repo)?;
+    o.repository = Some(repo.location.to_string());
     o.series = j.series.clone();
     let run = run_options(j, interrupt, Duration::ZERO)?;
     // Relative paths select entries; names and wildcards are filespecs.
@@ -856,7 +873,13 @@ fn restore_inner(
     filespec_check(&paths, raw, true)?;
     let mut j_names = j.clone();
     j_names.include_files.clear();
-    let job = job_options(&j_names, &names, &target, true)?;
+    let job = job_options(
+        &j_names,
+        &names,
+        &target,
+        true,
+        edge.clock().now().with_timezone(&Local),
+    )?;
     let mut ours = Vec::new();
     if a.force {
         ours.push("/FORCE".to_owned());
@@ -891,7 +914,7 @@ fn restore_inner(
     };
     let opts = RestoreOptions {
         series: j.series.clone(),
-        snapshot: crate::choice(&a.snapshot)?,
+        snapshot: crate::choice(&a.snapshot, edge.clock().now())?,
         paths: paths.iter().map(|p| p.replace('\\', "/").into_bytes()).collect(),
         copy: CopyFlags::parse(&copy_letters(j, a.owner)).map_err(|e| usage(e.to_string()))?,
         dcopy: CopyFlags::parse(&dcopy_letters(j)).map_err(|e| usage(e.to_string()))?,
@@ -904,7 +927,7 @@ fn restore_inner(
         home: crate::env::home(),
     };
     let console = console(j, Job::Restore, &target, header(j, &names, &eff, job_file))?;
-    let s = match robovault::restore(&a.repo, &a.target, &opts, &console) {
+    let s = match robovault::restore(&repo, &a.target, &opts, &console) {
         Ok(s) => s,
         Err(e) => {
             let e = fatal(e, &target, &console);

@@ -52,6 +52,28 @@ impl ObjectKind {
     }
 }
 
+/// When a delete may happen, as the backend's sharing model allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletes {
+    /// At once: one writer lock covers every writer (a local directory).
+    AtOnce,
+    /// After a grace period: hosts write the store without a common lock,
+    /// so what one host finds unused another may be reusing right now.
+    /// gc condemns first and deletes a grace later (FORMAT.md "Remote
+    /// repositories").
+    AfterGrace,
+}
+
+/// What bounds reading: the disk, or the latency of one request each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// A read costs what the disk takes to serve it.
+    Disk,
+    /// A read is a request with a round trip: readers keep many in flight
+    /// and fetch neighbouring blobs in one request.
+    Requests,
+}
+
 /// Storage for repository objects.
 ///
 /// Contract, for every implementation:
@@ -66,6 +88,14 @@ impl ObjectKind {
 pub trait Backend: Send + Sync {
     /// A human-readable location, for messages.
     fn location(&self) -> String;
+    /// When unused objects may be deleted.
+    fn deletes(&self) -> Deletes {
+        Deletes::AtOnce
+    }
+    /// What bounds a read.
+    fn reads(&self) -> Reads {
+        Reads::Disk
+    }
     /// Names of all objects of `kind`.
     fn list(&self, kind: ObjectKind) -> Result<Vec<String>>;
     /// Names of all objects of `kind` with their last-modified time, where

@@ -33,7 +33,7 @@ pub mod tree;
 
 use std::sync::Arc;
 
-pub use backend::{is_object_name, sync_dir, Backend, LocalBackend, ObjectKind, ObjectWriter};
+pub use backend::{is_object_name, sync_dir, Backend, Deletes, LocalBackend, ObjectKind, ObjectWriter, Reads};
 pub use blob::{compress, decode as decode_blob, BlobKind, BlobLocation, Compression};
 pub use chunker::Chunker;
 pub use config::{ChunkerParams, CompressionParams, Config, FORMAT_VERSION};

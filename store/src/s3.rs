@@ -63,13 +63,19 @@ impl std::fmt::Display for S3Url {
     }
 }
 
-/// Where the gateway is and how to reach it.
-#[derive(Debug, Clone, Default)]
+/// Where the gateway is and how to reach it. The store reads no
+/// environment: the command line fills these in (`--s3-endpoint`, else
+/// `AWS_ENDPOINT_URL`; `--s3-region`, else `AWS_REGION`).
+#[derive(Clone, Default)]
 pub struct S3Options {
-    /// The endpoint URL; default `AWS_ENDPOINT_URL`, else AWS itself.
+    /// The endpoint URL; none is AWS itself.
     pub endpoint: Option<String>,
-    /// The region; default `AWS_REGION`, else `us-east-1`.
+    /// The region; none is `us-east-1`.
     pub region: Option<String>,
+    /// Settings of the client crate by their `AWS_*` names (credentials,
+    /// session token, virtual-hosted style, …), applied before the fields
+    /// above, which win.
+    pub settings: Vec<(String, String)>,
     /// Allow plain `http://` endpoints (loopback test servers).
     pub allow_http: bool,
     /// How long one request may take, answer included, before it is
@@ -165,13 +171,23 @@ impl std::fmt::Debug for S3Backend {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+impl std::fmt::Debug for S3Options {
+    // The settings hold the secret key: only their names are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Options")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("settings", &self.settings.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("allow_http", &self.allow_http)
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .finish()
+    }
 }
 
 impl S3Backend {
-    /// Connects to `url` with credentials from `AWS_ACCESS_KEY_ID` and
-    /// `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`).
+    /// Connects to `url` with the credentials among `opts.settings`
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
     ///
     /// # Errors
     /// [`Error::Remote`] for a bad configuration.
@@ -181,14 +197,18 @@ impl S3Backend {
             object: url.to_string(),
             message,
         };
-        let mut b = AmazonS3Builder::from_env().with_bucket_name(&url.bucket);
-        let region = opts
-            .region
-            .clone()
-            .or_else(|| env("AWS_REGION"))
-            .unwrap_or_else(|| "us-east-1".into());
-        b = b.with_region(region);
-        if let Some(endpoint) = opts.endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL")) {
+        let mut b = AmazonS3Builder::new();
+        for (name, value) in &opts.settings {
+            // Names the client crate does not know are not its settings
+            // (`AWS_PROFILE` and the like): skipped, as the crate does.
+            if let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+                b = b.with_config(key, value);
+            }
+        }
+        b = b
+            .with_bucket_name(&url.bucket)
+            .with_region(opts.region.clone().unwrap_or_else(|| "us-east-1".into()));
+        if let Some(endpoint) = opts.endpoint.clone() {
             if endpoint.starts_with("http://") && !opts.allow_http {
                 return Err(remote(format!(
                     "the endpoint {endpoint} is plain http; pass --s3-allow-http if that is intended (loopback)"
@@ -276,6 +296,12 @@ impl S3Backend {
 impl Backend for S3Backend {
     fn location(&self) -> String {
         self.url.to_string()
+    }
+    fn deletes(&self) -> crate::Deletes {
+        crate::Deletes::AfterGrace
+    }
+    fn reads(&self) -> crate::Reads {
+        crate::Reads::Requests
     }
 
     fn list(&self, kind: ObjectKind) -> Result<Vec<String>> {

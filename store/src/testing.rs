@@ -108,6 +108,12 @@ impl Backend for CrashBackend {
     fn location(&self) -> String {
         self.inner.location()
     }
+    fn deletes(&self) -> crate::Deletes {
+        self.inner.deletes()
+    }
+    fn reads(&self) -> crate::Reads {
+        self.inner.reads()
+    }
     fn list(&self, kind: ObjectKind) -> Result<Vec<String>> {
         self.inner.list(kind)
     }

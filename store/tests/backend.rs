@@ -26,6 +26,9 @@ fn s3() -> Option<Arc<dyn Backend>> {
     let prefix = format!("conformance/{:016x}", rand::random::<u64>());
     let url = S3Url { bucket, prefix };
     let opts = S3Options {
+        endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
+        region: std::env::var("AWS_REGION").ok(),
+        settings: std::env::vars().filter(|(k, _)| k.starts_with("AWS_")).collect(),
         allow_http: true,
         ..S3Options::default()
     };

@@ -256,7 +256,7 @@ fn a_locked_repository_fails_at_once_naming_the_holder() {
     let env = Env::new();
     write(&env.src().join("f"), b"x");
     env.backup_json();
-    let repo = robovault::Repository::open(&env.repo()).unwrap();
+    let repo = robovault::Repository::open(&at(&env.repo())).unwrap();
     let _lock = repo.lock_writer(std::time::Duration::ZERO).unwrap();
     let out = env.run(&["backup", "src", "repo", "--series", "s"]);
     assert_eq!(code(&out), 16);
@@ -692,7 +692,7 @@ fn gc_waits_for_readers_before_deleting_packs() {
     backup_ok(&env);
     assert_eq!(code(&env.run(&["forget", "repo", "--keep-last", "1"])), 0);
     // A reader in this process holds the readers' lock shared.
-    let reader = robovault::Repository::open(&env.repo()).unwrap();
+    let reader = robovault::Repository::open(&at(&env.repo())).unwrap();
     let mut gc = env.cmd().args(["gc", "repo"]).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert!(

@@ -189,3 +189,52 @@ fn hooks_and_history_name_a_remote_repository_by_its_url() {
     let history: Value = serde_json::from_str(&ok(&on(&env, "m1", &["history", &repo, "--json"]))).unwrap();
     assert_eq!(history[0]["repository"], repo.as_str(), "{history}");
 }
+
+#[test]
+fn endpoint_and_region_given_only_as_options_reach_the_gateway() {
+    let Some(repo) = s3_repo() else { return };
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("the gateway's endpoint");
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let env = Env::new();
+    write(&env.src().join("a.txt"), b"by the options alone");
+    write(&env.src().join("d/b.bin"), &random_bytes(3 << 20, 11));
+    // The environment names no endpoint or region, or a dead one: the
+    // options must be what reaches the gateway, and they win over it.
+    let run = |cache: &str, env_endpoint: Option<&str>, a: &[&str]| {
+        let mut c = env.cmd();
+        c.env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("ROBOVAULT_S3_ALLOW_HTTP")
+            .env("ROBOVAULT_CACHE_DIR", env.path(cache))
+            .env("ROBOVAULT_S3_RETRIES", "0")
+            .env("ROBOVAULT_S3_TIMEOUT", "10");
+        if let Some(e) = env_endpoint {
+            c.env("AWS_ENDPOINT_URL", e);
+        }
+        c.args(a)
+            .args(["--s3-endpoint", &endpoint, "--s3-region", &region, "--s3-allow-http"])
+            .output()
+            .unwrap()
+    };
+    let first: Value = serde_json::from_str(&ok(&run("m1", None, &["backup", "src", &repo, "--json"]))).unwrap();
+    assert_eq!(first["files"]["copied"], 2, "{first}");
+    assert_eq!(first["repository"], repo.as_str());
+    // A fresh machine whose environment points at a closed port.
+    ok(&run("m2", Some("http://127.0.0.1:1"), &["restore", &repo, "back"]));
+    assert_same_tree(&env.src(), &env.path("back"));
+    let verify = ok(&run("m2", None, &["verify", &repo, "--read-data"]));
+    assert!(verify.contains("no damage found"), "{verify}");
+    // Without the options that environment is what is used, and it fails.
+    let dead = env
+        .cmd()
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env("ROBOVAULT_CACHE_DIR", env.path("m3"))
+        .env("ROBOVAULT_S3_RETRIES", "0")
+        .env("ROBOVAULT_S3_TIMEOUT", "10")
+        .args(["history", &repo, "--s3-allow-http"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&dead), 16, "{}", text(&dead.stdout));
+    assert!(text(&dead.stderr).contains(&repo), "{}", text(&dead.stderr));
+}

@@ -33,7 +33,7 @@ fn quick() -> RunOptions {
 }
 
 fn run_backup(src: &Path, repo: &Path) -> BackupSummary {
-    backup(src, repo, &opts(), &Silent).expect("backup")
+    backup(src, &at(repo), &opts(), &Silent).expect("backup")
 }
 
 fn run_restore(repo: &Path, target: &Path, snapshot: SnapshotChoice) -> robovault::RestoreSummary {
@@ -42,11 +42,11 @@ fn run_restore(repo: &Path, target: &Path, snapshot: SnapshotChoice) -> robovaul
         run: quick(),
         ..RestoreOptions::default()
     };
-    restore(repo, target, &o, &Silent).expect("restore")
+    restore(&at(repo), target, &o, &Silent).expect("restore")
 }
 
 fn rows(repo: &Path, table: &str) -> u64 {
-    Repository::open(repo)
+    Repository::open(&at(repo))
         .unwrap()
         .index()
         .unwrap()
@@ -250,7 +250,7 @@ fn a_content_change_behind_kept_size_and_mtime_is_seen() {
 
 /// Walks every snapshot's trees and checks them against the index.
 fn check_trees_against_index(repo_path: &Path) {
-    let repo = Repository::open(repo_path).unwrap();
+    let repo = Repository::open(&at(repo_path)).unwrap();
     let index = repo.index().unwrap();
     let series = index.all_series().unwrap();
     for s in &series {
@@ -377,7 +377,7 @@ fn a_flipped_byte_in_a_data_blob_fails_that_file_only() {
     let repo = dir.path().join("repo");
     run_backup(&src, &repo);
     // Find the blob through the pack footers, as a second reader would.
-    let r = Repository::open(&repo).unwrap();
+    let r = Repository::open(&at(&repo)).unwrap();
     let id = BlobId::of(&bad);
     let mut hit = None;
     for name in r.store().backend().list(ObjectKind::Pack).unwrap() {
@@ -422,9 +422,9 @@ fn a_second_writer_is_refused_naming_the_holder() {
     write(&src.join("f"), b"x");
     let repo = dir.path().join("repo");
     run_backup(&src, &repo);
-    let r = Repository::open(&repo).unwrap();
+    let r = Repository::open(&at(&repo)).unwrap();
     let _held = r.lock_writer(std::time::Duration::ZERO).unwrap();
-    let err = backup(&src, &repo, &opts(), &Silent).unwrap_err();
+    let err = backup(&src, &at(&repo), &opts(), &Silent).unwrap_err();
     let text = err.to_string();
     assert!(text.contains(&format!("pid {}", std::process::id())), "{text}");
 }
@@ -500,7 +500,7 @@ fn restore_never_writes_through_a_symlink_in_the_target() {
 }
 
 fn find_pack_of(repo: &Path, data: &[u8]) -> (PathBuf, robovault::store::PackEntry, PackId) {
-    let r = Repository::open(repo).unwrap();
+    let r = Repository::open(&at(repo)).unwrap();
     let id = BlobId::of(data);
     for name in r.store().backend().list(ObjectKind::Pack).unwrap() {
         let pack = PackId::from_hex(&name).unwrap();
@@ -528,7 +528,7 @@ fn damaged_repo() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
 #[test]
 fn verify_is_clean_on_a_sound_repository() {
     let (_dir, repo, _) = damaged_repo();
-    let s = robovault::verify(&repo, robovault::ReadData::All).unwrap();
+    let s = robovault::verify(&at(&repo), robovault::ReadData::All).unwrap();
     assert!(s.problems.is_empty(), "{:?}", s.problems);
     assert_eq!(s.packs_read, s.packs);
     assert!(s.blobs_read >= 3);
@@ -541,12 +541,12 @@ fn verify_read_data_finds_a_flipped_bit_and_names_it() {
     let mut bytes = fs::read(&path).unwrap();
     bytes[entry.offset as usize + 100] ^= 0x10;
     fs::write(&path, bytes).unwrap();
-    let structure = robovault::verify(&repo, robovault::ReadData::None).unwrap();
+    let structure = robovault::verify(&at(&repo), robovault::ReadData::None).unwrap();
     assert!(
         structure.problems.is_empty(),
         "a flipped data bit is invisible without reading data"
     );
-    let s = robovault::verify(&repo, robovault::ReadData::All).unwrap();
+    let s = robovault::verify(&at(&repo), robovault::ReadData::All).unwrap();
     assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
     let p = &s.problems[0];
     assert_eq!(p.object, format!("blob {}", entry.id));
@@ -561,12 +561,12 @@ fn verify_finds_a_truncated_and_a_missing_pack() {
     let (path, _, pack) = find_pack_of(&repo, &victim);
     let bytes = fs::read(&path).unwrap();
     fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
-    let s = robovault::verify(&repo, robovault::ReadData::None).unwrap();
+    let s = robovault::verify(&at(&repo), robovault::ReadData::None).unwrap();
     assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
     assert_eq!(s.problems[0].object, format!("pack {pack}"));
     assert!(s.problems[0].paths.iter().any(|x| x.ends_with(":victim.bin")));
     fs::remove_file(&path).unwrap();
-    let s = robovault::verify(&repo, robovault::ReadData::None).unwrap();
+    let s = robovault::verify(&at(&repo), robovault::ReadData::None).unwrap();
     assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
     assert!(s.problems[0].message.contains("missing"), "{}", s.problems[0].message);
 }
@@ -580,7 +580,7 @@ fn a_damaged_directory_tree_fails_that_directory_only_on_restore() {
     let repo = dir.path().join("repo");
     run_backup(&src, &repo);
     // The tree of `sub` holds exactly one node named inner.txt.
-    let r = Repository::open(&repo).unwrap();
+    let r = Repository::open(&at(&repo)).unwrap();
     let snap = r.index().unwrap().snapshots(None).unwrap().remove(0);
     let root = r.read_tree(&BlobId(snap.root_tree.0)).unwrap();
     let sub_id = match &root.nodes.iter().find(|n| n.name == b"sub").unwrap().content {
@@ -618,10 +618,10 @@ fn gc_refuses_to_run_on_a_stale_index() {
         let _ = fs::remove_file(repo.join(format!("index.sqlite{suffix}")));
     }
     fs::write(repo.join("index.sqlite"), saved).unwrap();
-    let err = robovault::gc(&repo, &robovault::GcOptions::default()).unwrap_err();
+    let err = robovault::gc(&at(&repo), &robovault::GcOptions::default()).unwrap_err();
     assert!(err.to_string().contains("repair index"), "{err}");
-    robovault::repair_index(&repo, std::time::Duration::ZERO).unwrap();
-    robovault::gc(&repo, &robovault::GcOptions::default()).unwrap();
+    robovault::repair_index(&at(&repo), std::time::Duration::ZERO).unwrap();
+    robovault::gc(&at(&repo), &robovault::GcOptions::default()).unwrap();
     let out = dir.path().join("out");
     run_restore(&repo, &out, SnapshotChoice::Latest);
     assert_same_tree(&src, &out);
@@ -637,14 +637,14 @@ fn repair_skips_a_snapshot_whose_trees_are_gone_and_keeps_the_others() {
     write(&src.join("b"), b"second");
     let second = run_backup(&src, &repo);
     // Remove the pack holding the second snapshot's root tree.
-    let r = Repository::open(&repo).unwrap();
+    let r = Repository::open(&at(&repo)).unwrap();
     let snap = r.index().unwrap().snapshots(None).unwrap().remove(1);
     let root_bytes = robovault::store::Tree::encode(&r.read_tree(&BlobId(snap.root_tree.0)).unwrap());
     drop(r);
     let (path, _, _) = find_pack_of(&repo, &root_bytes);
     fs::remove_file(path).unwrap();
     fs::remove_file(repo.join("index.sqlite")).unwrap();
-    let s = robovault::repair_index(&repo, std::time::Duration::ZERO).unwrap();
+    let s = robovault::repair_index(&at(&repo), std::time::Duration::ZERO).unwrap();
     assert_eq!(s.snapshots, 1);
     assert_eq!(s.damaged_snapshots.len(), 1);
     assert!(
@@ -675,7 +675,7 @@ fn list_only_writes_nothing_to_the_repository() {
         list_only: true,
         ..Default::default()
     });
-    let plan = backup(&src, &repo, &list_only, &Silent).unwrap();
+    let plan = backup(&src, &at(&repo), &list_only, &Silent).unwrap();
     assert!(!repo.exists(), "no repository is created");
     assert_eq!(plan.snapshot, None);
     assert_eq!(plan.counts.files.copied, 1);
@@ -686,7 +686,7 @@ fn list_only_writes_nothing_to_the_repository() {
         .map(|d| walk_sorted(&repo.join(d)))
         .collect();
     let index = std::fs::read(repo.join("index.sqlite")).unwrap();
-    let plan = backup(&src, &repo, &list_only, &Silent).unwrap();
+    let plan = backup(&src, &at(&repo), &list_only, &Silent).unwrap();
     assert_eq!((plan.counts.files.copied, plan.counts.files.skipped), (1, 1));
     let after: Vec<_> = ["snapshots", "packs"]
         .iter()
@@ -724,7 +724,7 @@ fn excluded_entries_leave_the_snapshot_unless_kept() {
             ..Default::default()
         })
     };
-    let s = backup(&src, &repo, &exclude(true), &Silent).unwrap();
+    let s = backup(&src, &at(&repo), &exclude(true), &Silent).unwrap();
     assert_eq!(s.counts.files.extras, 0, "excluded entries are not extras");
     let out = dir.path().join("kept");
     run_restore(&repo, &out, SnapshotChoice::Latest);
@@ -732,7 +732,7 @@ fn excluded_entries_leave_the_snapshot_unless_kept() {
         out.join("cache/c.bin").exists() && out.join("x.log").exists(),
         "--keep-extras carries them"
     );
-    let s = backup(&src, &repo, &exclude(false), &Silent).unwrap();
+    let s = backup(&src, &at(&repo), &exclude(false), &Silent).unwrap();
     assert_eq!(s.exit_code, 0);
     let out = dir.path().join("dropped");
     run_restore(&repo, &out, SnapshotChoice::Latest);
@@ -740,7 +740,7 @@ fn excluded_entries_leave_the_snapshot_unless_kept() {
     assert!(out.join("keep.txt").exists());
     // Earlier snapshots never change.
     let first = dir.path().join("first");
-    let hist = robovault::history(&Repository::open(&repo).unwrap(), None, false).unwrap();
+    let hist = robovault::history(&Repository::open(&at(&repo)).unwrap(), None, false).unwrap();
     let id = hist[0].runs[0].0.snap_id.clone();
     run_restore(&repo, &first, SnapshotChoice::Id(id));
     assert!(first.join("cache/c.bin").exists());
@@ -760,7 +760,7 @@ fn a_run_against_another_baseline_records_the_whole_tree_afresh() {
         baseline: robovault::BaselineChoice::Empty,
         ..opts()
     };
-    let s = backup(&src, &repo, &fresh, &Silent).unwrap();
+    let s = backup(&src, &at(&repo), &fresh, &Silent).unwrap();
     assert_eq!(s.counts.files.copied, 1, "everything is Lonely");
     assert_eq!(s.new_data, 0);
     let out = dir.path().join("out");
@@ -782,7 +782,7 @@ fn a_run_against_another_baseline_records_the_whole_tree_afresh() {
 fn plant_tree(repo_path: &Path, tree: &robovault::store::Tree) -> BlobId {
     use robovault::store::{BlobKind, Packer};
     use std::sync::{Arc, Mutex};
-    let repo = Repository::open(repo_path).unwrap();
+    let repo = Repository::open(&at(repo_path)).unwrap();
     let bytes = tree.encode();
     let id = BlobId::of(&bytes);
     let packs = Arc::new(Mutex::new(Vec::new()));
@@ -850,7 +850,7 @@ fn a_crafted_snapshot_with_escaping_names_writes_nothing_outside_target() {
     run_backup(&src, &repo_path);
     let outside = dir.path().join("outside");
     write(&outside.join("sentinel"), b"untouched");
-    let repo = Repository::open(&repo_path).unwrap();
+    let repo = Repository::open(&at(&repo_path)).unwrap();
     let snap = robovault::choose(&repo, None, &SnapshotChoice::Latest).unwrap().1;
     let root = repo.read_tree(&BlobId(snap.root_tree.0)).unwrap();
     drop(repo);
@@ -973,7 +973,7 @@ fn hostile_names_in_index_rows_never_reach_a_tree_or_the_target() {
         },
         ..opts()
     };
-    let s = backup(&src, &repo_path, &o, &Silent).expect("backup");
+    let s = backup(&src, &at(&repo_path), &o, &Silent).expect("backup");
     assert!(s.exit_code < 16, "{:?}", s.errors);
     let out = dir.path().join("out");
     let r = run_restore(&repo_path, &out, SnapshotChoice::Latest);
@@ -1008,12 +1008,12 @@ fn a_mirror_restore_refuses_the_home_directory_it_is_given() {
         ..RestoreOptions::default()
     };
     // The home directory comes from the options, not from the process's HOME.
-    let refused = restore(&repo, &home, &mirror(Some(home.clone())), &Silent);
+    let refused = restore(&at(&repo), &home, &mirror(Some(home.clone())), &Silent);
     assert!(
         matches!(&refused, Err(robovault::Error::Refused(m)) if m.contains("home directory")),
         "{refused:?}"
     );
     assert_eq!(fs::read(home.join("keep")).unwrap(), b"mine");
-    restore(&repo, &home, &mirror(None), &Silent).expect("not the home directory given");
+    restore(&at(&repo), &home, &mirror(None), &Silent).expect("not the home directory given");
     assert!(!home.join("keep").exists(), "a mirror of the snapshot");
 }

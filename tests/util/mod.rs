@@ -257,3 +257,9 @@ pub fn write_at(dir: &rustix::fd::OwnedFd, name: &str, data: &[u8]) {
     .unwrap();
     rustix::io::write(&f, data).unwrap();
 }
+
+/// The options of the local repository at `path`, as the engine takes them.
+#[allow(dead_code)]
+pub fn at(path: &Path) -> robovault::RepositoryOptions {
+    robovault::RepositoryOptions::local(path).expect("an absolute repository path")
+}

@@ -1,0 +1,79 @@
+//! What the engine is told about the world instead of looking: where the
+//! repository is and how to reach it, where a remote repository's cache
+//! lives, and what time it is. The command line builds these once, from its
+//! arguments, the environment and the stored defaults; below it nothing
+//! reads an environment variable, the home directory or the wall clock.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use robovault_store::S3Options;
+
+use crate::{Error, Location, Result};
+
+/// The time, as the engine asks for it: snapshot and run times, the grace
+/// period of a remote gc, the names of index copies, retention.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A repository to open or create, and everything needed to reach it.
+#[derive(Debug, Clone)]
+pub struct RepositoryOptions {
+    /// Where it is.
+    pub location: Location,
+    /// How to reach an S3 repository's gateway; unused for a local one.
+    pub s3: S3Options,
+    /// Where remote repositories keep their local index and lock files, one
+    /// directory per repository id below it; none when the user has no
+    /// cache directory (then a remote repository cannot be opened).
+    pub cache_dir: Option<PathBuf>,
+    /// The clock every command on this repository asks.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl RepositoryOptions {
+    /// A repository at `location`, with the system clock, no S3 settings
+    /// and no cache directory.
+    pub fn new(location: Location) -> RepositoryOptions {
+        RepositoryOptions {
+            location,
+            s3: S3Options::default(),
+            cache_dir: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// A local repository at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when a relative path cannot be made absolute.
+    pub fn local(path: &Path) -> Result<RepositoryOptions> {
+        Ok(RepositoryOptions::new(Location::Local(crate::absolute(path)?)))
+    }
+
+    /// The cache directory of the remote repository `id`, created.
+    ///
+    /// # Errors
+    /// No cache directory was given, or it cannot be created.
+    pub(crate) fn cache_for(&self, id: &str) -> Result<PathBuf> {
+        let base = self.cache_dir.as_ref().ok_or_else(|| {
+            Error::Usage("no cache directory: set HOME, XDG_CACHE_HOME or ROBOVAULT_CACHE_DIR".into())
+        })?;
+        let dir = base.join(id);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating the cache directory", &dir, e))?;
+        Ok(dir)
+    }
+}
