@@ -152,7 +152,7 @@ pub fn backup(
     opts: &BackupOptions,
     reporter: &dyn Reporter,
 ) -> Result<BackupSummary> {
-    let clock = Arc::clone(&repo_opts.clock);
+    let clock = &repo_opts.clock;
     let started = clock.now();
     let source = absolute(source)?;
     let root_meta = fs::metadata(&source).map_err(|e| Error::Source {
@@ -165,11 +165,7 @@ pub fn backup(
             error: std::io::Error::from_raw_os_error(rustix::io::Errno::NOTDIR.raw_os_error()),
         });
     }
-    let local_repo = match &repo_opts.location {
-        crate::Location::Local(path) => Some(path.as_path()),
-        crate::Location::S3(_) => None,
-    };
-    check_backup_paths(&source, local_repo, &opts.job.filters)?;
+    check_backup_paths(&source, repo_opts.location.local(), &opts.job.filters)?;
     if opts.job.follow_links && opts.move_mode != MoveMode::Off {
         // A followed link leads outside SOURCE: moving through it would
         // delete what the job does not own.

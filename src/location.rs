@@ -30,6 +30,14 @@ impl Location {
         Ok(Location::Local(crate::absolute(given)?))
     }
 
+    /// The directory of a local repository.
+    pub fn local(&self) -> Option<&Path> {
+        match self {
+            Location::Local(path) => Some(path),
+            Location::S3(_) => None,
+        }
+    }
+
     /// The S3 URL of a remote repository.
     pub fn remote(&self) -> Option<&S3Url> {
         match self {

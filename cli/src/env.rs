@@ -101,13 +101,22 @@ impl Edge {
         Ok(S3Options {
             endpoint: self.s3.endpoint.clone().or_else(|| var("AWS_ENDPOINT_URL")),
             region: self.s3.region.clone().or_else(|| var("AWS_REGION")),
-            // Credentials and the client's other settings, by their names.
-            settings: std::env::vars().filter(|(k, _)| k.starts_with("AWS_")).collect(),
+            settings: aws_settings(),
             allow_http: self.s3.allow_http || var("ROBOVAULT_S3_ALLOW_HTTP").is_some_and(|v| v == "1" || v == "true"),
             timeout,
             retries,
         })
     }
+}
+
+/// Credentials and the S3 client's other settings, by their `AWS_*` names.
+/// A variable that is not Unicode cannot be one of them and is passed over
+/// (`std::env::vars` would panic on it).
+fn aws_settings() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| k.starts_with("AWS_"))
+        .collect()
 }
 
 /// The environment variable `name` parsed, if set; a clear error naming it
