@@ -25,7 +25,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rayon::prelude::*;
@@ -47,7 +47,8 @@ use crate::packcheck::{Lost, PackCheck, Presence};
 use crate::paths::{absolute, check_backup_paths, child_rel};
 use crate::repo::{hostname, packer_into, Repository};
 use crate::report::{DirLine, EntryLine, Progress, Reporter};
-use crate::retry::{ChangedWhileReading, Failure, Retry};
+use crate::retry::{ChangedWhileReading, Failure};
+use crate::run_state::RunState;
 use crate::summary::{Class, Counts, RunError};
 use crate::{display_bytes, Error, Result};
 
@@ -270,12 +271,10 @@ pub fn backup(
         opts,
         job: &opts.job,
         reporter,
-        errors: Mutex::new(Vec::new()),
+        state: RunState::new(&opts.run, reporter),
         new_data: AtomicU64::new(0),
         files_read: AtomicU64::new(0),
         bytes_read: AtomicU64::new(0),
-        copy_nanos: AtomicU64::new(0),
-        wait_nanos: AtomicU64::new(0),
         moved: Mutex::new(Vec::new()),
         visited: Mutex::new(Default::default()),
     };
@@ -297,18 +296,15 @@ pub fn backup(
     };
     let lost = run.sink.as_ref().map(|s| s.packs.lost()).unwrap_or_default();
     let Run {
-        errors,
+        state,
         new_data,
         files_read,
         bytes_read,
-        copy_nanos,
-        wait_nanos,
         moved,
         ..
     } = run;
+    let totals = state.finish();
     drop(packer);
-    let mut errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
-    errors.sort_by(|a, b| a.path.cmp(&b.path));
     let new_data = new_data.into_inner();
     let mut counts = root.counts;
     let exit_code = counts.exit_code();
@@ -324,14 +320,14 @@ pub fn backup(
         started,
         ended,
         counts,
-        copy_time: Duration::from_nanos(copy_nanos.into_inner()),
-        wait_time: Duration::from_nanos(wait_nanos.into_inner()),
+        copy_time: totals.copy_time,
+        wait_time: totals.wait_time,
         new_data,
         files_read: files_read.into_inner(),
         bytes_read: bytes_read.into_inner(),
         blobs_stored: stats.blobs,
         packed_bytes: stats.packed_bytes,
-        errors,
+        errors: totals.errors,
         exit_code,
     };
     let (Some(repo), Some(index), Some((writer, series))) = (repo.as_ref(), index, writer) else {
@@ -476,7 +472,7 @@ fn move_sources(
     let depth = |m: &Moved| m.rel.iter().filter(|c| **c == b'/').count();
     let mut keyed: Vec<(usize, Moved)> = moved.drain(..).map(|m| (depth(&m), m)).collect();
     keyed.sort_by(|(da, a), (db, b)| db.cmp(da).then(a.dir.cmp(&b.dir)).then_with(|| a.rel.cmp(&b.rel)));
-    let retry = Retry::new(&opts.run, reporter, None);
+    let retry = crate::retry::Retry::new(&opts.run, reporter, None);
     let mut failures = Vec::new();
     for (_, m) in keyed {
         if m.dir && opts.move_mode != MoveMode::FilesAndDirs {
@@ -561,12 +557,11 @@ struct Run<'a> {
     opts: &'a BackupOptions,
     job: &'a JobOptions,
     reporter: &'a dyn Reporter,
-    errors: Mutex<Vec<RunError>>,
+    /// Failures, times and retries, as a restore keeps them.
+    state: RunState<'a>,
     new_data: AtomicU64,
     files_read: AtomicU64,
     bytes_read: AtomicU64,
-    copy_nanos: AtomicU64,
-    wait_nanos: AtomicU64,
     moved: Mutex<Vec<Moved>>,
     /// Directories walked under `--follow-links` (device, inode).
     visited: Mutex<std::collections::HashSet<(u64, u64)>>,
@@ -719,21 +714,16 @@ impl Run<'_> {
     }
 
     fn check_interrupt(&self) -> Result<()> {
-        if self.opts.run.interrupt.load(Ordering::Relaxed) {
-            Err(Error::Interrupted)
-        } else {
-            Ok(())
-        }
+        self.state.check_interrupt()
     }
 
     fn fail(&self, err: RunError) {
-        self.reporter.error(&err, crate::report::Next::NotRetried);
-        self.record(err);
+        self.state.fail(err);
     }
 
     /// Records a failure that was already reported.
     fn record(&self, err: RunError) {
-        lock(&self.errors).push(err);
+        self.state.record(err);
     }
 
     fn base_seq(&self) -> u64 {
@@ -785,25 +775,15 @@ impl Run<'_> {
         })
     }
 
-    /// The retries of ROBOCOPY.md §7.1 for one item, `line` repeated
-    /// before each.
-    fn retry<'b>(&'b self, line: Option<EntryLine<'b>>) -> Retry<'b> {
-        Retry::new(&self.opts.run, self.reporter, line)
-    }
-
     /// Lists a subdirectory, retrying per ROBOCOPY.md §7.1 (an unreadable
     /// directory is retried like an unreadable file). The inner error is
     /// the directory's failure, already reported.
     fn list_subdir(&self, abs: &Path, rel: &[u8]) -> Result<std::result::Result<Listing, RunError>> {
         // Lets a test remove or swap a directory its parent's listing saw.
         pause_point("before-list");
-        let retry = self.retry(None);
-        let result = retry.run(rel, || {
+        self.state.retried(rel, || {
             Ok(list_dir(abs).map_err(|e| Failure::io("Scanning Source Directory", e)))
-        });
-        self.wait_nanos
-            .fetch_add(retry.waited.get().as_nanos() as u64, Ordering::Relaxed);
-        result
+        })
     }
 
     /// Opens one directory, listed by the caller: its line, its extras and
@@ -1828,19 +1808,11 @@ impl Run<'_> {
         follow: bool,
         line: Option<EntryLine<'_>>,
     ) -> Result<std::result::Result<FileData, RunError>> {
-        let retry = self.retry(line);
-        let start = Instant::now();
-        let result = retry.run(rel, || {
+        self.state.timed(rel, line, || {
             Ok(self
                 .read_once(abs, meta.size, (meta.dev, meta.ino), follow)?
                 .map_err(|e| Failure::io("Copying File", e)))
-        });
-        let total = start.elapsed();
-        let waits = retry.waited.get().min(total);
-        self.wait_nanos.fetch_add(waits.as_nanos() as u64, Ordering::Relaxed);
-        self.copy_nanos
-            .fetch_add((total - waits).as_nanos() as u64, Ordering::Relaxed);
-        result
+        })
     }
 
     fn read_once(

@@ -35,6 +35,7 @@ mod repo;
 mod report;
 mod restore;
 mod retry;
+mod run_state;
 mod stats;
 mod summary;
 mod verify;

@@ -33,7 +33,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,7 +51,8 @@ use crate::options::RepositoryOptions;
 use crate::paths::{canonical_or_ancestor, child_rel, components};
 use crate::repo::Repository;
 use crate::report::{DirLine, EntryLine, Progress, Reporter};
-use crate::retry::{Failure, Retry};
+use crate::retry::Failure;
+use crate::run_state::RunState;
 use crate::summary::{Class, Counts, RunError};
 use crate::{Error, Result};
 use target::TargetDirs;
@@ -282,12 +283,10 @@ pub fn restore(
         repo: &repo,
         opts,
         reporter,
-        errors: Mutex::new(Vec::new()),
+        state: RunState::new(&opts.run, reporter),
         links: Mutex::new(HashMap::new()),
         dirs: TargetDirs::new(root_fd),
         protected,
-        copy_nanos: AtomicU64::new(0),
-        wait_nanos: AtomicU64::new(0),
         prefetched: Mutex::new(HashMap::new()),
         counts: Mutex::new(Counts::default()),
         fatal: Mutex::new(None),
@@ -334,11 +333,10 @@ pub fn restore(
             }
         }
     }
-    let mut errors = run.errors.into_inner().unwrap_or_else(|p| p.into_inner());
-    if !errors.is_empty() && forgotten(&repo, &snapshot)? {
+    let totals = run.state.finish();
+    if !totals.errors.is_empty() && forgotten(&repo, &snapshot)? {
         return Err(Error::ForgottenMeanwhile(snapshot.snap_id));
     }
-    errors.sort_by(|a, b| a.path.cmp(&b.path));
     if opts.run.interrupt.load(Ordering::SeqCst) {
         return Err(Error::Interrupted);
     }
@@ -350,11 +348,11 @@ pub fn restore(
         list_only,
         started,
         ended: repo.clock().now(),
-        copy_time: Duration::from_nanos(run.copy_nanos.into_inner()),
-        wait_time: Duration::from_nanos(run.wait_nanos.into_inner()),
+        copy_time: totals.copy_time,
+        wait_time: totals.wait_time,
         exit_code: counts.exit_code(),
         counts,
-        errors,
+        errors: totals.errors,
         warnings,
     })
 }
@@ -585,15 +583,14 @@ struct RestoreRun<'a> {
     repo: &'a Repository,
     opts: &'a RestoreOptions,
     reporter: &'a dyn Reporter,
-    errors: Mutex<Vec<RunError>>,
+    /// Failures, times and retries, as a backup keeps them.
+    state: RunState<'a>,
     /// Hard-link groups: (dev, ino) of the source → path relative to TARGET
     /// of the first member restored, behind the group's own lock.
     links: Mutex<HashMap<(u64, u64), LinkSlot>>,
     dirs: TargetDirs,
     /// The repository inside TARGET under a forced mirror: never deleted.
     protected: Option<Vec<u8>>,
-    copy_nanos: AtomicU64,
-    wait_nanos: AtomicU64,
     /// Blobs fetched ahead from a remote store, taken when written.
     prefetched: Mutex<HashMap<BlobId, Vec<u8>>>,
     /// What the directory tasks counted.
@@ -760,17 +757,12 @@ fn meta_of_node(node: &Node) -> SourceMeta {
 
 impl RestoreRun<'_> {
     fn fail(&self, err: RunError) {
-        self.reporter.error(&err, crate::report::Next::NotRetried);
-        self.record(err);
+        self.state.fail(err);
     }
 
     /// Records a failure that was already reported.
     fn record(&self, err: RunError) {
-        self.errors.lock().unwrap_or_else(|p| p.into_inner()).push(err);
-    }
-
-    fn retry<'b>(&'b self, line: Option<EntryLine<'b>>) -> Retry<'b> {
-        Retry::new(&self.opts.run, self.reporter, line)
+        self.state.record(err);
     }
 
     /// Runs a retried action and books its time (§4.6 Times row).
@@ -780,15 +772,7 @@ impl RestoreRun<'_> {
         line: Option<EntryLine<'_>>,
         attempt: impl FnMut() -> Result<std::result::Result<T, Failure>>,
     ) -> Result<std::result::Result<T, RunError>> {
-        let retry = self.retry(line);
-        let start = std::time::Instant::now();
-        let r = retry.run(rel, attempt);
-        let total = start.elapsed();
-        let waited = retry.waited.get().min(total);
-        self.wait_nanos.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
-        self.copy_nanos
-            .fetch_add((total - waited).as_nanos() as u64, Ordering::Relaxed);
-        r
+        self.state.timed(rel, line, attempt)
     }
 
     fn writes(&self) -> bool {
