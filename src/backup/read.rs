@@ -1,0 +1,470 @@
+//! Acting on a non-directory: its extended attributes and link target, its
+//! content read once (small files in one call, larger ones chunked, the
+//! next batch read while this one is hashed and compressed), checked
+//! against a change during the read, and its chunks stored. Also the
+//! descriptor tricks that reach paths longer than `PATH_MAX`.
+
+use std::fs::{self, File, Metadata};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use rayon::prelude::*;
+use robovault_index::ChildVersion;
+use robovault_store::{pause_point, BlobId, BlobKind, Chunker, NodeContent, NodeKind};
+use rustix::fs::{Mode, OFlags};
+
+use super::classify::{classify, is_dir_entry, is_vanished, Outcome, RowAction};
+use super::moving::Moved;
+use super::{lock, MoveMode, Run};
+use crate::convert::to_blob;
+use crate::job::tags;
+use crate::node::{entry_of, make_node, read_xattrs, SourceMeta};
+use crate::report::EntryLine;
+use crate::retry::{ChangedWhileReading, Failure};
+use crate::summary::{Class, RunError};
+use crate::Result;
+
+/// Files below this size are read in one call as one chunk, sparing the
+/// chunker's buffer (the chunker never cuts below its minimum anyway).
+pub(super) const SMALL_FILE: u64 = 256 * 1024;
+
+/// Chunks of one file hashed and compressed in parallel, by total size.
+pub(super) const BATCH_BYTES: usize = 4 << 20;
+
+pub(super) struct FileData {
+    pub(super) chunks: Vec<BlobId>,
+    pub(super) meta: SourceMeta,
+}
+
+/// The next chunks of a file, up to about [`BATCH_BYTES`]; empty at the end.
+pub(super) fn next_batch<R: Read>(chunker: &mut Chunker<R>) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    while bytes < BATCH_BYTES {
+        match chunker.next() {
+            Some(chunk) => {
+                let chunk = chunk?;
+                bytes += chunk.len();
+                batch.push(chunk);
+            }
+            None => break,
+        }
+    }
+    Ok(batch)
+}
+
+pub(super) fn changed() -> std::io::Error {
+    ChangedWhileReading::io()
+}
+
+/// Directory paths from this length on are reached through a descriptor.
+pub(super) const LONG_PATH: usize = 2048;
+
+/// A path for a directory that works however deep it lies. Past
+/// [`LONG_PATH`] bytes the directory is opened (`O_PATH`, no read right
+/// needed) and named `/proc/self/fd/N` while the descriptor is held, so the
+/// paths of the entries below it stay far from `PATH_MAX` (4096 bytes);
+/// without `/proc` the long path is kept and fails with ENAMETOOLONG.
+pub(super) fn shorten(abs: &Path) -> (Option<OwnedFd>, PathBuf) {
+    if abs.as_os_str().len() < LONG_PATH {
+        return (None, abs.to_owned());
+    }
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    match rustix::fs::open(abs, flags, Mode::empty()) {
+        Ok(fd) => {
+            let short = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+            if short.is_dir() {
+                (Some(fd), short)
+            } else {
+                (None, abs.to_owned())
+            }
+        }
+        Err(_) => (None, abs.to_owned()),
+    }
+}
+
+/// A path for `abs` however long, for calls that take a path: past
+/// [`LONG_PATH`] bytes its parent is opened piece by piece, each piece
+/// below the last, and the entry named `/proc/self/fd/N/<name>` while the
+/// descriptor is held. On any failure the long path is kept (and fails
+/// with ENAMETOOLONG).
+pub(super) fn reach(abs: &Path) -> (Option<OwnedFd>, PathBuf) {
+    let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
+        return (None, abs.to_owned());
+    };
+    if abs.as_os_str().len() < LONG_PATH {
+        return (None, abs.to_owned());
+    }
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut fd: Option<OwnedFd> = None;
+    let mut rest = parent.as_os_str().as_bytes();
+    while !rest.is_empty() {
+        // Cut at a separator: names are at most 255 bytes, so there is one.
+        let cut = if rest.len() <= LONG_PATH {
+            rest.len()
+        } else {
+            match rest[..LONG_PATH].iter().rposition(|c| *c == b'/') {
+                Some(i) if i > 0 => i,
+                _ => return (None, abs.to_owned()),
+            }
+        };
+        let piece = std::ffi::OsStr::from_bytes(&rest[..cut]);
+        let opened = match &fd {
+            None => rustix::fs::open(piece, flags, Mode::empty()),
+            Some(dir) => rustix::fs::openat(dir, piece, flags, Mode::empty()),
+        };
+        match opened {
+            Ok(next) => fd = Some(next),
+            Err(_) => return (None, abs.to_owned()),
+        }
+        rest = &rest[cut..];
+        while let [b'/', tail @ ..] = rest {
+            rest = tail;
+        }
+    }
+    match fd {
+        Some(fd) => {
+            let short = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())).join(name);
+            (Some(fd), short)
+        }
+        None => (None, abs.to_owned()),
+    }
+}
+
+impl Run<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn nondir_item(
+        &self,
+        abs: &Path,
+        rel: &[u8],
+        name: &[u8],
+        mut meta: SourceMeta,
+        (kind, follow): (NodeKind, bool),
+        base: Option<ChildVersion>,
+        mut out: Outcome,
+    ) -> Result<Outcome> {
+        let filters = &self.job.filters;
+        let classes = &self.job.classes;
+        if !filters.included(rel) {
+            // Not a matching file: not counted, not in the snapshot.
+            if let Some(b) = &base {
+                if !is_dir_entry(b) {
+                    self.report_unselected(rel, b);
+                }
+                if is_dir_entry(b) {
+                    self.base_only(rel, b, &mut out)?;
+                } else {
+                    self.excluded(rel, b, &mut out)?;
+                }
+            }
+            return Ok(out);
+        }
+        let listed_size = if kind == NodeKind::File { meta.size } else { 0 };
+        out.counts.files.total += 1;
+        out.counts.bytes.total += listed_size;
+        let skip = |out: &mut Outcome, tag: &'static str| {
+            out.counts.files.skipped += 1;
+            out.counts.bytes.skipped += listed_size;
+            self.reporter.entry(&EntryLine {
+                rel,
+                tag,
+                size: listed_size,
+                mtime: meta.mtime,
+                verbose_only: true,
+                full_path: false,
+            });
+        };
+        let link_to_dir = kind == NodeKind::Symlink && fs::metadata(abs).is_ok_and(|m| m.is_dir());
+        let rejected = if filters.file_excluded(rel) {
+            Some(tags::NAMED)
+        } else {
+            filters.reject(rel, &meta, kind, link_to_dir)
+        };
+        if let Some(tag) = rejected {
+            skip(&mut out, tag);
+            if let Some(b) = &base {
+                if is_dir_entry(b) {
+                    self.base_only(rel, b, &mut out)?;
+                } else {
+                    self.excluded(rel, b, &mut out)?;
+                }
+            }
+            return Ok(out);
+        }
+        let base = match base {
+            Some(b) if b.entry.kind != kind.code() => {
+                // Mismatched.
+                if !self.mismatch(rel, &b, false, listed_size, meta.mtime, &mut out)? {
+                    return Ok(out);
+                }
+                None
+            }
+            other => other,
+        };
+        let xattrs = match read_xattrs(abs) {
+            Ok(x) => x,
+            Err(e) => return self.failed_item(rel, listed_size, base.as_ref(), &e, out),
+        };
+        let target = if kind == NodeKind::Symlink {
+            match fs::read_link(abs) {
+                Ok(t) => Some(t.into_os_string().into_vec()),
+                Err(e) => return self.failed_item(rel, listed_size, base.as_ref(), &e, out),
+            }
+        } else {
+            None
+        };
+        let class = match &base {
+            None => Class::Lonely,
+            Some(b) => classify(&meta, &xattrs, target.as_deref(), &b.entry, &self.names, classes),
+        };
+        let class = self.unless_lost(class, kind, base.as_ref())?;
+        if classes.skips(class) {
+            skip(&mut out, class.tag(false, false));
+            if let Some(b) = &base {
+                self.keep(rel, b, &mut out)?;
+            }
+            return Ok(out);
+        }
+        // Whether the content is read again; Same without --is is not.
+        let reread = match class {
+            Class::Same => classes.include_same,
+            _ => true,
+        };
+        // Tweaked and Modified count as copied only if the content changed
+        // (or --it forces Tweaked): their line waits for the outcome.
+        let decided_after = matches!(class, Class::Modified) || (class == Class::Tweaked && !classes.include_tweaked);
+        let planned = EntryLine {
+            rel,
+            tag: class.tag(false, true),
+            size: listed_size,
+            mtime: meta.mtime,
+            verbose_only: false,
+            full_path: false,
+        };
+        if class == Class::Same && !reread {
+            // Reported below, with the skip.
+        } else if !decided_after {
+            self.reporter.entry(&planned);
+        }
+        let base_chunks = base.as_ref().and_then(|b| b.entry.chunks.clone());
+        if kind == NodeKind::File && reread && !self.job.list_only {
+            // Lets a test change the file between the walk and the read.
+            pause_point("before-read");
+        }
+        let content = match kind {
+            NodeKind::File if !reread || self.job.list_only => {
+                NodeContent::Chunks(base_chunks.iter().flatten().map(to_blob).collect())
+            }
+            NodeKind::File => match self.read_file(abs, rel, &meta, follow, (!decided_after).then_some(planned))? {
+                Ok(data) => {
+                    meta = data.meta;
+                    NodeContent::Chunks(data.chunks)
+                }
+                Err(err) => {
+                    let vanished = err.code == rustix::io::Errno::NOENT.raw_os_error()
+                        || err.code == rustix::io::Errno::NOTDIR.raw_os_error();
+                    if vanished {
+                        if self.job.ignore_vanished {
+                            out.counts.files.skipped += 1;
+                            out.counts.bytes.skipped += listed_size;
+                        } else {
+                            out.counts.files.failed += 1;
+                            out.counts.bytes.failed += listed_size;
+                            self.record(err);
+                        }
+                        if let Some(b) = &base {
+                            self.close_subtree(b, &mut out)?;
+                        }
+                        return Ok(out);
+                    }
+                    out.counts.files.failed += 1;
+                    out.counts.bytes.failed += listed_size;
+                    self.record(err);
+                    if let Some(b) = &base {
+                        self.keep(rel, b, &mut out)?;
+                    }
+                    return Ok(out);
+                }
+            },
+            NodeKind::Symlink => NodeContent::Target(target.unwrap_or_default()),
+            _ => NodeContent::None,
+        };
+        let node = make_node(name, &meta, kind, xattrs, &self.names, content);
+        let entry = entry_of(&node, &meta);
+        let same_content = kind != NodeKind::File || entry.chunks == base_chunks;
+        let copied = match class {
+            Class::Same => reread,
+            Class::Tweaked if classes.include_tweaked => true,
+            // Under --list-only nothing is read: the content is presumed
+            // unchanged, the common case (a chmod, a touch).
+            Class::Tweaked | Class::Modified => !same_content,
+            _ => true,
+        };
+        // Links and special files count in the Files row with 0 bytes.
+        let size = if kind == NodeKind::File { node.size } else { 0 };
+        out.counts.bytes.total = out.counts.bytes.total - listed_size + size;
+        if copied {
+            out.counts.files.copied += 1;
+            out.counts.bytes.copied += size;
+            if self.opts.move_mode != MoveMode::Off {
+                let file_size = (kind == NodeKind::File).then_some(meta.size);
+                lock(&self.moved).push(Moved {
+                    rel: rel.to_vec(),
+                    dir: false,
+                    seen: (meta.dev, meta.ino, meta.mtime, file_size),
+                });
+            }
+        } else {
+            out.counts.files.skipped += 1;
+            out.counts.bytes.skipped += size;
+        }
+        if decided_after || (class == Class::Same && !reread) {
+            self.reporter.entry(&EntryLine {
+                tag: class.tag(false, copied),
+                size,
+                verbose_only: !copied,
+                ..planned
+            });
+        }
+        match &base {
+            None => out.rows.push(RowAction::Open {
+                path: None,
+                name: name.to_vec(),
+                entry,
+            }),
+            Some(b) => out.rows.extend(self.row_for(b, entry)),
+        }
+        out.node = Some(node);
+        Ok(out)
+    }
+
+    /// Reads, chunks and stores a file, retrying per ROBOCOPY.md §7.1. The
+    /// inner error is the file's failure after the retries.
+    pub(super) fn read_file(
+        &self,
+        abs: &Path,
+        rel: &[u8],
+        meta: &SourceMeta,
+        follow: bool,
+        line: Option<EntryLine<'_>>,
+    ) -> Result<std::result::Result<FileData, RunError>> {
+        self.state.timed(rel, line, || {
+            Ok(self
+                .read_once(abs, meta.size, (meta.dev, meta.ino), follow)?
+                .map_err(|e| Failure::io("Copying File", e)))
+        })
+    }
+
+    pub(super) fn read_once(
+        &self,
+        abs: &Path,
+        listed_size: u64,
+        listed: (u64, u64),
+        follow: bool,
+    ) -> Result<std::io::Result<FileData>> {
+        // No link is followed unless --follow-links resolved this one: an
+        // entry swapped for a symlink since the walk must not bring another
+        // file's content in under this name.
+        let flags = if follow { OFlags::empty() } else { OFlags::NOFOLLOW };
+        // Non-blocking: an entry swapped for a FIFO since the walk would
+        // block the open until a writer came; the fstat below then refuses
+        // it. Reads of a regular file ignore the flag.
+        let opened = rustix::fs::open(
+            abs,
+            OFlags::RDONLY | OFlags::NONBLOCK | flags | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
+        let mut file = match opened {
+            Ok(fd) => File::from(fd),
+            Err(e) if e == rustix::io::Errno::LOOP => return Ok(Err(changed())),
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let before = match file.metadata() {
+            Ok(m) if m.is_file() && (m.dev(), m.ino()) == listed => m,
+            Ok(_) => return Ok(Err(changed())),
+            Err(e) => return Ok(Err(e)),
+        };
+        let size = before.len();
+        let mut chunks = Vec::new();
+        if size < SMALL_FILE && listed_size < SMALL_FILE {
+            pause_point("mid-read");
+            let mut buf = Vec::with_capacity(size as usize + 1);
+            if let Err(e) = file.read_to_end(&mut buf) {
+                return Ok(Err(e));
+            }
+            if buf.len() as u64 != size {
+                return Ok(Err(changed()));
+            }
+            if !buf.is_empty() {
+                chunks.push(self.store_chunk(&buf)?);
+            }
+        } else {
+            // Reading the next batch overlaps hashing and compressing this one.
+            let mut chunker = Chunker::new(&mut file, &self.repo()?.store().config().chunker);
+            let mut total = 0u64;
+            let mut next = next_batch(&mut chunker);
+            // Lets a test change the file while it is being read.
+            pause_point("mid-read");
+            loop {
+                let batch = match next {
+                    Ok(b) if b.is_empty() => break,
+                    Ok(b) => b,
+                    Err(e) => return Ok(Err(e)),
+                };
+                self.check_interrupt()?;
+                total += batch.iter().map(|c| c.len() as u64).sum::<u64>();
+                let (stored, read) = rayon::join(|| self.store_batch(&batch), || next_batch(&mut chunker));
+                chunks.extend(stored?);
+                next = read;
+            }
+            if total != size {
+                return Ok(Err(changed()));
+            }
+        }
+        let after = match file.metadata() {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        if after.nlink() == 0 {
+            // Deleted while it was read (which moved its ctime too):
+            // vanished if nothing took its name, else changed (retried,
+            // the new file read).
+            return Ok(Err(match fs::symlink_metadata(abs) {
+                Err(e) if is_vanished(&e) => e,
+                _ => changed(),
+            }));
+        }
+        // Size, mtime and ctime of the open file before and after: a write
+        // during the read moves them (ctime too when the writer then put the
+        // mtime back), and the entry recorded must match its content.
+        let stat_of = |m: &Metadata| (m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec());
+        if stat_of(&after) != stat_of(&before) {
+            return Ok(Err(changed()));
+        }
+        self.files_read.fetch_add(1, Ordering::Relaxed);
+        self.bytes_read.fetch_add(size, Ordering::Relaxed);
+        Ok(Ok(FileData {
+            chunks,
+            meta: SourceMeta::from_metadata(&before),
+        }))
+    }
+
+    pub(super) fn store_batch(&self, batch: &[Vec<u8>]) -> Result<Vec<BlobId>> {
+        batch.par_iter().map(|c| self.store_chunk(c)).collect()
+    }
+
+    pub(super) fn store_chunk(&self, data: &[u8]) -> Result<BlobId> {
+        let id = BlobId::of(data);
+        let stored = self
+            .session
+            .store_blob(id, BlobKind::Data, data, |rec, ix, h| self.reusable(rec, ix, h))?;
+        if stored {
+            self.new_data.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        Ok(id)
+    }
+}
