@@ -290,3 +290,44 @@ impl Run<'_> {
         Ok(if lost { Class::Lost } else { class })
     }
 }
+
+/// What a selected non-directory's class means for its run (ROBOCOPY.md
+/// §4.2, §4.3): whether its content is read again, and when its line is
+/// written.
+pub(super) struct FilePlan {
+    pub(super) class: Class,
+    /// Whether the content is read again; Same without `--is` is not.
+    pub(super) reread: bool,
+    /// Tweaked and Modified count as copied only if the content changed
+    /// (or `--it` forces Tweaked): their line waits for the outcome.
+    pub(super) decided_after: bool,
+}
+
+impl FilePlan {
+    pub(super) fn new(class: Class, switches: &ClassSwitches) -> FilePlan {
+        FilePlan {
+            class,
+            reread: class != Class::Same || switches.include_same,
+            decided_after: class == Class::Modified || (class == Class::Tweaked && !switches.include_tweaked),
+        }
+    }
+
+    /// Whether the entry's line is written before its content is read;
+    /// otherwise it is written with the outcome (a Same file not read is
+    /// listed with its skip).
+    pub(super) fn line_first(&self) -> bool {
+        !self.decided_after && (self.class != Class::Same || self.reread)
+    }
+
+    /// Whether the entry counts Copied, given whether its content is the
+    /// baseline's. Under `--list-only` nothing is read: the content is
+    /// presumed unchanged, the common case (a chmod, a touch).
+    pub(super) fn copied(&self, switches: &ClassSwitches, same_content: bool) -> bool {
+        match self.class {
+            Class::Same => self.reread,
+            Class::Tweaked if switches.include_tweaked => true,
+            Class::Tweaked | Class::Modified => !same_content,
+            _ => true,
+        }
+    }
+}

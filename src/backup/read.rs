@@ -17,7 +17,7 @@ use robovault_index::ChildVersion;
 use robovault_store::{pause_point, BlobId, BlobKind, Chunker, NodeContent, NodeKind};
 use rustix::fs::{Mode, OFlags};
 
-use super::classify::{classify, is_dir_entry, is_vanished, Outcome, RowAction};
+use super::classify::{classify, is_dir_entry, is_vanished, FilePlan, Outcome, RowAction};
 use super::moving::Moved;
 use super::{lock, MoveMode, Run};
 use crate::convert::to_blob;
@@ -135,49 +135,73 @@ pub(super) fn reach(abs: &Path) -> (Option<OwnedFd>, PathBuf) {
     }
 }
 
+/// Extended attributes, name and value, as read.
+type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A selected non-directory as the walk listed it.
+struct NonDir<'a> {
+    abs: &'a Path,
+    rel: &'a [u8],
+    name: &'a [u8],
+    kind: NodeKind,
+    /// A symlink `--follow-links` resolved: its target is read.
+    follow: bool,
+    /// What it adds to the Bytes row's Total before its read: a file's
+    /// listed size, else 0.
+    listed_size: u64,
+    /// The listed mtime, the one its line shows.
+    mtime: (i64, u32),
+}
+
+impl<'a> NonDir<'a> {
+    fn line(&self, tag: &'static str) -> EntryLine<'a> {
+        EntryLine {
+            rel: self.rel,
+            tag,
+            size: self.listed_size,
+            mtime: self.mtime,
+            verbose_only: false,
+            full_path: false,
+        }
+    }
+}
+
 impl Run<'_> {
+    /// A non-directory: left out by the selection, skipped by its class, or
+    /// read (when it may have changed) and recorded.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn nondir_item(
         &self,
         abs: &Path,
         rel: &[u8],
         name: &[u8],
-        mut meta: SourceMeta,
+        meta: SourceMeta,
         (kind, follow): (NodeKind, bool),
         base: Option<ChildVersion>,
         mut out: Outcome,
     ) -> Result<Outcome> {
         let filters = &self.job.filters;
-        let classes = &self.job.classes;
         if !filters.included(rel) {
             // Not a matching file: not counted, not in the snapshot.
             if let Some(b) = &base {
                 if !is_dir_entry(b) {
                     self.report_unselected(rel, b);
                 }
-                if is_dir_entry(b) {
-                    self.base_only(rel, b, &mut out)?;
-                } else {
-                    self.excluded(rel, b, &mut out)?;
-                }
+                self.left_out(rel, b, &mut out)?;
             }
             return Ok(out);
         }
-        let listed_size = if kind == NodeKind::File { meta.size } else { 0 };
-        out.counts.files.total += 1;
-        out.counts.bytes.total += listed_size;
-        let skip = |out: &mut Outcome, tag: &'static str| {
-            out.counts.files.skipped += 1;
-            out.counts.bytes.skipped += listed_size;
-            self.reporter.entry(&EntryLine {
-                rel,
-                tag,
-                size: listed_size,
-                mtime: meta.mtime,
-                verbose_only: true,
-                full_path: false,
-            });
+        let e = NonDir {
+            abs,
+            rel,
+            name,
+            kind,
+            follow,
+            listed_size: if kind == NodeKind::File { meta.size } else { 0 },
+            mtime: meta.mtime,
         };
+        out.counts.files.total += 1;
+        out.counts.bytes.total += e.listed_size;
         let link_to_dir = kind == NodeKind::Symlink && fs::metadata(abs).is_ok_and(|m| m.is_dir());
         let rejected = if filters.file_excluded(rel) {
             Some(tags::NAMED)
@@ -185,135 +209,178 @@ impl Run<'_> {
             filters.reject(rel, &meta, kind, link_to_dir)
         };
         if let Some(tag) = rejected {
-            skip(&mut out, tag);
+            self.skip_file(&e, tag, &mut out);
             if let Some(b) = &base {
-                if is_dir_entry(b) {
-                    self.base_only(rel, b, &mut out)?;
-                } else {
-                    self.excluded(rel, b, &mut out)?;
-                }
+                self.left_out(rel, b, &mut out)?;
             }
             return Ok(out);
         }
         let base = match base {
             Some(b) if b.entry.kind != kind.code() => {
                 // Mismatched.
-                if !self.mismatch(rel, &b, false, listed_size, meta.mtime, &mut out)? {
+                if !self.mismatch(rel, &b, false, e.listed_size, meta.mtime, &mut out)? {
                     return Ok(out);
                 }
                 None
             }
             other => other,
         };
-        let xattrs = match read_xattrs(abs) {
+        self.nondir_compared(&e, meta, base, out)
+    }
+
+    /// A baseline entry facing a source non-directory the run leaves out.
+    fn left_out(&self, rel: &[u8], b: &ChildVersion, out: &mut Outcome) -> Result<()> {
+        if is_dir_entry(b) {
+            self.base_only(rel, b, out)
+        } else {
+            self.excluded(rel, b, out)
+        }
+    }
+
+    /// Counts and lists (verbose only) a non-directory skipped with `tag`.
+    fn skip_file(&self, e: &NonDir<'_>, tag: &'static str, out: &mut Outcome) {
+        out.counts.files.skipped += 1;
+        out.counts.bytes.skipped += e.listed_size;
+        self.reporter.entry(&EntryLine {
+            verbose_only: true,
+            ..e.line(tag)
+        });
+    }
+
+    /// A selected non-directory of the baseline's kind (or new): compared
+    /// with its baseline entry, then skipped, or read as its class says.
+    fn nondir_compared(
+        &self,
+        e: &NonDir<'_>,
+        meta: SourceMeta,
+        base: Option<ChildVersion>,
+        mut out: Outcome,
+    ) -> Result<Outcome> {
+        let xattrs = match read_xattrs(e.abs) {
             Ok(x) => x,
-            Err(e) => return self.failed_item(rel, listed_size, base.as_ref(), &e, out),
+            Err(err) => return self.failed_item(e.rel, e.listed_size, base.as_ref(), &err, out),
         };
-        let target = if kind == NodeKind::Symlink {
-            match fs::read_link(abs) {
+        let target = if e.kind == NodeKind::Symlink {
+            match fs::read_link(e.abs) {
                 Ok(t) => Some(t.into_os_string().into_vec()),
-                Err(e) => return self.failed_item(rel, listed_size, base.as_ref(), &e, out),
+                Err(err) => return self.failed_item(e.rel, e.listed_size, base.as_ref(), &err, out),
             }
         } else {
             None
         };
+        let classes = &self.job.classes;
         let class = match &base {
             None => Class::Lonely,
             Some(b) => classify(&meta, &xattrs, target.as_deref(), &b.entry, &self.names, classes),
         };
-        let class = self.unless_lost(class, kind, base.as_ref())?;
+        let class = self.unless_lost(class, e.kind, base.as_ref())?;
         if classes.skips(class) {
-            skip(&mut out, class.tag(false, false));
+            self.skip_file(e, class.tag(false, false), &mut out);
             if let Some(b) = &base {
-                self.keep(rel, b, &mut out)?;
+                self.keep(e.rel, b, &mut out)?;
             }
             return Ok(out);
         }
-        // Whether the content is read again; Same without --is is not.
-        let reread = match class {
-            Class::Same => classes.include_same,
-            _ => true,
-        };
-        // Tweaked and Modified count as copied only if the content changed
-        // (or --it forces Tweaked): their line waits for the outcome.
-        let decided_after = matches!(class, Class::Modified) || (class == Class::Tweaked && !classes.include_tweaked);
-        let planned = EntryLine {
-            rel,
-            tag: class.tag(false, true),
-            size: listed_size,
-            mtime: meta.mtime,
-            verbose_only: false,
-            full_path: false,
-        };
-        if class == Class::Same && !reread {
-            // Reported below, with the skip.
-        } else if !decided_after {
-            self.reporter.entry(&planned);
+        let plan = FilePlan::new(class, classes);
+        if plan.line_first() {
+            self.reporter.entry(&e.line(class.tag(false, true)));
         }
-        let base_chunks = base.as_ref().and_then(|b| b.entry.chunks.clone());
-        if kind == NodeKind::File && reread && !self.job.list_only {
+        match self.nondir_content(e, meta, target, &plan, base.as_ref())? {
+            Ok((meta, content)) => self.nondir_record(e, (meta, xattrs, content), &plan, base, out),
+            Err(err) => self.read_failed(e.rel, e.listed_size, base.as_ref(), err, out),
+        }
+    }
+
+    /// The content of a non-directory: a file's chunks, read again or (not
+    /// read, or listing only) the baseline's, a link's target. A file read
+    /// brings the metadata it was read with.
+    fn nondir_content(
+        &self,
+        e: &NonDir<'_>,
+        meta: SourceMeta,
+        target: Option<Vec<u8>>,
+        plan: &FilePlan,
+        base: Option<&ChildVersion>,
+    ) -> Result<std::result::Result<(SourceMeta, NodeContent), RunError>> {
+        let list_only = self.job.list_only;
+        if e.kind == NodeKind::File && plan.reread && !list_only {
             // Lets a test change the file between the walk and the read.
             pause_point("before-read");
         }
-        let content = match kind {
-            NodeKind::File if !reread || self.job.list_only => {
-                NodeContent::Chunks(base_chunks.iter().flatten().map(to_blob).collect())
+        let content = match e.kind {
+            NodeKind::File if !plan.reread || list_only => {
+                let base_chunks = base.and_then(|b| b.entry.chunks.as_ref());
+                NodeContent::Chunks(base_chunks.into_iter().flatten().map(to_blob).collect())
             }
-            NodeKind::File => match self.read_file(abs, rel, &meta, follow, (!decided_after).then_some(planned))? {
-                Ok(data) => {
-                    meta = data.meta;
-                    NodeContent::Chunks(data.chunks)
-                }
-                Err(err) => {
-                    let vanished = err.code == rustix::io::Errno::NOENT.raw_os_error()
-                        || err.code == rustix::io::Errno::NOTDIR.raw_os_error();
-                    if vanished {
-                        if self.job.ignore_vanished {
-                            out.counts.files.skipped += 1;
-                            out.counts.bytes.skipped += listed_size;
-                        } else {
-                            out.counts.files.failed += 1;
-                            out.counts.bytes.failed += listed_size;
-                            self.record(err);
-                        }
-                        if let Some(b) = &base {
-                            self.close_subtree(b, &mut out)?;
-                        }
-                        return Ok(out);
-                    }
-                    out.counts.files.failed += 1;
-                    out.counts.bytes.failed += listed_size;
-                    self.record(err);
-                    if let Some(b) = &base {
-                        self.keep(rel, b, &mut out)?;
-                    }
-                    return Ok(out);
-                }
-            },
+            NodeKind::File => {
+                let line = (!plan.decided_after).then(|| e.line(plan.class.tag(false, true)));
+                return Ok(self
+                    .read_file(e.abs, e.rel, &meta, e.follow, line)?
+                    .map(|data| (data.meta, NodeContent::Chunks(data.chunks))));
+            }
             NodeKind::Symlink => NodeContent::Target(target.unwrap_or_default()),
             _ => NodeContent::None,
         };
-        let node = make_node(name, &meta, kind, xattrs, &self.names, content);
+        Ok(Ok((meta, content)))
+    }
+
+    /// A file whose read failed after its retries: a vanished one leaves
+    /// the snapshot (or is Skipped under `--ignore-vanished`), any other
+    /// keeps its baseline entry.
+    fn read_failed(
+        &self,
+        rel: &[u8],
+        size: u64,
+        base: Option<&ChildVersion>,
+        err: RunError,
+        mut out: Outcome,
+    ) -> Result<Outcome> {
+        let vanished =
+            err.code == rustix::io::Errno::NOENT.raw_os_error() || err.code == rustix::io::Errno::NOTDIR.raw_os_error();
+        if vanished && self.job.ignore_vanished {
+            out.counts.files.skipped += 1;
+            out.counts.bytes.skipped += size;
+        } else {
+            out.counts.files.failed += 1;
+            out.counts.bytes.failed += size;
+            self.record(err);
+        }
+        if let Some(b) = base {
+            if vanished {
+                self.close_subtree(b, &mut out)?;
+            } else {
+                self.keep(rel, b, &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a non-directory that was read (or carried): its node, its
+    /// counts (Copied when its content or class says so), its line and its
+    /// row; a copied one is moved under `--move-files`.
+    fn nondir_record(
+        &self,
+        e: &NonDir<'_>,
+        (meta, xattrs, content): (SourceMeta, Xattrs, NodeContent),
+        plan: &FilePlan,
+        base: Option<ChildVersion>,
+        mut out: Outcome,
+    ) -> Result<Outcome> {
+        let node = make_node(e.name, &meta, e.kind, xattrs, &self.names, content);
         let entry = entry_of(&node, &meta);
-        let same_content = kind != NodeKind::File || entry.chunks == base_chunks;
-        let copied = match class {
-            Class::Same => reread,
-            Class::Tweaked if classes.include_tweaked => true,
-            // Under --list-only nothing is read: the content is presumed
-            // unchanged, the common case (a chmod, a touch).
-            Class::Tweaked | Class::Modified => !same_content,
-            _ => true,
-        };
+        let base_chunks = base.as_ref().and_then(|b| b.entry.chunks.as_ref());
+        let same_content = e.kind != NodeKind::File || entry.chunks.as_ref() == base_chunks;
+        let copied = plan.copied(&self.job.classes, same_content);
         // Links and special files count in the Files row with 0 bytes.
-        let size = if kind == NodeKind::File { node.size } else { 0 };
-        out.counts.bytes.total = out.counts.bytes.total - listed_size + size;
+        let size = if e.kind == NodeKind::File { node.size } else { 0 };
+        out.counts.bytes.total = out.counts.bytes.total - e.listed_size + size;
         if copied {
             out.counts.files.copied += 1;
             out.counts.bytes.copied += size;
             if self.opts.move_mode != MoveMode::Off {
-                let file_size = (kind == NodeKind::File).then_some(meta.size);
+                let file_size = (e.kind == NodeKind::File).then_some(meta.size);
                 lock(&self.moved).push(Moved {
-                    rel: rel.to_vec(),
+                    rel: e.rel.to_vec(),
                     dir: false,
                     seen: (meta.dev, meta.ino, meta.mtime, file_size),
                 });
@@ -322,18 +389,17 @@ impl Run<'_> {
             out.counts.files.skipped += 1;
             out.counts.bytes.skipped += size;
         }
-        if decided_after || (class == Class::Same && !reread) {
+        if !plan.line_first() {
             self.reporter.entry(&EntryLine {
-                tag: class.tag(false, copied),
                 size,
                 verbose_only: !copied,
-                ..planned
+                ..e.line(plan.class.tag(false, copied))
             });
         }
         match &base {
             None => out.rows.push(RowAction::Open {
                 path: None,
-                name: name.to_vec(),
+                name: e.name.to_vec(),
                 entry,
             }),
             Some(b) => out.rows.extend(self.row_for(b, entry)),
