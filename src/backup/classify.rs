@@ -7,6 +7,7 @@ use robovault_index::{ChildVersion, Entry, Index, PathId, VersionKey};
 use robovault_store::NodeKind;
 
 use super::session::Recording;
+use super::walk::Link;
 use super::Run;
 use crate::convert::to_pack;
 use crate::job::ClassSwitches;
@@ -328,6 +329,37 @@ impl FilePlan {
             Class::Tweaked if switches.include_tweaked => true,
             Class::Tweaked | Class::Modified => !same_content,
             _ => true,
+        }
+    }
+}
+
+/// What a listed source entry is to the run, from its `lstat` and what
+/// `--follow-links` made of it.
+pub(super) enum Seen {
+    /// A directory link that would loop (§4.5).
+    Cycle,
+    /// A socket: counted, never recorded.
+    Unrecorded,
+    Dir,
+    NonDir {
+        kind: NodeKind,
+        /// A symlink whose target is recorded in its place.
+        follow: bool,
+    },
+}
+
+impl Seen {
+    pub(super) fn of(meta: &SourceMeta, link: Link) -> Seen {
+        if link == Link::Cycle {
+            return Seen::Cycle;
+        }
+        match meta.kind {
+            None => Seen::Unrecorded,
+            Some(NodeKind::Dir) => Seen::Dir,
+            Some(kind) => Seen::NonDir {
+                kind,
+                follow: link == Link::Followed,
+            },
         }
     }
 }

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use robovault_index::{ChildVersion, Entry, PathId, VersionKey, ROOT_PATH};
 use robovault_store::{pause_point, valid_name, EncodedNode, NodeContent, NodeKind, RootDir, Tree, TreeId};
 
-use super::classify::{is_dir_entry, is_vanished, row_for, Gone, Outcome, RowAction};
+use super::classify::{is_dir_entry, is_vanished, row_for, Gone, Outcome, RowAction, Seen};
 use super::moving::Moved;
 use super::read::shorten;
 use super::{lock, MoveMode, RootDone, Run};
@@ -61,6 +61,14 @@ pub(super) struct Frame {
     pub(super) base: Option<ChildVersion>,
     /// What the entry itself decided before the walk (counts, rows).
     pub(super) out: Outcome,
+}
+
+/// A subdirectory selected for the walk, before its listing.
+struct Entering {
+    name: Vec<u8>,
+    meta: SourceMeta,
+    base: Option<ChildVersion>,
+    out: Outcome,
 }
 
 /// What processing one entry gave: its outcome, or a directory to walk.
@@ -234,19 +242,7 @@ impl Run<'_> {
         mut items: Listing,
     ) -> Result<DirState> {
         self.check_interrupt()?;
-        // Boxed as read: a large directory's baseline is held once.
-        let mut base: Vec<Box<ChildVersion>> = Vec::new();
-        if has_base {
-            let seq = self.base_seq();
-            self.with_reader(|r| r.each_child_at(self.base.base_series, path, seq, |c| base.push(Box::new(c))))?;
-        }
-        // A baseline name no entry may have (a crafted or damaged index) is
-        // never compared, carried or written into a tree: its rows close.
-        let invalid: Vec<_> = base.extract_if(.., |c| !valid_name(&c.name)).collect();
-        let mut dropped = Outcome::default();
-        for b in &invalid {
-            self.close_subtree(b, &mut dropped)?;
-        }
+        let (base, dropped) = self.base_entries(path, has_base)?;
         let extras = merge(&mut items, base);
         if self.job.follow_links {
             if let Ok(m) = fs::metadata(&abs) {
@@ -256,6 +252,54 @@ impl Run<'_> {
                 self.follow(&abs, item);
             }
         }
+        self.announce_dir(rel, has_base, &items);
+        // Taken out in place: a large directory's entries are not copied.
+        let mut pending: Vec<Item> = items
+            .extract_if(.., |i| matches!(&i.src, Some(Ok(m)) if m.kind == Some(NodeKind::Dir)))
+            .collect();
+        // Taken from the end, in name order.
+        pending.reverse();
+        let mut dir = DirState {
+            abs,
+            held,
+            path,
+            pending,
+            opened: VecDeque::new(),
+            nodes: Vec::new(),
+            rows: Vec::new(),
+            counts: Counts::default(),
+        };
+        dir.absorb(dropped);
+        for item in extras {
+            let step = self.process_item(&dir.abs, rel, path, item)?;
+            dir.take(step);
+        }
+        self.process_files(&mut dir, rel, items)?;
+        Ok(dir)
+    }
+
+    /// A directory's baseline entries, read in one query. Those with a name
+    /// no entry may have (a crafted or damaged index) are never compared,
+    /// carried or written into a tree: their rows close, in the outcome.
+    // Boxed as read: a large directory's baseline is held once.
+    #[allow(clippy::vec_box)]
+    fn base_entries(&self, path: PathId, has_base: bool) -> Result<(Vec<Box<ChildVersion>>, Outcome)> {
+        let mut base: Vec<Box<ChildVersion>> = Vec::new();
+        if has_base {
+            let seq = self.base_seq();
+            self.with_reader(|r| r.each_child_at(self.base.base_series, path, seq, |c| base.push(Box::new(c))))?;
+        }
+        let invalid: Vec<_> = base.extract_if(.., |c| !valid_name(&c.name)).collect();
+        let mut dropped = Outcome::default();
+        for b in &invalid {
+            self.close_subtree(b, &mut dropped)?;
+        }
+        Ok((base, dropped))
+    }
+
+    /// A directory's line, with the number of files it selects, and their
+    /// bytes as found (ROBOCOPY.md §6.2).
+    fn announce_dir(&self, rel: &[u8], has_base: bool, items: &[Item]) {
         let filters = &self.job.filters;
         let count = items
             .iter()
@@ -287,29 +331,13 @@ impl Run<'_> {
             files: count as u64,
             bytes,
         });
-        // Taken out in place: a large directory's entries are not copied.
-        let mut pending: Vec<Item> = items
-            .extract_if(.., |i| matches!(&i.src, Some(Ok(m)) if m.kind == Some(NodeKind::Dir)))
-            .collect();
-        // Taken from the end, in name order.
-        pending.reverse();
-        let mut dir = DirState {
-            abs,
-            held,
-            path,
-            pending,
-            opened: VecDeque::new(),
-            nodes: Vec::new(),
-            rows: Vec::new(),
-            counts: Counts::default(),
-        };
-        dir.absorb(dropped);
-        for item in extras {
-            let step = self.process_item(&dir.abs, rel, path, item)?;
-            dir.take(step);
-        }
-        // In batches, each batch's rows written before the next: what a file
-        // costs until its directory closes is its item and its node.
+    }
+
+    /// A directory's files (and other non-directories), in parallel, in
+    /// batches, each batch's rows written before the next: what a file
+    /// costs until its directory closes is its item and its node.
+    fn process_files(&self, dir: &mut DirState, rel: &[u8], mut items: Listing) -> Result<()> {
+        let path = dir.path;
         items.reverse();
         while !items.is_empty() {
             let mut batch = items.split_off(items.len().saturating_sub(FILE_BATCH));
@@ -326,7 +354,7 @@ impl Run<'_> {
             }
             self.apply(path, std::mem::take(&mut dir.rows))?;
         }
-        Ok(dir)
+        Ok(())
     }
 
     /// Walks the subdirectories below an opened root, depth first. The
@@ -434,78 +462,88 @@ impl Run<'_> {
         let abs = parent_abs.join(std::ffi::OsStr::from_bytes(&item.name));
         let rel = child_rel(parent_rel, &item.name);
         let mut out = Outcome::default();
-        let filters = &self.job.filters;
+        let base = item.base.map(|b| *b);
         let meta = match item.src {
             None => {
-                if let Some(b) = &item.base {
+                if let Some(b) = &base {
                     self.base_only(&rel, b, &mut out)?;
                 }
                 return Ok(Step::Done(out));
             }
-            Some(Err(e)) => {
-                // Listed, then gone or unreadable before lstat.
-                if !filters.included(&rel) {
-                    return Ok(Step::Done(out));
-                }
-                out.counts.files.total += 1;
-                if is_vanished(&e) {
-                    return self
-                        .vanished(&rel, item.base.as_deref(), Gone::Io(&e), false, out)
-                        .map(Step::Done);
-                }
-                out.counts.files.failed += 1;
-                self.fail(RunError::from_io(&rel, "Copying File", &e, 1));
-                if let Some(b) = &item.base {
-                    self.keep(&rel, b, &mut out)?;
-                }
-                return Ok(Step::Done(out));
-            }
+            Some(Err(e)) => return self.unlisted(&rel, base.as_ref(), &e, out).map(Step::Done),
             Some(Ok(m)) => m,
         };
-        let base = item.base.map(|b| *b);
-        if item.link == Link::Cycle {
-            // Counted as the link it is, 0 bytes, and not recorded.
-            if filters.included(&rel) {
-                out.counts.files.total += 1;
-                out.counts.files.skipped += 1;
-                self.reporter.entry(&EntryLine {
-                    rel: &rel,
-                    tag: tags::JUNCTION,
-                    size: 0,
-                    mtime: meta.mtime,
-                    verbose_only: true,
-                    full_path: false,
-                });
+        match Seen::of(&meta, item.link) {
+            Seen::Cycle => self.cycle(&rel, meta.mtime, base.as_ref(), out).map(Step::Done),
+            Seen::Unrecorded => self.unrecorded(&rel, base.as_ref(), out).map(Step::Done),
+            Seen::Dir => self.dir_item(&abs, &rel, parent, &item.name, meta, base, out),
+            Seen::NonDir { kind, follow } => {
+                let counted = out.counts.files.total;
+                let out = self.nondir_item(&abs, &rel, &item.name, meta, (kind, follow), base, out)?;
+                if out.counts.files.total > counted {
+                    self.reporter.progress(Progress::Done {
+                        bytes: out.counts.bytes.total,
+                    });
+                }
+                Ok(Step::Done(out))
             }
-            if let Some(b) = &base {
-                self.excluded(&rel, b, &mut out)?;
-            }
-            return Ok(Step::Done(out));
         }
-        let Some(kind) = meta.kind else {
-            // Sockets are not recorded: Files row, Skipped, no data.
-            if filters.included(&rel) {
-                out.counts.files.total += 1;
-                out.counts.files.skipped += 1;
-            }
-            if let Some(b) = &base {
-                self.base_only(&rel, b, &mut out)?;
-            }
-            return Ok(Step::Done(out));
-        };
-        if kind == NodeKind::Dir {
-            self.dir_item(&abs, &rel, parent, &item.name, meta, base, out)
-        } else {
-            let follow = item.link == Link::Followed;
-            let counted = out.counts.files.total;
-            let out = self.nondir_item(&abs, &rel, &item.name, meta, (kind, follow), base, out)?;
-            if out.counts.files.total > counted {
-                self.reporter.progress(Progress::Done {
-                    bytes: out.counts.bytes.total,
-                });
-            }
-            Ok(Step::Done(out))
+    }
+
+    /// An entry listed, then gone or unreadable before its `lstat`.
+    fn unlisted(
+        &self,
+        rel: &[u8],
+        base: Option<&ChildVersion>,
+        e: &std::io::Error,
+        mut out: Outcome,
+    ) -> Result<Outcome> {
+        if !self.job.filters.included(rel) {
+            return Ok(out);
         }
+        out.counts.files.total += 1;
+        if is_vanished(e) {
+            return self.vanished(rel, base, Gone::Io(e), false, out);
+        }
+        out.counts.files.failed += 1;
+        self.fail(RunError::from_io(rel, "Copying File", e, 1));
+        if let Some(b) = base {
+            self.keep(rel, b, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// A directory link that would loop: counted as the link it is, 0
+    /// bytes, and not recorded.
+    fn cycle(&self, rel: &[u8], mtime: (i64, u32), base: Option<&ChildVersion>, mut out: Outcome) -> Result<Outcome> {
+        if self.job.filters.included(rel) {
+            out.counts.files.total += 1;
+            out.counts.files.skipped += 1;
+            self.reporter.entry(&EntryLine {
+                rel,
+                tag: tags::JUNCTION,
+                size: 0,
+                mtime,
+                verbose_only: true,
+                full_path: false,
+            });
+        }
+        if let Some(b) = base {
+            self.excluded(rel, b, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Sockets are not recorded: Files row, Skipped, no data.
+    fn unrecorded(&self, rel: &[u8], base: Option<&ChildVersion>, mut out: Outcome) -> Result<Outcome> {
+        if self.job.filters.included(rel) {
+            out.counts.files.total += 1;
+            out.counts.files.skipped += 1;
+        }
+        if let Some(b) = base {
+            self.base_only(rel, b, &mut out)?;
+        }
+        Ok(out)
     }
 
     /// A source directory: walked (its frame returned, for the walk to
@@ -531,13 +569,7 @@ impl Run<'_> {
         }
         out.counts.dirs.total += 1;
         if filters.dir_excluded(rel) {
-            out.counts.dirs.skipped += 1;
-            self.reporter.dir(&DirLine {
-                rel,
-                tag: tags::NAMED_DIR,
-                count: None,
-                verbose_only: true,
-            });
+            self.skip_dir(rel, tags::NAMED_DIR, &mut out);
             if let Some(b) = &base {
                 self.excluded(rel, b, &mut out)?;
             }
@@ -553,43 +585,60 @@ impl Run<'_> {
             other => other,
         };
         if base.is_none() && self.job.classes.exclude_lonely {
-            out.counts.dirs.skipped += 1;
-            self.reporter.dir(&DirLine {
-                rel,
-                tag: Class::Lonely.tag(true, false),
-                count: None,
-                verbose_only: true,
-            });
+            self.skip_dir(rel, Class::Lonely.tag(true, false), &mut out);
             return Ok(Step::Done(out));
         }
         let path = match &base {
             Some(b) => b.path,
             None => self.session.intern(parent, name)?,
         };
+        let sub = Entering {
+            name: name.to_vec(),
+            meta,
+            base,
+            out,
+        };
+        self.enter(abs, rel, path, sub)
+    }
+
+    /// Counts and lists (verbose only) a directory the run does not walk.
+    fn skip_dir(&self, rel: &[u8], tag: &'static str, out: &mut Outcome) {
+        out.counts.dirs.skipped += 1;
+        self.reporter.dir(&DirLine {
+            rel,
+            tag,
+            count: None,
+            verbose_only: true,
+        });
+    }
+
+    /// Lists a selected subdirectory and opens it, its frame returned for
+    /// the walk; one that vanished or cannot be read is done here.
+    fn enter(&self, abs: &Path, rel: &[u8], path: PathId, mut sub: Entering) -> Result<Step> {
         let (held, short) = shorten(abs);
         let listed = match self.list_subdir(&short, rel)? {
             Ok(listed) => listed,
             Err(err) if is_vanished(&std::io::Error::from_raw_os_error(err.code)) => {
                 return self
-                    .vanished(rel, base.as_ref(), Gone::Reported(err), true, out)
+                    .vanished(rel, sub.base.as_ref(), Gone::Reported(err), true, sub.out)
                     .map(Step::Done)
             }
             Err(err) => {
-                out.counts.dirs.failed += 1;
+                sub.out.counts.dirs.failed += 1;
                 self.record(err);
-                if let Some(b) = &base {
-                    self.keep(rel, b, &mut out)?;
+                if let Some(b) = &sub.base {
+                    self.keep(rel, b, &mut sub.out)?;
                 }
-                return Ok(Step::Done(out));
+                return Ok(Step::Done(sub.out));
             }
         };
-        let dir = self.open_dir((short, held), rel, path, base.is_some(), listed)?;
+        let dir = self.open_dir((short, held), rel, path, sub.base.is_some(), listed)?;
         Ok(Step::Open(Box::new(Frame {
             dir,
-            name: name.to_vec(),
-            meta,
-            base,
-            out,
+            name: sub.name,
+            meta: sub.meta,
+            base: sub.base,
+            out: sub.out,
         })))
     }
 
