@@ -6,8 +6,8 @@
 use robovault_index::{ChildVersion, Entry, Index, PathId, VersionKey};
 use robovault_store::NodeKind;
 
+use super::listing::Link;
 use super::session::Recording;
-use super::walk::Link;
 use super::Run;
 use crate::convert::to_pack;
 use crate::job::ClassSwitches;

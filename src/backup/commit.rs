@@ -1,5 +1,6 @@
 //! The commit side of a run: the trees of the new snapshot (stored, or
-//! carried from the baseline), the rows applied to the index, the snapshot
+//! carried from the baseline), walked directories closed into nodes and
+//! rows, the rows applied to the index, the snapshot
 //! object, the index COMMIT and publishing.
 //!
 //! ```text
@@ -9,20 +10,26 @@
 //! ```
 
 use chrono::SecondsFormat;
-use robovault_index::{ChildVersion, Entry, Index, NewSnapshot, PathId, RunErrorRow, SnapshotKey};
+use robovault_index::{ChildVersion, Entry, Index, NewSnapshot, PathId, RunErrorRow, SnapshotKey, VersionKey};
 use robovault_store::{
-    crash_point, pause_point, valid_name, BlobKind, NodeContent, RunErrorRecord, SnapshotObject, Tree, TreeId,
-    SNAPSHOT_VERSION,
+    crash_point, pause_point, valid_name, BlobKind, NodeContent, NodeKind, RunErrorRecord, SnapshotObject, Tree,
+    TreeId, SNAPSHOT_VERSION,
 };
 
-use super::classify::{is_dir_entry, Outcome, RowAction};
+use std::path::Path;
+
+use super::classify::{is_dir_entry, row_for, Outcome, RowAction};
+use super::moving::Moved;
 use super::session::{Baseline, Naming, Recording};
+use super::walk::Frame;
+use super::MoveMode;
 use super::{lock, nanos, BackupSummary, RootDone, Run};
 use crate::convert::{to_blob, to_hash};
 use crate::job::RunOptions;
-use crate::node::node_of_entry;
+use crate::node::{entry_of, make_node, node_of_entry, read_xattrs, SourceMeta};
 use crate::repo::{PooledIndex, Repository};
 use crate::report::Reporter;
+use crate::summary::Counts;
 use crate::summary::RunError;
 use crate::{display_bytes, Error, Result};
 
@@ -373,5 +380,102 @@ impl Run<'_> {
             }
         }
         Err(Error::Usage("internal: empty tree stack".into()))
+    }
+}
+
+/// Closing a walked directory: its node and its row, for its parent.
+impl Run<'_> {
+    /// Closes a walked subdirectory whose subdirectories have all closed:
+    /// its tree is stored and its rows applied, and its own node and row
+    /// go to its parent in the outcome.
+    pub(super) fn close_subdir(&self, frame: Frame, rel: &[u8]) -> Result<Outcome> {
+        let Frame {
+            dir,
+            name,
+            meta,
+            base,
+            mut out,
+        } = frame;
+        let filters = &self.job.filters;
+        let (abs, _held) = (dir.abs, dir.held);
+        let done = self.seal(dir.path, dir.nodes, dir.rows, dir.counts)?;
+        out.counts.add(&done.counts);
+        if done.empty && filters.subdirs_only && !(self.job.keep_extras && base.is_some()) {
+            // -s: an empty directory is left out (§4.5).
+            out.counts.dirs.skipped += 1;
+            if let Some(b) = &base {
+                self.close_subtree(b, &mut out)?;
+            }
+            return Ok(out);
+        }
+        let path = dir.path;
+        let base_ref = base.as_ref().map(|b| (b.key, &b.entry));
+        let (node, action) = self.dir_record(&name, &abs, &meta, done.tree, path, base_ref, &mut out.counts);
+        let action = match (&base, self.base.fresh) {
+            (Some(b), true) => Some(RowAction::Open {
+                path: Some(b.path),
+                name: name.clone(),
+                entry: entry_of(&node, &meta),
+            }),
+            _ => action,
+        };
+        out.rows.extend(action);
+        if self.opts.move_mode == MoveMode::FilesAndDirs {
+            lock(&self.moved).push(Moved {
+                rel: rel.to_vec(),
+                dir: true,
+                seen: (meta.dev, meta.ino, meta.mtime, None),
+            });
+        }
+        out.node = Some(node);
+        Ok(out)
+    }
+
+    /// The node and row change of a walked directory (the root included),
+    /// counted New Dir when the baseline lacks it and Skipped otherwise.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn dir_record(
+        &self,
+        name: &[u8],
+        abs: &Path,
+        meta: &SourceMeta,
+        tree: TreeId,
+        path: PathId,
+        base: Option<(VersionKey, &Entry)>,
+        counts: &mut Counts,
+    ) -> (robovault_store::Node, Option<RowAction>) {
+        let xattrs = read_xattrs(abs).unwrap_or_default();
+        let node = make_node(
+            name,
+            meta,
+            NodeKind::Dir,
+            xattrs,
+            &self.names,
+            NodeContent::Subtree(tree),
+        );
+        let entry = entry_of(&node, meta);
+        let action = match base {
+            None => {
+                counts.dirs.copied += 1;
+                Some(RowAction::Open {
+                    path: Some(path),
+                    name: name.to_vec(),
+                    entry,
+                })
+            }
+            Some((key, base)) => {
+                counts.dirs.skipped += 1;
+                if self.base.fresh {
+                    Some(RowAction::Open {
+                        path: Some(path),
+                        name: name.to_vec(),
+                        entry,
+                    })
+                } else {
+                    row_for(key, path, base, entry)
+                }
+            }
+        };
+        (node, action)
     }
 }

@@ -8,20 +8,20 @@
 use std::collections::VecDeque;
 use std::fs::{self, Metadata};
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use robovault_index::{ChildVersion, Entry, PathId, VersionKey, ROOT_PATH};
-use robovault_store::{pause_point, valid_name, EncodedNode, NodeContent, NodeKind, RootDir, Tree, TreeId};
+use robovault_index::{ChildVersion, PathId, ROOT_PATH};
+use robovault_store::{pause_point, valid_name, EncodedNode, NodeKind, RootDir, Tree, TreeId};
 
-use super::classify::{is_dir_entry, is_vanished, row_for, Gone, Outcome, RowAction, Seen};
-use super::moving::Moved;
+use super::classify::{is_dir_entry, is_vanished, Gone, Outcome, RowAction, Seen};
+use super::listing::{list_dir, merge, Item, Listing};
 use super::read::shorten;
-use super::{lock, MoveMode, RootDone, Run};
+use super::{lock, RootDone, Run};
 use crate::job::tags;
-use crate::node::{entry_of, make_node, read_xattrs, SourceMeta};
+use crate::node::SourceMeta;
 use crate::paths::child_rel;
 use crate::report::{DirLine, EntryLine, Progress};
 use crate::retry::Failure;
@@ -97,74 +97,6 @@ pub(super) fn push_name(rel: &mut Vec<u8>, name: &[u8]) {
 pub(super) fn pop_name(rel: &mut Vec<u8>) {
     let keep = rel.iter().rposition(|c| *c == b'/').unwrap_or(0);
     rel.truncate(keep);
-}
-
-/// A directory entry seen on either side.
-pub(super) struct Item {
-    pub(super) name: Vec<u8>,
-    pub(super) src: Option<std::io::Result<SourceMeta>>,
-    /// Boxed: most entries of a first backup have none.
-    pub(super) base: Option<Box<ChildVersion>>,
-    pub(super) link: Link,
-}
-
-/// What `--follow-links` made of a source entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(super) enum Link {
-    /// Not a followed link: recorded as found.
-    #[default]
-    AsIs,
-    /// A symlink whose target is recorded in its place.
-    Followed,
-    /// A directory link that would loop: skipped (`    junction`).
-    Cycle,
-}
-
-/// A directory's entries with their `lstat`, sorted by name bytes.
-pub(super) type Listing = Vec<Item>;
-
-/// Lists a directory with `lstat` of each entry, sorted by name bytes.
-pub(super) fn list_dir(dir: &Path) -> std::io::Result<Listing> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir)? {
-        let e = e?;
-        let meta = fs::symlink_metadata(e.path()).map(|m| SourceMeta::from_metadata(&m));
-        out.push(Item {
-            name: e.file_name().into_vec(),
-            src: Some(meta),
-            base: None,
-            link: Link::AsIs,
-        });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
-}
-
-/// Gives each listed entry its baseline entry, both sorted by name; returns
-/// the baseline entries the source lacks, in name order.
-// Boxed: each entry moves into its item as it is, without a copy.
-#[allow(clippy::vec_box)]
-pub(super) fn merge(items: &mut [Item], base: Vec<Box<ChildVersion>>) -> Vec<Item> {
-    let mut extras = Vec::new();
-    let mut at = 0;
-    for b in base {
-        while at < items.len() && items[at].name < b.name {
-            at += 1;
-        }
-        match items.get_mut(at) {
-            Some(item) if item.name == b.name => {
-                item.base = Some(b);
-                at += 1;
-            }
-            _ => extras.push(Item {
-                name: b.name.clone(),
-                src: None,
-                base: Some(b),
-                link: Link::AsIs,
-            }),
-        }
-    }
-    extras
 }
 
 impl DirState {
@@ -433,25 +365,6 @@ impl Run<'_> {
         Ok(DirDone { tree, empty, counts })
     }
 
-    /// `--follow-links`: a symlink is replaced by what it resolves to, unless
-    /// it is dangling (recorded as a link) or a directory link that would
-    /// loop: to the root, an ancestor or a directory already walked (§4.5).
-    pub(super) fn follow(&self, parent: &Path, item: &mut Item) {
-        let Some(Ok(m)) = &item.src else { return };
-        if m.kind != Some(NodeKind::Symlink) {
-            return;
-        }
-        let Ok(target) = fs::metadata(parent.join(std::ffi::OsStr::from_bytes(&item.name))) else {
-            return;
-        };
-        if target.is_dir() && lock(&self.visited).contains(&(target.dev(), target.ino())) {
-            item.link = Link::Cycle;
-            return;
-        }
-        item.link = Link::Followed;
-        item.src = Some(Ok(SourceMeta::from_metadata(&target)));
-    }
-
     pub(super) fn process_item(
         &self,
         parent_abs: &Path,
@@ -640,99 +553,5 @@ impl Run<'_> {
             base: sub.base,
             out: sub.out,
         })))
-    }
-
-    /// Closes a walked subdirectory whose subdirectories have all closed:
-    /// its tree is stored and its rows applied, and its own node and row
-    /// go to its parent in the outcome.
-    pub(super) fn close_subdir(&self, frame: Frame, rel: &[u8]) -> Result<Outcome> {
-        let Frame {
-            dir,
-            name,
-            meta,
-            base,
-            mut out,
-        } = frame;
-        let filters = &self.job.filters;
-        let (abs, _held) = (dir.abs, dir.held);
-        let done = self.seal(dir.path, dir.nodes, dir.rows, dir.counts)?;
-        out.counts.add(&done.counts);
-        if done.empty && filters.subdirs_only && !(self.job.keep_extras && base.is_some()) {
-            // -s: an empty directory is left out (§4.5).
-            out.counts.dirs.skipped += 1;
-            if let Some(b) = &base {
-                self.close_subtree(b, &mut out)?;
-            }
-            return Ok(out);
-        }
-        let path = dir.path;
-        let base_ref = base.as_ref().map(|b| (b.key, &b.entry));
-        let (node, action) = self.dir_record(&name, &abs, &meta, done.tree, path, base_ref, &mut out.counts);
-        let action = match (&base, self.base.fresh) {
-            (Some(b), true) => Some(RowAction::Open {
-                path: Some(b.path),
-                name: name.clone(),
-                entry: entry_of(&node, &meta),
-            }),
-            _ => action,
-        };
-        out.rows.extend(action);
-        if self.opts.move_mode == MoveMode::FilesAndDirs {
-            lock(&self.moved).push(Moved {
-                rel: rel.to_vec(),
-                dir: true,
-                seen: (meta.dev, meta.ino, meta.mtime, None),
-            });
-        }
-        out.node = Some(node);
-        Ok(out)
-    }
-
-    /// The node and row change of a walked directory (the root included),
-    /// counted New Dir when the baseline lacks it and Skipped otherwise.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn dir_record(
-        &self,
-        name: &[u8],
-        abs: &Path,
-        meta: &SourceMeta,
-        tree: TreeId,
-        path: PathId,
-        base: Option<(VersionKey, &Entry)>,
-        counts: &mut Counts,
-    ) -> (robovault_store::Node, Option<RowAction>) {
-        let xattrs = read_xattrs(abs).unwrap_or_default();
-        let node = make_node(
-            name,
-            meta,
-            NodeKind::Dir,
-            xattrs,
-            &self.names,
-            NodeContent::Subtree(tree),
-        );
-        let entry = entry_of(&node, meta);
-        let action = match base {
-            None => {
-                counts.dirs.copied += 1;
-                Some(RowAction::Open {
-                    path: Some(path),
-                    name: name.to_vec(),
-                    entry,
-                })
-            }
-            Some((key, base)) => {
-                counts.dirs.skipped += 1;
-                if self.base.fresh {
-                    Some(RowAction::Open {
-                        path: Some(path),
-                        name: name.to_vec(),
-                        entry,
-                    })
-                } else {
-                    row_for(key, path, base, entry)
-                }
-            }
-        };
-        (node, action)
     }
 }
