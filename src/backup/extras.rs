@@ -70,14 +70,7 @@ impl Run<'_> {
     /// leave out is listed as an extra, uncounted.
     pub(super) fn report_unselected(&self, rel: &[u8], b: &ChildVersion) {
         if self.job.report_all_extras {
-            self.reporter.entry(&EntryLine {
-                rel,
-                tag: Class::Extra.tag(false, false),
-                size: b.entry.size,
-                mtime: (b.entry.mtime_sec, b.entry.mtime_nsec),
-                verbose_only: false,
-                full_path: true,
-            });
+            self.report_extra(rel, b, b.entry.size);
         }
     }
 
@@ -127,6 +120,12 @@ impl Run<'_> {
         };
         out.counts.files.extras += 1;
         out.counts.bytes.extras += size;
+        self.report_extra(rel, b, size);
+    }
+
+    /// Lists a baseline entry as an extra file: always shown, with its
+    /// full path.
+    fn report_extra(&self, rel: &[u8], b: &ChildVersion, size: u64) {
         self.reporter.entry(&EntryLine {
             rel,
             tag: Class::Extra.tag(false, false),

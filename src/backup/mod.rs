@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use robovault_index::{ChildVersion, Index, PathId};
-use robovault_store::{RootDir, TreeId};
+use robovault_store::{PackerStats, RootDir, TreeId};
 
 use crate::job::{JobOptions, RunOptions};
 use crate::node::Names;
@@ -170,17 +170,7 @@ pub fn backup(
         })
     })?;
     let run = Run::new(session, base, opts, reporter);
-    let pool = opts.run.pool()?;
-    let walked = pool.install(|| run.process_root(&source, &root_meta));
-    let root = match walked {
-        Ok(r) => r,
-        Err(e) => {
-            // A failed pack write is the real cause of a stopped packer.
-            run.session.abort()?;
-            return Err(e);
-        }
-    };
-    let stats = run.session.finish_packs()?;
+    let (root, stats) = run.walk_source(&source, &root_meta)?;
     let lost = run.session.lost();
     let Run {
         session,
@@ -305,6 +295,20 @@ impl<'a> Run<'a> {
             bytes_read: AtomicU64::new(0),
             moved: Mutex::new(Vec::new()),
             visited: Mutex::new(Default::default()),
+        }
+    }
+
+    /// Walks the source in the run's thread pool, then makes every pack
+    /// durable.
+    fn walk_source(&self, source: &Path, root_meta: &Metadata) -> Result<(RootDone, PackerStats)> {
+        let pool = self.opts.run.pool()?;
+        match pool.install(|| self.process_root(source, root_meta)) {
+            Ok(root) => Ok((root, self.session.finish_packs()?)),
+            Err(e) => {
+                // A failed pack write is the real cause of a stopped packer.
+                self.session.abort()?;
+                Err(e)
+            }
         }
     }
 

@@ -425,6 +425,9 @@ impl Run<'_> {
         })
     }
 
+    /// One attempt at reading a file: opened as listed, read whole or in
+    /// chunk batches, its chunks stored, and checked unchanged. The inner
+    /// error is this attempt's failure, retried by the caller.
     pub(super) fn read_once(
         &self,
         abs: &Path,
@@ -432,84 +435,22 @@ impl Run<'_> {
         listed: (u64, u64),
         follow: bool,
     ) -> Result<std::io::Result<FileData>> {
-        // No link is followed unless --follow-links resolved this one: an
-        // entry swapped for a symlink since the walk must not bring another
-        // file's content in under this name.
-        let flags = if follow { OFlags::empty() } else { OFlags::NOFOLLOW };
-        // Non-blocking: an entry swapped for a FIFO since the walk would
-        // block the open until a writer came; the fstat below then refuses
-        // it. Reads of a regular file ignore the flag.
-        let opened = rustix::fs::open(
-            abs,
-            OFlags::RDONLY | OFlags::NONBLOCK | flags | OFlags::CLOEXEC,
-            Mode::empty(),
-        );
-        let mut file = match opened {
-            Ok(fd) => File::from(fd),
-            Err(e) if e == rustix::io::Errno::LOOP => return Ok(Err(changed())),
-            Err(e) => return Ok(Err(e.into())),
-        };
-        let before = match file.metadata() {
-            Ok(m) if m.is_file() && (m.dev(), m.ino()) == listed => m,
-            Ok(_) => return Ok(Err(changed())),
+        let (mut file, before) = match open_listed(abs, listed, follow) {
+            Ok(opened) => opened,
             Err(e) => return Ok(Err(e)),
         };
         let size = before.len();
-        let mut chunks = Vec::new();
-        if size < SMALL_FILE && listed_size < SMALL_FILE {
-            pause_point("mid-read");
-            let mut buf = Vec::with_capacity(size as usize + 1);
-            if let Err(e) = file.read_to_end(&mut buf) {
-                return Ok(Err(e));
-            }
-            if buf.len() as u64 != size {
-                return Ok(Err(changed()));
-            }
-            if !buf.is_empty() {
-                chunks.push(self.store_chunk(&buf)?);
-            }
+        let chunks = if size < SMALL_FILE && listed_size < SMALL_FILE {
+            self.read_small(&mut file, size)?
         } else {
-            // Reading the next batch overlaps hashing and compressing this one.
-            let mut chunker = Chunker::new(&mut file, &self.repo()?.store().config().chunker);
-            let mut total = 0u64;
-            let mut next = next_batch(&mut chunker);
-            // Lets a test change the file while it is being read.
-            pause_point("mid-read");
-            loop {
-                let batch = match next {
-                    Ok(b) if b.is_empty() => break,
-                    Ok(b) => b,
-                    Err(e) => return Ok(Err(e)),
-                };
-                self.check_interrupt()?;
-                total += batch.iter().map(|c| c.len() as u64).sum::<u64>();
-                let (stored, read) = rayon::join(|| self.store_batch(&batch), || next_batch(&mut chunker));
-                chunks.extend(stored?);
-                next = read;
-            }
-            if total != size {
-                return Ok(Err(changed()));
-            }
-        }
-        let after = match file.metadata() {
-            Ok(m) => m,
+            self.read_chunked(&mut file, size)?
+        };
+        let chunks = match chunks {
+            Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
-        if after.nlink() == 0 {
-            // Deleted while it was read (which moved its ctime too):
-            // vanished if nothing took its name, else changed (retried,
-            // the new file read).
-            return Ok(Err(match fs::symlink_metadata(abs) {
-                Err(e) if is_vanished(&e) => e,
-                _ => changed(),
-            }));
-        }
-        // Size, mtime and ctime of the open file before and after: a write
-        // during the read moves them (ctime too when the writer then put the
-        // mtime back), and the entry recorded must match its content.
-        let stat_of = |m: &Metadata| (m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec());
-        if stat_of(&after) != stat_of(&before) {
-            return Ok(Err(changed()));
+        if let Err(e) = unchanged_since(&file, abs, &before) {
+            return Ok(Err(e));
         }
         self.files_read.fetch_add(1, Ordering::Relaxed);
         self.bytes_read.fetch_add(size, Ordering::Relaxed);
@@ -517,6 +458,50 @@ impl Run<'_> {
             chunks,
             meta: SourceMeta::from_metadata(&before),
         }))
+    }
+
+    /// A small file, read in one call as one chunk.
+    fn read_small(&self, file: &mut File, size: u64) -> Result<std::io::Result<Vec<BlobId>>> {
+        let mut chunks = Vec::new();
+        pause_point("mid-read");
+        let mut buf = Vec::with_capacity(size as usize + 1);
+        if let Err(e) = file.read_to_end(&mut buf) {
+            return Ok(Err(e));
+        }
+        if buf.len() as u64 != size {
+            return Ok(Err(changed()));
+        }
+        if !buf.is_empty() {
+            chunks.push(self.store_chunk(&buf)?);
+        }
+        Ok(Ok(chunks))
+    }
+
+    /// A larger file, chunked; reading the next batch overlaps hashing and
+    /// compressing this one.
+    fn read_chunked(&self, file: &mut File, size: u64) -> Result<std::io::Result<Vec<BlobId>>> {
+        let mut chunks = Vec::new();
+        let mut chunker = Chunker::new(file, &self.repo()?.store().config().chunker);
+        let mut total = 0u64;
+        let mut next = next_batch(&mut chunker);
+        // Lets a test change the file while it is being read.
+        pause_point("mid-read");
+        loop {
+            let batch = match next {
+                Ok(b) if b.is_empty() => break,
+                Ok(b) => b,
+                Err(e) => return Ok(Err(e)),
+            };
+            self.check_interrupt()?;
+            total += batch.iter().map(|c| c.len() as u64).sum::<u64>();
+            let (stored, read) = rayon::join(|| self.store_batch(&batch), || next_batch(&mut chunker));
+            chunks.extend(stored?);
+            next = read;
+        }
+        if total != size {
+            return Ok(Err(changed()));
+        }
+        Ok(Ok(chunks))
     }
 
     pub(super) fn store_batch(&self, batch: &[Vec<u8>]) -> Result<Vec<BlobId>> {
@@ -533,4 +518,54 @@ impl Run<'_> {
         }
         Ok(id)
     }
+}
+
+/// Opens a file the walk listed, as the regular file it listed (device,
+/// inode); returns it with its metadata before the read.
+fn open_listed(abs: &Path, listed: (u64, u64), follow: bool) -> std::io::Result<(File, Metadata)> {
+    // No link is followed unless --follow-links resolved this one: an
+    // entry swapped for a symlink since the walk must not bring another
+    // file's content in under this name.
+    let flags = if follow { OFlags::empty() } else { OFlags::NOFOLLOW };
+    // Non-blocking: an entry swapped for a FIFO since the walk would
+    // block the open until a writer came; the fstat below then refuses
+    // it. Reads of a regular file ignore the flag.
+    let opened = rustix::fs::open(
+        abs,
+        OFlags::RDONLY | OFlags::NONBLOCK | flags | OFlags::CLOEXEC,
+        Mode::empty(),
+    );
+    let file = match opened {
+        Ok(fd) => File::from(fd),
+        Err(e) if e == rustix::io::Errno::LOOP => return Err(changed()),
+        Err(e) => return Err(e.into()),
+    };
+    match file.metadata() {
+        Ok(m) if m.is_file() && (m.dev(), m.ino()) == listed => Ok((file, m)),
+        Ok(_) => Err(changed()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the open file is as it was before its read: still linked, with
+/// the same size, mtime and ctime.
+fn unchanged_since(file: &File, abs: &Path, before: &Metadata) -> std::io::Result<()> {
+    let after = file.metadata()?;
+    if after.nlink() == 0 {
+        // Deleted while it was read (which moved its ctime too):
+        // vanished if nothing took its name, else changed (retried,
+        // the new file read).
+        return Err(match fs::symlink_metadata(abs) {
+            Err(e) if is_vanished(&e) => e,
+            _ => changed(),
+        });
+    }
+    // Size, mtime and ctime of the open file before and after: a write
+    // during the read moves them (ctime too when the writer then put the
+    // mtime back), and the entry recorded must match its content.
+    let stat_of = |m: &Metadata| (m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec());
+    if stat_of(&after) != stat_of(before) {
+        return Err(changed());
+    }
+    Ok(())
 }
