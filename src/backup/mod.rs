@@ -6,7 +6,8 @@
 //! lock; heal unpublished snapshot objects              session.rs
 //! for each directory (depth first, as frames on a stack on the heap;
 //!                     files and sibling directories in parallel):   walk.rs
-//!     list it, lstat each entry; fetch its baseline entries (one query)  listing.rs
+//!     list it, lstat each entry; fetch its baseline entries (one query)
+//!     (listing.rs)
 //!     merge by name: Same -> reuse content;                         classify.rs
 //!                    otherwise read, chunk, hash;                   read.rs
 //!                    new chunks -> packer; Extra -> close its rows  extras.rs

@@ -1,9 +1,9 @@
 //! The walk: depth first, iteratively (the directories being walked are
 //! frames on a stack on the heap, never calls on a thread's stack), files
-//! and sibling directories in parallel. Listing a directory, merging it
-//! with its baseline entries by name, and closing it (its tree stored, its
-//! rows applied) live here; what each entry is and what to do with it is
-//! decided in `classify`, and files are read in `read`.
+//! and sibling directories in parallel. Each entry is processed here as
+//! `classify` decides: a directory is entered and opened (its line, its
+//! extras, its files), a file goes to `read`; a directory whose
+//! subdirectories are all done is closed on the commit side.
 
 use std::collections::VecDeque;
 use std::fs::{self, Metadata};
@@ -28,6 +28,7 @@ use crate::retry::Failure;
 use crate::summary::{Class, Counts, RunError};
 use crate::{Error, Result};
 
+/// A directory whose entries are all done: its tree stored.
 pub(super) struct DirDone {
     pub(super) tree: TreeId,
     pub(super) empty: bool,
