@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::Result;
 use chrono::Local;
 use robovault::{
-    BackupOptions, BackupSummary, BaselineChoice, CopyFlags, JobOptions, MoveMode, RepositoryOptions, RunOptions,
-    EXIT_FATAL,
+    BackupOptions, BackupSummary, BaselineChoice, CopyFlags, JobOptions, MoveMode, Next, Reporter, RepositoryOptions,
+    RunError, RunOptions, EXIT_FATAL,
 };
 use serde_json::json;
 
@@ -168,7 +168,7 @@ impl JobKind for Backup<'_> {
     type Summary = BackupSummary;
 
     fn run(&self, console: &Console) -> robovault::Result<BackupSummary> {
-        wait_for_root(&self.a.job, &self.source, &self.opts.run, console);
+        wait_for_root(&self.a.job, &self.source, &self.opts.run, console)?;
         robovault::backup(&self.a.source, &self.repo, &self.opts, console)
     }
 
@@ -229,24 +229,35 @@ impl JobKind for Backup<'_> {
     }
 }
 
-/// `--wait-for-share`: retry a missing source root (§7.1).
-fn wait_for_root(j: &crate::args::JobArgs, root: &Path, run: &RunOptions, console: &Console) {
+/// `--wait-for-share`: retry a missing source root (§7.1); an interrupt
+/// ends the wait as it ends a run.
+fn wait_for_root(j: &crate::args::JobArgs, root: &Path, run: &RunOptions, console: &Console) -> robovault::Result<()> {
     if !j.wait_for_share {
-        return;
+        return Ok(());
     }
-    for attempt in 0..=run.retries {
-        match std::fs::metadata(root) {
-            Ok(_) => return,
-            Err(e) if attempt < run.retries => {
-                let err = robovault::RunError::from_io(b"", "Accessing Source Directory", &e, attempt + 1);
-                console.write(&format!(
-                    "{}Waiting {} seconds... Retrying...\n",
-                    error_lines(&root.display().to_string(), &err),
-                    run.wait.as_secs()
-                ));
-                std::thread::sleep(run.wait);
-            }
-            Err(_) => return,
+    let lines = WaitLines {
+        console,
+        root: root.display().to_string(),
+    };
+    robovault::wait_for_path(root, "Accessing Source Directory", run, &lines)
+}
+
+/// The log lines of a wait for the source root: the root as given, without
+/// the trailing `/` of entry paths, and nothing after the last attempt (the
+/// run's own error follows).
+struct WaitLines<'a> {
+    console: &'a Console,
+    root: String,
+}
+
+impl Reporter for WaitLines<'_> {
+    fn error(&self, err: &RunError, next: Next) {
+        if let Next::Retry(wait) = next {
+            self.console.write(&format!(
+                "{}Waiting {} seconds... Retrying...\n",
+                error_lines(&self.root, err),
+                wait.as_secs()
+            ));
         }
     }
 }
