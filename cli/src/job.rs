@@ -10,7 +10,7 @@ mod options;
 mod prepare;
 mod switches;
 
-pub(crate) use frame::{console, execute, header, times, with_hooks, JobKind, Outcome, Shown};
+pub(crate) use frame::{console, execute, header, times, with_hooks, JobKind, Outcome, RunJson, Shown};
 pub(crate) use options::{
     attrs, copy_letters, dcopy_letters, job_options, parse_age, parse_duration, run_options, usage,
 };

@@ -19,9 +19,9 @@ use crate::console::{error_lines, Console, Job};
 use crate::env::Edge;
 use crate::job::{
     console, copy_letters, dcopy_letters, effective, execute, filespec_check, header, job_options, parse_age,
-    parse_duration, run_options, save_and_quit, times, usage, with_hooks, JobKind, Outcome,
+    parse_duration, run_options, save_and_quit, times, usage, with_hooks, JobKind, Outcome, RunJson,
 };
-use crate::output::{counts_json, errors_json, summary_bytes, summary_table};
+use crate::output::{summary_bytes, summary_table};
 
 /// Runs `backup`, then its hooks.
 ///
@@ -185,25 +185,29 @@ impl JobKind for Backup<'_> {
     }
 
     fn json(&self, s: &BackupSummary) -> serde_json::Value {
-        let (dirs, files, bytes) = counts_json(&s.counts);
-        json!({
-            "command": "backup",
-            "repository": s.repository.display().to_string(),
-            "series": s.series,
-            "snapshot": s.snapshot,
-            "parent": s.parent,
-            "started": s.started.with_timezone(&Local).to_rfc3339(),
-            "ended": s.ended.with_timezone(&Local).to_rfc3339(),
-            "exit_code": s.exit_code,
-            "partial": s.counts.files.failed + s.counts.dirs.failed > 0,
-            "list_only": s.list_only,
-            "repository_created": s.repository_created,
-            "dirs": dirs, "files": files, "bytes": bytes,
-            "new_data": if s.list_only { serde_json::Value::Null } else { json!(s.new_data) },
-            "errors": errors_json(&s.errors),
-            "read": {"files": s.files_read, "bytes": s.bytes_read},
-            "stored": {"blobs": s.blobs_stored, "packed_bytes": s.packed_bytes},
-        })
+        let mut v = RunJson {
+            command: "backup",
+            repository: &s.repository,
+            series: &s.series,
+            started: s.started,
+            ended: s.ended,
+            exit_code: s.exit_code,
+            list_only: s.list_only,
+            counts: &s.counts,
+            errors: &s.errors,
+        }
+        .value();
+        v["snapshot"] = json!(s.snapshot);
+        v["parent"] = json!(s.parent);
+        v["repository_created"] = json!(s.repository_created);
+        v["new_data"] = if s.list_only {
+            serde_json::Value::Null
+        } else {
+            json!(s.new_data)
+        };
+        v["read"] = json!({"files": s.files_read, "bytes": s.bytes_read});
+        v["stored"] = json!({"blobs": s.blobs_stored, "packed_bytes": s.packed_bytes});
+        v
     }
 
     fn table(&self, s: &BackupSummary, bytes: bool) -> String {

@@ -15,11 +15,12 @@ use serde_json::json;
 use crate::args::RestoreArgs;
 use crate::console::{Console, Job};
 use crate::env::Edge;
+use crate::job::RunJson;
 use crate::job::{
     attrs, console, copy_letters, dcopy_letters, effective, execute, filespec_check, header, job_options, run_options,
     save_and_quit, times, usage, with_hooks, JobKind, Outcome,
 };
-use crate::output::{counts_json, errors_json, summary_table};
+use crate::output::summary_table;
 
 /// Runs `restore`, then its hooks.
 ///
@@ -174,25 +175,25 @@ impl JobKind for Restore<'_> {
     }
 
     fn json(&self, s: &RestoreSummary) -> serde_json::Value {
-        let (dirs, files, bytes) = counts_json(&s.counts);
-        json!({
-            "command": "restore",
-            "repository": s.repository.display().to_string(),
-            "series": s.series,
-            "snapshot": s.snapshot,
-            "parent": null,
-            "target": s.target.display().to_string(),
-            "started": s.started.with_timezone(&Local).to_rfc3339(),
-            "ended": s.ended.with_timezone(&Local).to_rfc3339(),
-            "exit_code": s.exit_code,
-            "partial": s.counts.files.failed + s.counts.dirs.failed > 0,
-            "list_only": s.list_only,
-            "repository_created": false,
-            "dirs": dirs, "files": files, "bytes": bytes,
-            "new_data": null,
-            "errors": errors_json(&s.errors),
-            "warnings": s.warnings,
-        })
+        let mut v = RunJson {
+            command: "restore",
+            repository: &s.repository,
+            series: &s.series,
+            started: s.started,
+            ended: s.ended,
+            exit_code: s.exit_code,
+            list_only: s.list_only,
+            counts: &s.counts,
+            errors: &s.errors,
+        }
+        .value();
+        v["snapshot"] = json!(s.snapshot);
+        v["parent"] = serde_json::Value::Null;
+        v["target"] = json!(s.target.display().to_string());
+        v["repository_created"] = json!(false);
+        v["new_data"] = serde_json::Value::Null;
+        v["warnings"] = json!(s.warnings);
+        v
     }
 
     fn table(&self, s: &RestoreSummary, bytes: bool) -> String {

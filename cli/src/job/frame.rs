@@ -14,7 +14,7 @@ use super::options::log_flags;
 use super::switches::Effective;
 use crate::args::JobArgs;
 use crate::console::{error_lines, open_log, Console, Header, Job};
-use crate::output::Times;
+use crate::output::{counts_json, errors_json, Times};
 
 pub(crate) fn header(j: &JobArgs, filespecs: &[String], eff: &Effective, job_file: Option<PathBuf>) -> Header {
     let files: Vec<String> = filespecs.iter().chain(&j.include_files).cloned().collect();
@@ -266,5 +266,39 @@ pub(crate) fn times(
         total: (ended - started).num_milliseconds() as f64 / 1000.0,
         copied: copy_time.as_secs_f64(),
         failed: wait_time.as_secs_f64(),
+    }
+}
+
+/// What a backup and a restore both tell of a finished run in its JSON
+/// object (ROBOCOPY.md §6.6); each command adds its own fields.
+pub(crate) struct RunJson<'a> {
+    pub(crate) command: &'static str,
+    pub(crate) repository: &'a Path,
+    pub(crate) series: &'a str,
+    pub(crate) started: chrono::DateTime<chrono::Utc>,
+    pub(crate) ended: chrono::DateTime<chrono::Utc>,
+    pub(crate) exit_code: u32,
+    pub(crate) list_only: bool,
+    pub(crate) counts: &'a robovault::Counts,
+    pub(crate) errors: &'a [robovault::RunError],
+}
+
+impl RunJson<'_> {
+    /// The object, without the command's own fields.
+    pub(crate) fn value(&self) -> serde_json::Value {
+        use chrono::Local;
+        let (dirs, files, bytes) = counts_json(self.counts);
+        serde_json::json!({
+            "command": self.command,
+            "repository": self.repository.display().to_string(),
+            "series": self.series,
+            "started": self.started.with_timezone(&Local).to_rfc3339(),
+            "ended": self.ended.with_timezone(&Local).to_rfc3339(),
+            "exit_code": self.exit_code,
+            "partial": self.counts.files.failed + self.counts.dirs.failed > 0,
+            "list_only": self.list_only,
+            "dirs": dirs, "files": files, "bytes": bytes,
+            "errors": errors_json(self.errors),
+        })
     }
 }
