@@ -131,33 +131,7 @@ pub(crate) fn save_and_quit(
                 .chain(values.iter().map(|v| format!("\t{v}")))
                 .collect()
         };
-        // Switches of the Options line, after its filespecs; the ones the
-        // job writes in their own sections are left out here.
-        let own_section = |s: &str| {
-            ["/R:", "/W:", "/COPY:", "/DCOPY:", "/NODCOPY", "/MT:", "/LEV:"]
-                .iter()
-                .any(|p| s.starts_with(p))
-                || s == "/S"
-                || s == "/S /E"
-        };
-        let is_log = |s: &str| {
-            [
-                "/NP", "/NDL", "/NFL", "/NJH", "/NJS", "/NC", "/NS", "/BYTES", "/TS", "/FP", "/ETA", "/V", "/X", "/TEE",
-            ]
-            .contains(&s)
-        };
-        let switches: Vec<&String> = eff.line[eff.filespecs..].iter().filter(|s| !own_section(s)).collect();
-        let mut copy = vec!["/S".to_owned()];
-        if !(j.subdirs && !j.empty_dirs && !j.mirror) {
-            copy.push("/E".into());
-        }
-        if let Some(n) = j.lev {
-            copy.push(format!("/LEV:{n}"));
-        }
-        copy.push(dcopy_switch(j));
-        copy.push(format!("/COPY:{}", copy_letters(j, false)));
-        copy.extend(switches.iter().filter(|s| !is_log(s)).map(|s| s.to_string()));
-        let mut logging: Vec<String> = switches.iter().filter(|s| is_log(s)).map(|s| s.to_string()).collect();
+        let (copy, mut logging) = copy_and_logging(j, eff);
         if let Some(l) = &j.log {
             logging.push(format!("/LOG:{}", robovault::absolute(l)?.display()));
         }
@@ -230,4 +204,38 @@ pub(crate) fn save_and_quit(
         return Ok(true);
     }
     Ok(false)
+}
+
+/// The Copy options and Logging options sections of a saved job: the
+/// Options line's switches after its filespecs, split by section, without
+/// those written in sections of their own.
+fn copy_and_logging(j: &JobArgs, eff: &Effective) -> (Vec<String>, Vec<String>) {
+    // Switches of the Options line, after its filespecs; the ones the
+    // job writes in their own sections are left out here.
+    let own_section = |s: &str| {
+        ["/R:", "/W:", "/COPY:", "/DCOPY:", "/NODCOPY", "/MT:", "/LEV:"]
+            .iter()
+            .any(|p| s.starts_with(p))
+            || s == "/S"
+            || s == "/S /E"
+    };
+    let is_log = |s: &str| {
+        [
+            "/NP", "/NDL", "/NFL", "/NJH", "/NJS", "/NC", "/NS", "/BYTES", "/TS", "/FP", "/ETA", "/V", "/X", "/TEE",
+        ]
+        .contains(&s)
+    };
+    let switches: Vec<&String> = eff.line[eff.filespecs..].iter().filter(|s| !own_section(s)).collect();
+    let mut copy = vec!["/S".to_owned()];
+    if !(j.subdirs && !j.empty_dirs && !j.mirror) {
+        copy.push("/E".into());
+    }
+    if let Some(n) = j.lev {
+        copy.push(format!("/LEV:{n}"));
+    }
+    copy.push(dcopy_switch(j));
+    copy.push(format!("/COPY:{}", copy_letters(j, false)));
+    copy.extend(switches.iter().filter(|s| !is_log(s)).map(|s| s.to_string()));
+    let logging: Vec<String> = switches.iter().filter(|s| is_log(s)).map(|s| s.to_string()).collect();
+    (copy, logging)
 }
