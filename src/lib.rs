@@ -39,6 +39,7 @@ mod run_state;
 mod stats;
 mod summary;
 mod verify;
+mod wait;
 
 pub use backup::{backup, BackupOptions, BackupSummary, BaselineChoice, MoveMode};
 pub use browse::{
@@ -61,6 +62,7 @@ pub use restore::{restore, CopyFlags, RestoreOptions, RestoreSummary};
 pub use stats::{stats, RunStats, SeriesStats, StatsSummary};
 pub use summary::{Class, Counts, Row, RunError, EXIT_FATAL};
 pub use verify::{verify, verify_with, Problem, ReadData, VerifySummary};
+pub use wait::wait_for_path;
 
 /// The store and index crates, for callers that need their types.
 pub use robovault_index as index;

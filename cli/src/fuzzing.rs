@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use clap::CommandFactory;
 
-use crate::alias::Switches;
+use crate::job::alias::Switches;
 
 /// A job file, in each encoding `--job-encoding` takes, against the switches
 /// of `backup`.
@@ -22,7 +22,7 @@ pub fn jobfile(data: &[u8]) -> bool {
     let Some(switches) = switches else { return false };
     let mut ok = false;
     for encoding in ["utf-8", "cp850", "cp1252"] {
-        ok |= crate::jobfile::parse_bytes(data, encoding, PathBuf::from("fuzz.rcj"), switches).is_ok();
+        ok |= crate::job::file::parse_bytes(data, encoding, PathBuf::from("fuzz.rcj"), switches).is_ok();
     }
     ok
 }

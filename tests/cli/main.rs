@@ -720,3 +720,4 @@ mod readonly;
 mod s3;
 mod s3faults;
 mod selection;
+mod wait;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::alias::{Switches, UsageError};
+use super::alias::{Switches, UsageError};
 
 /// A parsed job file: its source and destination, and its other switches in
 /// slash spelling, list values following their switch.
@@ -193,7 +193,7 @@ pub fn parse(text: &str, path: PathBuf, switches: &Switches) -> Result<JobFile, 
                 .split(':')
                 .next()
                 .is_some_and(|n| ["/IF", "/XD", "/XF"].contains(&n));
-            if (lone_list && in_list.is_none()) || crate::alias::translate(&[line.into()], switches).is_err() {
+            if (lone_list && in_list.is_none()) || super::alias::translate(&[line.into()], switches).is_err() {
                 return Err(invalid());
             }
             job.args.push((n + 1, JobArg::Switch(line.to_owned())));

@@ -1,0 +1,105 @@
+//! `schedule add|list|remove|run`: nightly runs as systemd timers or cron
+//! lines; a scheduled command is checked when it is added.
+
+use std::ffi::OsString;
+
+use anyhow::{Context, Result};
+use robovault::EXIT_FATAL;
+
+use super::{write_line, write_out};
+use crate::args::{self, Cli};
+use crate::{job, schedule};
+use clap::Parser;
+
+pub(super) fn schedule(what: &args::ScheduleCmd) -> Result<u32> {
+    use args::ScheduleCmd;
+    match what {
+        ScheduleCmd::Add(a) => {
+            schedule::check_name(&a.name)?;
+            schedule::parse_time(&a.daily)?;
+            let days = a
+                .weekly
+                .as_deref()
+                .map(schedule::parse_days)
+                .transpose()?
+                .unwrap_or_default();
+            let cmd: Vec<String> = match &a.job {
+                Some(job) => vec![
+                    "backup".into(),
+                    "--job".into(),
+                    robovault::absolute(job)?.display().to_string(),
+                ],
+                None => a.command.clone(),
+            };
+            if !matches!(cmd.first().map(String::as_str), Some("backup" | "restore")) {
+                anyhow::bail!(
+                    "give the run after --, as in: robovault schedule add {} --daily 02:00 -- backup SOURCE REPO, or --job FILE",
+                    a.name
+                );
+            }
+            // A typo must fail now, not at two in the morning.
+            let argv: Vec<OsString> = std::iter::once(OsString::from("robovault"))
+                .chain(cmd.iter().map(OsString::from))
+                .collect();
+            let (parsed, _) = crate::prepare_args(argv).context("checking the scheduled command")?;
+            let cli = Cli::try_parse_from(&parsed)
+                .map_err(|e| anyhow::anyhow!("checking the scheduled command: {}", crate::clap_usage(&e, &parsed)))?;
+            let raw: Vec<OsString> = cmd.iter().skip(1).map(OsString::from).collect();
+            job::validate(&cli.command, &raw).context("checking the scheduled command")?;
+            let d = schedule::Definition {
+                version: schedule::SCHEDULE_VERSION,
+                name: a.name.clone(),
+                time: a.daily.clone(),
+                days,
+                args: cmd,
+                dir: std::env::current_dir()
+                    .context("reading the current directory")?
+                    .display()
+                    .to_string(),
+            };
+            let places = schedule::Places::new(a.scope.system, a.scope.unit_dir.as_deref())?;
+            let exe = std::env::current_exe().context("finding the robovault executable")?;
+            let lines = schedule::add(&d, &places, &exe, a.cron)?;
+            write_out((lines.join("\n") + "\n").as_bytes())?;
+            Ok(0)
+        }
+        ScheduleCmd::List { scope, json } => {
+            let places = schedule::Places::new(scope.system, scope.unit_dir.as_deref())?;
+            let all = schedule::list(&places)?;
+            if *json {
+                write_line(&serde_json::to_value(&all)?)?;
+                return Ok(0);
+            }
+            let mut out = String::new();
+            for d in &all {
+                let when = if d.days.is_empty() {
+                    format!("daily {}", d.time)
+                } else {
+                    format!("{} {}", d.days.join(","), d.time)
+                };
+                let args: Vec<String> = d.args.iter().map(|a| schedule::shell_quote(a)).collect();
+                out.push_str(&format!("{}  {when}  robovault {}\n", d.name, args.join(" ")));
+            }
+            write_out(out.as_bytes())?;
+            Ok(0)
+        }
+        ScheduleCmd::Remove { name, scope } => {
+            let places = schedule::Places::new(scope.system, scope.unit_dir.as_deref())?;
+            let lines = schedule::remove(name, &places)?;
+            write_out((lines.join("\n") + "\n").as_bytes())?;
+            Ok(0)
+        }
+        ScheduleCmd::Run { name, system } => {
+            let places = schedule::Places::new(*system, None)?;
+            let d = schedule::load(name, &places)?;
+            let exe = std::env::current_exe().context("finding the robovault executable")?;
+            let status = std::process::Command::new(exe)
+                .args(&d.args)
+                .current_dir(&d.dir)
+                .status()
+                .with_context(|| format!("running schedule {name} in {}", d.dir))?;
+            // The run's own exit code (already in the style it asked for).
+            Ok(status.code().map_or(EXIT_FATAL, |c| c as u32))
+        }
+    }
+}
