@@ -525,7 +525,7 @@ fn open_snapshot(
     edge: &env::Edge,
     repo: &std::path::Path,
     a: &args::SeriesSnapshotArgs,
-) -> Result<(Repository, robovault::index::SnapshotRecord)> {
+) -> Result<(Repository, robovault::SnapshotRecord)> {
     let repo = open(edge, repo)?;
     let (_, snap) = robovault::choose(&repo, a.series.as_deref(), &choice(&a.snapshot, edge.clock().now())?)?;
     Ok((repo, snap))
@@ -853,7 +853,7 @@ fn repair(edge: &env::Edge, repo: &std::path::Path, lock_wait: &str, as_json: bo
 
 fn diff(edge: &env::Edge, a: &DiffArgs) -> Result<u32> {
     let repo = open(edge, &a.repo)?;
-    let pick = |id: &str| -> Result<robovault::index::SnapshotRecord> {
+    let pick = |id: &str| -> Result<robovault::SnapshotRecord> {
         let choice = if id == "latest" {
             SnapshotChoice::Latest
         } else {

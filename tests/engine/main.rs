@@ -8,11 +8,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use robovault::index::ROOT_PATH;
-use robovault::store::{BlobId, NodeContent, NodeKind, ObjectKind, PackId};
 use robovault::{
     backup, restore, BackupOptions, BackupSummary, Repository, RestoreOptions, RunOptions, Silent, SnapshotChoice,
 };
+use robovault_index::ROOT_PATH;
+use robovault_store::{BlobId, NodeContent, NodeKind, ObjectKind, PackId};
 use util::*;
 
 fn opts() -> BackupOptions {
@@ -263,10 +263,10 @@ fn check_trees_against_index(repo_path: &Path) {
 
 fn check_dir(
     repo: &Repository,
-    index: &robovault::index::Index,
-    series: robovault::index::SeriesKey,
+    index: &robovault_index::Index,
+    series: robovault_index::SeriesKey,
     seq: u64,
-    path: robovault::index::PathId,
+    path: robovault_index::PathId,
     tree: &BlobId,
 ) {
     let nodes = repo.read_tree(tree).unwrap().nodes;
@@ -499,7 +499,7 @@ fn restore_never_writes_through_a_symlink_in_the_target() {
     );
 }
 
-fn find_pack_of(repo: &Path, data: &[u8]) -> (PathBuf, robovault::store::PackEntry, PackId) {
+fn find_pack_of(repo: &Path, data: &[u8]) -> (PathBuf, robovault_store::PackEntry, PackId) {
     let r = Repository::open(&at(repo)).unwrap();
     let id = BlobId::of(data);
     for name in r.store().backend().list(ObjectKind::Pack).unwrap() {
@@ -587,7 +587,7 @@ fn a_damaged_directory_tree_fails_that_directory_only_on_restore() {
         NodeContent::Subtree(id) => *id,
         _ => panic!("sub is a directory"),
     };
-    let sub_bytes = robovault::store::Tree::encode(&r.read_tree(&sub_id).unwrap());
+    let sub_bytes = robovault_store::Tree::encode(&r.read_tree(&sub_id).unwrap());
     drop(r);
     let (path, entry, _) = find_pack_of(&repo, &sub_bytes);
     let mut bytes = fs::read(&path).unwrap();
@@ -639,7 +639,7 @@ fn repair_skips_a_snapshot_whose_trees_are_gone_and_keeps_the_others() {
     // Remove the pack holding the second snapshot's root tree.
     let r = Repository::open(&at(&repo)).unwrap();
     let snap = r.index().unwrap().snapshots(None).unwrap().remove(1);
-    let root_bytes = robovault::store::Tree::encode(&r.read_tree(&BlobId(snap.root_tree.0)).unwrap());
+    let root_bytes = robovault_store::Tree::encode(&r.read_tree(&BlobId(snap.root_tree.0)).unwrap());
     drop(r);
     let (path, _, _) = find_pack_of(&repo, &root_bytes);
     fs::remove_file(path).unwrap();
@@ -779,8 +779,8 @@ fn a_run_against_another_baseline_records_the_whole_tree_afresh() {
 
 /// Stores `tree` in a new pack and records the pack in the index, as a
 /// crafted repository would hold it; returns the tree's id.
-fn plant_tree(repo_path: &Path, tree: &robovault::store::Tree) -> BlobId {
-    use robovault::store::{BlobKind, Packer};
+fn plant_tree(repo_path: &Path, tree: &robovault_store::Tree) -> BlobId {
+    use robovault_store::{BlobKind, Packer};
     use std::sync::{Arc, Mutex};
     let repo = Repository::open(&at(repo_path)).unwrap();
     let bytes = tree.encode();
@@ -834,7 +834,7 @@ fn set_root_tree(repo_path: &Path, root: &BlobId) {
 /// Names no entry may have; each would escape TARGET or is no name at all.
 const BAD_NAMES: [&[u8]; 7] = [b"", b".", b"..", b"../escape", b"/abs-escape", b"a/b", b"nul\0byte"];
 
-fn named(template: &robovault::store::Node, name: &[u8]) -> robovault::store::Node {
+fn named(template: &robovault_store::Node, name: &[u8]) -> robovault_store::Node {
     let mut n = template.clone();
     n.name = name.to_vec();
     n
@@ -857,7 +857,7 @@ fn a_crafted_snapshot_with_escaping_names_writes_nothing_outside_target() {
     let file = root.nodes.iter().find(|n| n.name == b"ok.txt").unwrap().clone();
     let mut bad: Vec<_> = BAD_NAMES.iter().map(|n| named(&file, n)).collect();
     bad.sort_by(|a, b| a.name.cmp(&b.name));
-    let evil = plant_tree(&repo_path, &robovault::store::Tree { nodes: bad.clone() });
+    let evil = plant_tree(&repo_path, &robovault_store::Tree { nodes: bad.clone() });
     let sub = root.nodes.iter().find(|n| n.name == b"sub").unwrap();
     let mut evil_dir = sub.clone();
     evil_dir.name = b"evil".to_vec();
@@ -865,12 +865,12 @@ fn a_crafted_snapshot_with_escaping_names_writes_nothing_outside_target() {
     let mut nodes = root.nodes.clone();
     nodes.push(evil_dir);
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
-    let nested = plant_tree(&repo_path, &robovault::store::Tree { nodes });
+    let nested = plant_tree(&repo_path, &robovault_store::Tree { nodes });
     // At the top level, among good names too.
     let mut top = bad.clone();
     top.push(file.clone());
     top.sort_by(|a, b| a.name.cmp(&b.name));
-    let at_root = plant_tree(&repo_path, &robovault::store::Tree { nodes: top });
+    let at_root = plant_tree(&repo_path, &robovault_store::Tree { nodes: top });
     let expect_named = |message: &str| {
         for quoted in [
             "\"\"",
