@@ -47,7 +47,7 @@ pub use browse::{
 };
 pub use diff::{diff, find, Change, FindHit};
 pub use error::{Error, Result};
-pub use forget::{apply_policy, forget, Decision, ForgetOptions, ForgetSummary, KeepPolicy};
+pub use forget::{apply_policy, forget, forget_plan, Decision, ForgetOptions, ForgetPlan, ForgetSummary, KeepPolicy};
 pub use gc::{gc, gc_plan, gc_with, GcOptions, GcPlan, GcSummary};
 pub use job::{attributes, default_threads, tags, ClassSwitches, Filters, JobOptions, Pattern, RunOptions};
 pub use location::Location;
