@@ -139,13 +139,13 @@ proptest! {
 
     #[test]
     fn backup_then_restore_reproduces_a_random_tree(spec in gen_tree()) {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src");
+        let env = Env::new();
+        let src = env.src();
         build(&src, &spec);
-        let repo = dir.path().join("repo");
+        let repo = env.repo();
         let s = run_backup(&src, &repo);
         prop_assert_eq!(s.counts.files.failed, 0);
-        let out = dir.path().join("out");
+        let out = env.path("out");
         let r = run_restore(&repo, &out, SnapshotChoice::Latest);
         prop_assert!(r.errors.is_empty(), "{:?}", r.errors);
         assert_same_tree(&src, &out);
@@ -154,8 +154,8 @@ proptest! {
 
 #[test]
 fn unchanged_rerun_reads_nothing_and_writes_no_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     for i in 0..50 {
         write(
             &src.join(format!("d{}/f{i}", i % 5)),
@@ -163,7 +163,7 @@ fn unchanged_rerun_reads_nothing_and_writes_no_rows() {
         );
     }
     write(&src.join("big"), &random_bytes(3 << 20, 7));
-    let repo = dir.path().join("repo");
+    let repo = env.repo();
     let first = run_backup(&src, &repo);
     assert_eq!(first.files_read, 51);
     let before: Vec<u64> = ["versions", "blobs", "packs", "paths", "snapshots"]
@@ -188,11 +188,11 @@ fn unchanged_rerun_reads_nothing_and_writes_no_rows() {
 
 #[test]
 fn inserting_4k_in_the_middle_of_a_large_file_stores_few_chunks() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     let mut data = random_bytes(64 << 20, 42);
     write(&src.join("big.bin"), &data);
-    let repo = dir.path().join("repo");
+    let repo = env.repo();
     let first = run_backup(&src, &repo);
     let chunks_first = first.blobs_stored - 1;
     assert!(
@@ -208,23 +208,23 @@ fn inserting_4k_in_the_middle_of_a_large_file_stores_few_chunks() {
     let new_chunks = second.blobs_stored - 1;
     assert!((1..=3).contains(&new_chunks), "stored {new_chunks} new chunks");
     assert!(second.new_data < 3 * 4 * 1024 * 1024);
-    let out = dir.path().join("out");
+    let out = env.path("out");
     run_restore(&repo, &out, SnapshotChoice::Latest);
     assert_eq!(fs::read(out.join("big.bin")).unwrap(), data);
 }
 
 #[test]
 fn a_chmod_alone_reaches_the_next_snapshot() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     write(&src.join("f"), b"content");
-    let repo = dir.path().join("repo");
+    let repo = env.repo();
     run_backup(&src, &repo);
     chmod(&src.join("f"), 0o600);
     let s = run_backup(&src, &repo);
     assert_eq!(s.files_read, 1, "a Tweaked file is re-read");
     assert_eq!(s.counts.files.copied, 0, "same content: counted Skipped");
-    let out = dir.path().join("out");
+    let out = env.path("out");
     run_restore(&repo, &out, SnapshotChoice::Latest);
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(fs::metadata(out.join("f")).unwrap().permissions().mode() & 0o777, 0o600);
@@ -232,18 +232,18 @@ fn a_chmod_alone_reaches_the_next_snapshot() {
 
 #[test]
 fn a_content_change_behind_kept_size_and_mtime_is_seen() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     let f = src.join("f");
     write(&f, b"version one");
     set_mtime(&f, 1_700_000_000, 5);
-    let repo = dir.path().join("repo");
+    let repo = env.repo();
     run_backup(&src, &repo);
     write(&f, b"version two");
     set_mtime(&f, 1_700_000_000, 5);
     let s = run_backup(&src, &repo);
     assert_eq!(s.counts.files.copied, 1, "the new content is stored");
-    let out = dir.path().join("out");
+    let out = env.path("out");
     run_restore(&repo, &out, SnapshotChoice::Latest);
     assert_eq!(fs::read(out.join("f")).unwrap(), b"version two");
 }
@@ -313,8 +313,8 @@ fn check_dir(
 
 #[test]
 fn trees_agree_with_the_index_on_a_tree_with_every_kind_of_entry() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     write(&src.join("a/file"), b"one");
     fs::hard_link(src.join("a/file"), src.join("a/hardlink")).unwrap();
     rustix::fs::mknodat(
@@ -348,14 +348,14 @@ fn trees_agree_with_the_index_on_a_tree_with_every_kind_of_entry() {
     );
     std::os::unix::fs::symlink("a/file", src.join("link")).unwrap();
     set_mtime(&src.join("x"), 1_600_000_000, 123_456_789);
-    let repo = dir.path().join("repo");
+    let repo = env.repo();
     let s1 = run_backup(&src, &repo);
     assert_eq!(s1.counts.files.failed, 0, "{:?}", s1.errors);
     write(&src.join("a/new"), b"two");
     fs::remove_file(src.join("fifo")).unwrap();
     run_backup(&src, &repo);
     check_trees_against_index(&repo);
-    let out = dir.path().join("out");
+    let out = env.path("out");
     let r = run_restore(&repo, &out, SnapshotChoice::Latest);
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert_same_tree(&src, &out);
@@ -369,12 +369,12 @@ fn trees_agree_with_the_index_on_a_tree_with_every_kind_of_entry() {
 
 #[test]
 fn a_flipped_byte_in_a_data_blob_fails_that_file_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     let bad = random_bytes(5000, 1);
     write(&src.join("bad.bin"), &bad);
     write(&src.join("good.bin"), &random_bytes(5000, 2));
-    let repo = dir.path().join("repo");
+    let repo = env.repo();
     run_backup(&src, &repo);
     // Find the blob through the pack footers, as a second reader would.
     let r = Repository::open(&at(&repo)).unwrap();
@@ -394,7 +394,7 @@ fn a_flipped_byte_in_a_data_blob_fails_that_file_only() {
     bytes[(entry.offset + entry.stored_len as u64 / 2) as usize] ^= 0x01;
     fs::write(&pack_path, bytes).unwrap();
     drop(r);
-    let out = dir.path().join("out");
+    let out = env.path("out");
     let s = run_restore(&repo, &out, SnapshotChoice::Latest);
     assert_eq!(s.exit_code & 8, 8);
     assert_eq!(s.errors.len(), 1, "{:?}", s.errors);
@@ -417,10 +417,10 @@ fn a_flipped_byte_in_a_data_blob_fails_that_file_only() {
 
 #[test]
 fn a_second_writer_is_refused_naming_the_holder() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     write(&src.join("f"), b"x");
-    let repo = dir.path().join("repo");
+    let repo = env.repo();
     run_backup(&src, &repo);
     let r = Repository::open(&at(&repo)).unwrap();
     let _held = r.lock_writer(std::time::Duration::ZERO).unwrap();
@@ -431,21 +431,21 @@ fn a_second_writer_is_refused_naming_the_holder() {
 
 #[test]
 fn a_deleted_file_leaves_the_new_view_but_stays_in_the_old() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     write(&src.join("keep"), b"k");
     write(&src.join("gone/inner"), b"g");
-    let repo = dir.path().join("repo");
+    let repo = env.repo();
     let first = run_backup(&src, &repo);
     fs::remove_dir_all(src.join("gone")).unwrap();
     let second = run_backup(&src, &repo);
     assert_eq!(second.counts.dirs.extras, 1);
     assert_eq!(second.counts.files.extras, 1);
     assert_eq!(second.exit_code, 2);
-    let new = dir.path().join("new");
+    let new = env.path("new");
     run_restore(&repo, &new, SnapshotChoice::Latest);
     assert!(!new.join("gone").exists());
-    let old = dir.path().join("old");
+    let old = env.path("old");
     run_restore(
         &repo,
         &old,
@@ -456,13 +456,13 @@ fn a_deleted_file_leaves_the_new_view_but_stays_in_the_old() {
 
 #[test]
 fn restoring_again_skips_what_matches() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     write(&src.join("a"), b"aaa");
     write(&src.join("d/b"), b"bbb");
-    let repo = dir.path().join("repo");
+    let repo = env.repo();
     run_backup(&src, &repo);
-    let out = dir.path().join("out");
+    let out = env.path("out");
     run_restore(&repo, &out, SnapshotChoice::Latest);
     write(&out.join("extra"), b"mine");
     write(&out.join("a"), b"edited");
@@ -477,13 +477,13 @@ fn restoring_again_skips_what_matches() {
 
 #[test]
 fn restore_never_writes_through_a_symlink_in_the_target() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     write(&src.join("d/secret"), b"payload");
-    let repo = dir.path().join("repo");
+    let repo = env.repo();
     run_backup(&src, &repo);
-    let out = dir.path().join("out");
-    let outside = dir.path().join("outside");
+    let out = env.path("out");
+    let outside = env.path("outside");
     fs::create_dir_all(&out).unwrap();
     fs::create_dir_all(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, out.join("d")).unwrap();
@@ -573,11 +573,11 @@ fn verify_finds_a_truncated_and_a_missing_pack() {
 
 #[test]
 fn a_damaged_directory_tree_fails_that_directory_only_on_restore() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     write(&src.join("top.txt"), b"top");
     write(&src.join("sub/inner.txt"), b"inner");
-    let repo = dir.path().join("repo");
+    let repo = env.repo();
     run_backup(&src, &repo);
     // The tree of `sub` holds exactly one node named inner.txt.
     let r = Repository::open(&at(&repo)).unwrap();
@@ -593,7 +593,7 @@ fn a_damaged_directory_tree_fails_that_directory_only_on_restore() {
     let mut bytes = fs::read(&path).unwrap();
     bytes[entry.offset as usize + entry.stored_len as usize / 2] ^= 0x04;
     fs::write(&path, bytes).unwrap();
-    let out = dir.path().join("out");
+    let out = env.path("out");
     let s = run_restore(&repo, &out, SnapshotChoice::Latest);
     assert_eq!(s.exit_code & 8, 8);
     assert_eq!(s.counts.dirs.failed, 1);
@@ -605,10 +605,10 @@ fn a_damaged_directory_tree_fails_that_directory_only_on_restore() {
 
 #[test]
 fn gc_refuses_to_run_on_a_stale_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     write(&src.join("a"), b"one");
-    let repo = dir.path().join("repo");
+    let repo = env.repo();
     run_backup(&src, &repo);
     let saved = fs::read(repo.join("index.sqlite")).unwrap();
     write(&src.join("b"), &random_bytes(10_000, 3));
@@ -622,17 +622,17 @@ fn gc_refuses_to_run_on_a_stale_index() {
     assert!(err.to_string().contains("repair index"), "{err}");
     robovault::repair_index(&at(&repo), std::time::Duration::ZERO).unwrap();
     robovault::gc(&at(&repo), &robovault::GcOptions::default()).unwrap();
-    let out = dir.path().join("out");
+    let out = env.path("out");
     run_restore(&repo, &out, SnapshotChoice::Latest);
     assert_same_tree(&src, &out);
 }
 
 #[test]
 fn repair_skips_a_snapshot_whose_trees_are_gone_and_keeps_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     write(&src.join("a"), b"first");
-    let repo = dir.path().join("repo");
+    let repo = env.repo();
     let first = run_backup(&src, &repo);
     write(&src.join("b"), b"second");
     let second = run_backup(&src, &repo);
@@ -652,7 +652,7 @@ fn repair_skips_a_snapshot_whose_trees_are_gone_and_keeps_the_others() {
         "{:?}",
         s.damaged_snapshots
     );
-    let out = dir.path().join("out");
+    let out = env.path("out");
     let r = run_restore(&repo, &out, SnapshotChoice::Id(first.snapshot.clone().unwrap()));
     assert!(r.errors.is_empty());
     assert_eq!(fs::read(out.join("a")).unwrap(), b"first");
@@ -668,8 +668,8 @@ fn pattern(p: &str, root: &Path) -> robovault::Pattern {
 
 #[test]
 fn list_only_writes_nothing_to_the_repository() {
-    let dir = tempfile::tempdir().unwrap();
-    let (src, repo) = (dir.path().join("src"), dir.path().join("repo"));
+    let env = Env::new();
+    let (src, repo) = (env.src(), env.repo());
     write(&src.join("a"), b"a");
     let list_only = with_job(robovault::JobOptions {
         list_only: true,
@@ -707,8 +707,8 @@ fn walk_sorted(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn excluded_entries_leave_the_snapshot_unless_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let (src, repo) = (dir.path().join("src"), dir.path().join("repo"));
+    let env = Env::new();
+    let (src, repo) = (env.src(), env.repo());
     write(&src.join("keep.txt"), b"k");
     write(&src.join("cache/c.bin"), b"c");
     write(&src.join("x.log"), b"l");
@@ -726,7 +726,7 @@ fn excluded_entries_leave_the_snapshot_unless_kept() {
     };
     let s = backup(&src, &at(&repo), &exclude(true), &Silent).unwrap();
     assert_eq!(s.counts.files.extras, 0, "excluded entries are not extras");
-    let out = dir.path().join("kept");
+    let out = env.path("kept");
     run_restore(&repo, &out, SnapshotChoice::Latest);
     assert!(
         out.join("cache/c.bin").exists() && out.join("x.log").exists(),
@@ -734,12 +734,12 @@ fn excluded_entries_leave_the_snapshot_unless_kept() {
     );
     let s = backup(&src, &at(&repo), &exclude(false), &Silent).unwrap();
     assert_eq!(s.exit_code, 0);
-    let out = dir.path().join("dropped");
+    let out = env.path("dropped");
     run_restore(&repo, &out, SnapshotChoice::Latest);
     assert!(!out.join("cache").exists() && !out.join("x.log").exists());
     assert!(out.join("keep.txt").exists());
     // Earlier snapshots never change.
-    let first = dir.path().join("first");
+    let first = env.path("first");
     let hist = robovault::history(&Repository::open(&at(&repo)).unwrap(), None, false).unwrap();
     let id = hist[0].runs[0].0.snap_id.clone();
     run_restore(&repo, &first, SnapshotChoice::Id(id));
@@ -748,8 +748,8 @@ fn excluded_entries_leave_the_snapshot_unless_kept() {
 
 #[test]
 fn a_run_against_another_baseline_records_the_whole_tree_afresh() {
-    let dir = tempfile::tempdir().unwrap();
-    let (src, repo) = (dir.path().join("src"), dir.path().join("repo"));
+    let env = Env::new();
+    let (src, repo) = (env.src(), env.repo());
     write(&src.join("a"), b"one");
     write(&src.join("d/b"), b"two");
     run_backup(&src, &repo);
@@ -763,7 +763,7 @@ fn a_run_against_another_baseline_records_the_whole_tree_afresh() {
     let s = backup(&src, &at(&repo), &fresh, &Silent).unwrap();
     assert_eq!(s.counts.files.copied, 1, "everything is Lonely");
     assert_eq!(s.new_data, 0);
-    let out = dir.path().join("out");
+    let out = env.path("out");
     run_restore(&repo, &out, SnapshotChoice::Latest);
     assert_same_tree(&src, &out);
     // An unchanged run after it reads nothing: the rows are right.
@@ -842,13 +842,13 @@ fn named(template: &robovault_store::Node, name: &[u8]) -> robovault_store::Node
 
 #[test]
 fn a_crafted_snapshot_with_escaping_names_writes_nothing_outside_target() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     write(&src.join("ok.txt"), b"fine");
     write(&src.join("sub/inner.txt"), b"inner");
-    let repo_path = dir.path().join("repo");
+    let repo_path = env.repo();
     run_backup(&src, &repo_path);
-    let outside = dir.path().join("outside");
+    let outside = env.path("outside");
     write(&outside.join("sentinel"), b"untouched");
     let repo = Repository::open(&at(&repo_path)).unwrap();
     let snap = robovault::choose(&repo, None, &SnapshotChoice::Latest).unwrap().1;
@@ -887,7 +887,7 @@ fn a_crafted_snapshot_with_escaping_names_writes_nothing_outside_target() {
     let before = describe(&outside);
 
     set_root_tree(&repo_path, &nested);
-    let out = dir.path().join("out");
+    let out = env.path("out");
     let s = run_restore(&repo_path, &out, SnapshotChoice::Latest);
     assert_eq!(s.exit_code & 8, 8, "{:?}", s.errors);
     assert_eq!(s.errors.len(), 1, "{:?}", s.errors);
@@ -906,7 +906,7 @@ fn a_crafted_snapshot_with_escaping_names_writes_nothing_outside_target() {
     );
 
     set_root_tree(&repo_path, &at_root);
-    let out2 = dir.path().join("out2");
+    let out2 = env.path("out2");
     let s = run_restore(&repo_path, &out2, SnapshotChoice::Latest);
     assert_eq!(s.exit_code & 8, 8);
     assert_eq!(s.errors.len(), 1, "{:?}", s.errors);
@@ -918,7 +918,7 @@ fn a_crafted_snapshot_with_escaping_names_writes_nothing_outside_target() {
     );
 
     // Nothing appeared beside TARGET or at the filesystem root.
-    let mut names: Vec<_> = fs::read_dir(dir.path())
+    let mut names: Vec<_> = fs::read_dir(env.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -927,15 +927,15 @@ fn a_crafted_snapshot_with_escaping_names_writes_nothing_outside_target() {
     assert_eq!(fs::read(outside.join("sentinel")).unwrap(), b"untouched");
     assert_eq!(before, describe(&outside));
     assert!(!Path::new("/abs-escape").exists());
-    assert!(!dir.path().join("escape").exists() && !out.join("escape").exists());
+    assert!(!env.dir.path().join("escape").exists() && !out.join("escape").exists());
 }
 
 #[test]
 fn hostile_names_in_index_rows_never_reach_a_tree_or_the_target() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let env = Env::new();
+    let src = env.src();
     write(&src.join("ok.txt"), b"fine");
-    let repo_path = dir.path().join("repo");
+    let repo_path = env.repo();
     run_backup(&src, &repo_path);
     // Rows for "../escape" and "a/b" under the root, copies of ok.txt's
     // version: a crafted index lists them in the baseline.
@@ -975,13 +975,13 @@ fn hostile_names_in_index_rows_never_reach_a_tree_or_the_target() {
     };
     let s = backup(&src, &at(&repo_path), &o, &Silent).expect("backup");
     assert!(s.exit_code < 16, "{:?}", s.errors);
-    let out = dir.path().join("out");
+    let out = env.path("out");
     let r = run_restore(&repo_path, &out, SnapshotChoice::Latest);
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     let mut names: Vec<_> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
     names.sort();
     assert_eq!(names, ["ok.txt"]);
-    let mut beside: Vec<_> = fs::read_dir(dir.path())
+    let mut beside: Vec<_> = fs::read_dir(env.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -991,8 +991,8 @@ fn hostile_names_in_index_rows_never_reach_a_tree_or_the_target() {
 
 #[test]
 fn a_mirror_restore_refuses_the_home_directory_it_is_given() {
-    let dir = tempfile::tempdir().unwrap();
-    let (src, repo, home) = (dir.path().join("src"), dir.path().join("repo"), dir.path().join("home"));
+    let env = Env::new();
+    let (src, repo, home) = (env.src(), env.repo(), env.path("home"));
     fs::create_dir_all(&src).unwrap();
     fs::create_dir_all(&home).unwrap();
     fs::write(src.join("a"), b"a").unwrap();

@@ -149,24 +149,3 @@ fn restore_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
         extra,
     )
 }
-
-/// Runs the binary under a pseudo-terminal (`script` from util-linux), so
-/// that its stdout is a terminal.
-pub(super) fn on_a_terminal(env: &Env, a: &[&str]) -> Option<String> {
-    let bin = assert_cmd::cargo::cargo_bin("robovault");
-    let mut cmdline = format!("'{}'", bin.display());
-    for arg in a {
-        cmdline.push_str(&format!(" '{arg}'"));
-    }
-    let out = Command::new("script")
-        .args(["-qec", &cmdline, "/dev/null"])
-        .current_dir(env.dir.path())
-        .output();
-    match out {
-        Ok(o) => Some(text(&o.stdout)),
-        Err(e) => {
-            assert!(!in_ci(), "script (util-linux) is needed for the terminal test: {e}");
-            None
-        }
-    }
-}
