@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use robovault::store::{compress, BlobId, BlobKind, Chunker, ChunkerParams, Config, LocalBackend, Packer, Store};
+use robovault_store::{compress, BlobId, BlobKind, Chunker, ChunkerParams, Config, LocalBackend, Packer, Store};
 
 /// Mixed data: half text-like (compressible), half pseudo-random.
 fn corpus(len: usize) -> Vec<u8> {

@@ -1,13 +1,15 @@
 //! Forget: drop snapshots by keep rules (restic's semantics) or by id. A
 //! forgotten snapshot leaves the index in one transaction, after a deletion
 //! marker is in the store (so `repair index` never brings it back); `gc`
-//! reclaims the space later.
+//! reclaims the space later. Deciding is [`forget_plan`], a [`ForgetPlan`]
+//! that changes nothing and is all `--dry-run` reports; acting is
+//! [`ForgetPlan::execute`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, TimeZone, Timelike};
-use robovault_index::SnapshotRecord;
+use robovault_index::{SeriesKey, SnapshotRecord};
 use robovault_store::ObjectKind;
 
 use crate::browse::snapshot_by_prefix;
@@ -135,6 +137,18 @@ pub fn apply_policy<Tz: TimeZone>(
     out
 }
 
+/// What a forget decided, before it changes anything: the decision on each
+/// snapshot of the chosen series, and the snapshots that go. `--dry-run`
+/// reports it ([`ForgetPlan::summary`]); a real run carries it out
+/// ([`ForgetPlan::execute`]).
+#[derive(Debug, Clone, Default)]
+pub struct ForgetPlan {
+    /// Per series, oldest snapshot first.
+    series: BTreeMap<String, Vec<Decision>>,
+    /// The snapshots to forget, with their series.
+    doomed: Vec<(SeriesKey, SnapshotRecord)>,
+}
+
 /// Forgets snapshots of the repository `repo`.
 ///
 /// # Errors
@@ -154,11 +168,22 @@ pub fn forget(repo: &RepositoryOptions, opts: &ForgetOptions) -> Result<ForgetSu
         repo.heal()?;
         Some(lock)
     };
+    let plan = forget_plan(&repo, opts)?;
+    if opts.dry_run || plan.doomed.is_empty() {
+        return Ok(plan.summary(opts.dry_run));
+    }
+    plan.execute(&repo)
+}
+
+/// Decides which snapshots of `repo` a forget keeps, by which rule, and which
+/// it removes, changing nothing. A real run holds the writer lock
+/// ([`Repository::lock_writer`]) until the plan is executed.
+///
+/// # Errors
+/// [`Error::UnknownSeries`], an unknown or ambiguous snapshot id; index
+/// errors.
+pub fn forget_plan(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetPlan> {
     let index = repo.index()?;
-    let mut summary = ForgetSummary {
-        dry_run: opts.dry_run,
-        ..ForgetSummary::default()
-    };
     let all = index.all_series()?;
     let chosen: Vec<_> = match &opts.series {
         Some(name) => vec![all
@@ -169,32 +194,19 @@ pub fn forget(repo: &RepositoryOptions, opts: &ForgetOptions) -> Result<ForgetSu
         None => all,
     };
     let target = match &opts.snapshot {
-        Some(id) => Some(snapshot_by_prefix(&repo, id)?),
+        Some(id) => Some(snapshot_by_prefix(repo, id)?),
         None => None,
     };
-    let mut doomed: Vec<(robovault_index::SeriesKey, SnapshotRecord)> = Vec::new();
+    let mut plan = ForgetPlan::default();
     for s in &chosen {
         let snaps = index.snapshots(Some(s.key))?;
         if snaps.is_empty() {
             continue;
         }
-        let decisions = match &target {
-            Some(t) => snaps
-                .iter()
-                .map(|x| {
-                    if x.key == t.key {
-                        (false, vec![])
-                    } else {
-                        (true, vec!["not chosen"])
-                    }
-                })
-                .collect(),
-            None => apply_policy(&snaps, &opts.policy, &chrono::Local),
-        };
         let mut list = Vec::new();
-        for (snap, (keep, reasons)) in snaps.iter().zip(decisions) {
+        for (snap, (keep, reasons)) in snaps.iter().zip(decide(&snaps, target.as_ref(), &opts.policy)) {
             if !keep {
-                doomed.push((s.key, snap.clone()));
+                plan.doomed.push((s.key, snap.clone()));
             }
             list.push(Decision {
                 snapshot: snap.snap_id.clone(),
@@ -204,41 +216,84 @@ pub fn forget(repo: &RepositoryOptions, opts: &ForgetOptions) -> Result<ForgetSu
             });
         }
         if target.as_ref().is_none_or(|t| snaps.iter().any(|x| x.key == t.key)) {
-            summary.series.insert(s.name.clone(), list);
+            plan.series.insert(s.name.clone(), list);
         }
     }
-    summary.removed = doomed.len() as u64;
-    if opts.dry_run || doomed.is_empty() {
-        return Ok(summary);
+    Ok(plan)
+}
+
+/// The decision on each of one series' snapshots: with a `target`, every
+/// snapshot but it is kept ("not chosen"); else the keep rules decide.
+fn decide(
+    snaps: &[SnapshotRecord],
+    target: Option<&SnapshotRecord>,
+    policy: &KeepPolicy,
+) -> Vec<(bool, Vec<&'static str>)> {
+    match target {
+        Some(t) => snaps
+            .iter()
+            .map(|x| {
+                if x.key == t.key {
+                    (false, vec![])
+                } else {
+                    (true, vec!["not chosen"])
+                }
+            })
+            .collect(),
+        None => apply_policy(snaps, policy, &chrono::Local),
     }
-    // Markers first: a crash after them and before the commit leaves a
-    // snapshot the index still lists but repair would drop, never the reverse.
-    let now = repo.clock().now().to_rfc3339();
-    for (_, snap) in &doomed {
-        let marker = serde_json::json!({"version": 1, "snapshot": snap.snap_id, "forgotten": now});
-        match repo
-            .store()
-            .backend()
-            .write_new(ObjectKind::Marker, &snap.snap_id, format!("{marker}\n").as_bytes())
-        {
-            Ok(()) | Err(robovault_store::Error::AlreadyExists { .. }) => {}
-            Err(e) => return Err(e.into()),
+}
+
+impl ForgetPlan {
+    /// The decisions, as a run reports them before (or without) executing;
+    /// `dry_run` says that nothing will be changed.
+    pub fn summary(&self, dry_run: bool) -> ForgetSummary {
+        ForgetSummary {
+            series: self.series.clone(),
+            removed: self.doomed.len() as u64,
+            versions_deleted: 0,
+            dry_run,
         }
     }
-    let mut w = index.writer()?;
-    let mut series_touched = Vec::new();
-    for (series, snap) in &doomed {
-        w.delete_snapshot(snap.key)?;
-        if !series_touched.contains(series) {
-            series_touched.push(*series);
+
+    /// Forgets the doomed snapshots of `repo` (the one the plan was computed
+    /// on, under the same writer lock): markers first, then one index
+    /// transaction.
+    ///
+    /// # Errors
+    /// Store and index errors.
+    pub fn execute(self, repo: &Repository) -> Result<ForgetSummary> {
+        let mut summary = self.summary(false);
+        // FORMAT.md invariant 7: markers first. A crash after them and before
+        // the commit leaves a snapshot the index still lists but repair would
+        // drop, never the reverse.
+        let now = repo.clock().now().to_rfc3339();
+        for (_, snap) in &self.doomed {
+            let marker = serde_json::json!({"version": 1, "snapshot": snap.snap_id, "forgotten": now});
+            match repo
+                .store()
+                .backend()
+                .write_new(ObjectKind::Marker, &snap.snap_id, format!("{marker}\n").as_bytes())
+            {
+                Ok(()) | Err(robovault_store::Error::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
+        let mut w = repo.index()?.writer()?;
+        let mut series_touched = Vec::new();
+        for (series, snap) in &self.doomed {
+            w.delete_snapshot(snap.key)?;
+            if !series_touched.contains(series) {
+                series_touched.push(*series);
+            }
+        }
+        for series in series_touched {
+            summary.versions_deleted += w.prune_versions(series)?;
+        }
+        w.commit()?;
+        crate::remote::publish_index(repo)?;
+        Ok(summary)
     }
-    for series in series_touched {
-        summary.versions_deleted += w.prune_versions(series)?;
-    }
-    w.commit()?;
-    crate::remote::publish_index(&repo)?;
-    Ok(summary)
 }
 
 #[cfg(test)]

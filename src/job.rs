@@ -11,8 +11,8 @@ use std::time::Duration;
 use wildmatch::WildMatch;
 
 use crate::node::SourceMeta;
-use crate::store::NodeKind;
 use crate::{Error, Result};
+use robovault_store::NodeKind;
 
 /// A name or path pattern with `*` and `?` (§3.3).
 #[derive(Debug, Clone)]

@@ -48,8 +48,8 @@ pub use browse::{
 };
 pub use diff::{diff, find, Change, FindHit};
 pub use error::{Error, Result};
-pub use forget::{apply_policy, forget, Decision, ForgetOptions, ForgetSummary, KeepPolicy};
-pub use gc::{gc, gc_with, GcOptions, GcSummary};
+pub use forget::{apply_policy, forget, forget_plan, Decision, ForgetOptions, ForgetPlan, ForgetSummary, KeepPolicy};
+pub use gc::{gc, gc_plan, gc_with, GcOptions, GcPlan, GcSummary};
 pub use job::{attributes, default_threads, tags, ClassSwitches, Filters, JobOptions, Pattern, RunOptions};
 pub use location::Location;
 pub use options::{Clock, RepositoryOptions, SystemClock};
@@ -64,9 +64,20 @@ pub use summary::{Class, Counts, Row, RunError, EXIT_FATAL};
 pub use verify::{verify, verify_with, Problem, ReadData, VerifySummary};
 pub use wait::wait_for_path;
 
-/// The store and index crates, for callers that need their types.
-pub use robovault_index as index;
-pub use robovault_store as store;
+/// What a version records of an entry (metadata and change-detection keys),
+/// in each [`VersionSpan`].
+pub use robovault_index::Entry;
+/// A series (one source, one name), as [`choose_series`] returns it and
+/// [`versions`] takes it.
+pub use robovault_index::SeriesRecord;
+/// A committed snapshot and its run, as [`history`], [`choose`] and
+/// [`snapshot_by_prefix`] return it.
+pub use robovault_index::SnapshotRecord;
+/// How to reach an S3 repository, part of [`RepositoryOptions`].
+pub use robovault_store::S3Options;
+/// One directory entry of a snapshot's tree, its kind and its content, as
+/// [`ls`] and [`resolve`] return them.
+pub use robovault_store::{Node, NodeContent, NodeKind};
 
 /// Bytes as text: UTF-8 as is, control characters and any byte that is not
 /// UTF-8 as `\xNN` (ROBOCOPY.md §6.5).

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use robovault::store::S3Options;
+use robovault::S3Options;
 use robovault::{Clock, Location, RepositoryOptions, SystemClock};
 
 /// The user's home directory (`HOME`), if set.

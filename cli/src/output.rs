@@ -3,9 +3,8 @@
 //! JSON objects of §6.6.
 
 use chrono::{DateTime, Local, TimeZone, Utc};
-use robovault::index::{Entry, SnapshotRecord};
-use robovault::store::{Node, NodeContent, NodeKind};
 use robovault::{display_bytes, Counts, Row, RunError};
+use robovault::{Entry, Node, NodeContent, NodeKind, SnapshotRecord};
 use serde_json::{json, Value};
 
 /// The 79-dash banner rule.

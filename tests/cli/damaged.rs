@@ -8,7 +8,7 @@
 //! engine's side of a flipped data or tree byte and of verify.)
 
 use super::*;
-use robovault::store::{decode_blob, pack, BlobId, BlobKind, PackEntry, PackId, Tree};
+use robovault_store::{decode_blob, pack, BlobId, BlobKind, PackEntry, PackId, Tree};
 
 /// A pack on disk with the blobs its footer lists.
 struct PackFile {

@@ -3,7 +3,7 @@
 //! names the pack once, and the new snapshot restores bit for bit.
 
 use super::*;
-use robovault::store::{pack, BlobKind, PackId};
+use robovault_store::{pack, BlobKind, PackId};
 
 const FILES: usize = 200;
 
@@ -233,7 +233,7 @@ fn a_carried_directory_whose_trees_were_lost_is_written_again() {
 
 #[test]
 fn a_carried_directory_under_an_unreadable_tree_is_written_again() {
-    use robovault::store::{decode_blob, Tree};
+    use robovault_store::{decode_blob, Tree};
     let env = backed_up();
     // Flip a byte inside the root's tree blob: its pack keeps its size.
     let mut flipped = false;

@@ -1,87 +1,39 @@
-//! End-to-end tests: the `robovault` binary run as a user would run it.
+//! End-to-end tests: the `robovault` binary run as a user would run it. The
+//! harness is in `tests/util/`; each topic is a module.
 
 #[path = "../util/faultproxy.rs"]
 mod faultproxy;
+#[path = "../util/cli.rs"]
+mod harness;
 #[path = "../util/mod.rs"]
 mod util;
+
+mod arguments;
+mod concurrency;
+mod crash;
+mod damaged;
+mod deep;
+mod deeprestore;
+mod hostile;
+mod jobmodel;
+mod largedir;
+mod lostpack;
+mod messages;
+mod mtlog;
+mod operations;
+mod readonly;
+mod s3;
+mod s3faults;
+mod selection;
+mod wait;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use assert_cmd::cargo::CommandCargoExt;
+use harness::*;
 use serde_json::Value;
 use util::*;
-
-/// A source tree and a repository in a temp directory.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn src(&self) -> PathBuf {
-        self.path("src")
-    }
-
-    fn repo(&self) -> PathBuf {
-        self.path("repo")
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("robovault").unwrap();
-        c.current_dir(self.dir.path());
-        c.env_remove("ROBOVAULT_CRASH_AT").env_remove("ROBOVAULT_PAUSE_AT");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    fn backup_json(&self) -> Value {
-        let out = self.run(&["backup", "src", "repo", "--series", "s", "--json", "-r", "0", "-w", "0"]);
-        assert!(out.status.code().unwrap() < 8, "backup failed: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-/// The common arguments of a backup: one thread, so that lines come in
-/// the order of §6.2, and no waits.
-const B: &[&str] = &[
-    "backup",
-    "src",
-    "repo",
-    "--series",
-    "s",
-    "-r",
-    "0",
-    "-w",
-    "0",
-    "--threads",
-    "1",
-];
-
-fn args<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
-    base.iter().chain(extra).copied().collect()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
 
 #[test]
 fn init_creates_a_repository_once() {
@@ -264,37 +216,6 @@ fn a_locked_repository_fails_at_once_naming_the_holder() {
     assert!(err.contains(&format!("locked by pid {}", std::process::id())), "{err}");
 }
 
-/// Runs a backup that kills itself at `point`, and checks that it died there.
-fn killed_backup(env: &Env, point: &str) {
-    let out = env
-        .cmd()
-        .args(["backup", "src", "repo", "--series", "s", "-r", "0"])
-        .env("ROBOVAULT_CRASH_AT", point)
-        .output()
-        .unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        out.status.signal(),
-        Some(9),
-        "killed by SIGKILL at {point}: {}",
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stderr).contains(&format!("crash point {point} reached")),
-        "the kill landed at {point}: {}",
-        text(&out.stderr)
-    );
-}
-
-fn history_ids(env: &Env) -> Vec<String> {
-    let v: Value = serde_json::from_slice(&env.run(&["history", "repo", "--json"]).stdout).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["snapshot"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[test]
 fn a_backup_killed_at_each_named_point_loses_nothing() {
     for (point, committed) in [
@@ -364,70 +285,6 @@ fn an_interrupted_backup_commits_nothing_and_releases_the_lock() {
     assert_eq!(code(&next), 1, "the lock was released: {}", text(&next.stderr));
 }
 
-/// Starts a backup that pauses before its commit, and returns once it has.
-fn spawn_paused(env: &Env, args: &[&str]) -> std::process::Child {
-    spawn_paused_at(env, args, "before-commit")
-}
-
-/// Starts the binary with a pause point and returns once it has paused there.
-fn spawn_paused_at(env: &Env, args: &[&str], point: &str) -> std::process::Child {
-    let mut child = env
-        .cmd()
-        .args(args)
-        .env("ROBOVAULT_PAUSE_AT", point)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 256];
-    use std::io::Read;
-    while !text(&seen).contains(&format!("paused at {point}")) {
-        let n = stderr.read(&mut buf).unwrap();
-        assert!(n > 0, "the backup ended before pausing: {}", text(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
-    // Keep the pipe open: the process still reports on it.
-    child.stderr = Some(stderr);
-    child
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        }
-        out.push(p);
-    }
-    out
-}
-
-fn setpriv_nobody(env: &Env, args: &[&str]) -> Output {
-    let bin = assert_cmd::cargo::cargo_bin("robovault");
-    Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(bin)
-        .args(args)
-        .current_dir(env.dir.path())
-        .output()
-        .expect("setpriv (util-linux) is installed")
-}
-
-fn require_root() -> bool {
-    let root = rustix::process::geteuid().is_root();
-    assert!(root || !in_ci(), "CI runs as root: the privilege tests must run");
-    root
-}
-
-fn chown_tree(path: &Path, uid: u32) {
-    for p in walk(path).into_iter().chain([path.to_path_buf()]) {
-        std::os::unix::fs::lchown(&p, Some(uid), Some(uid)).unwrap();
-    }
-}
-
 #[test]
 fn an_unchanged_rerun_as_nobody_over_unreadable_files_reads_nothing() {
     if !require_root() {
@@ -476,20 +333,6 @@ fn an_unchanged_rerun_as_nobody_over_unreadable_files_reads_nothing() {
         "{}",
         text(&hist.stdout)
     );
-}
-
-fn repo_bytes(dir: &Path) -> u64 {
-    walk(dir)
-        .iter()
-        .filter_map(|p| fs::symlink_metadata(p).ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
-}
-
-fn backup_ok(env: &Env) -> String {
-    let v = env.backup_json();
-    v["snapshot"].as_str().unwrap().to_owned()
 }
 
 #[test]
@@ -703,21 +546,3 @@ fn gc_waits_for_readers_before_deleting_packs() {
     let status = gc.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
-mod arguments;
-mod concurrency;
-mod crash;
-mod damaged;
-mod deep;
-mod deeprestore;
-mod hostile;
-mod jobmodel;
-mod largedir;
-mod lostpack;
-mod messages;
-mod mtlog;
-mod operations;
-mod readonly;
-mod s3;
-mod s3faults;
-mod selection;
-mod wait;

@@ -403,20 +403,20 @@ fn the_html_report_loads_in_headless_chromium() {
 fn verify_and_gc_show_a_status_line_only_on_a_terminal() {
     let env = Env::new();
     three_runs(&env);
-    let Some(tty) = super::jobmodel::on_a_terminal(&env, &["verify", "repo", "--read-data"]) else {
+    let Some(tty) = on_a_terminal(&env, &["verify", "repo", "--read-data"]) else {
         return;
     };
     assert!(tty.contains(" packs, ") && tty.contains("ETA"), "{tty}");
     assert!(tty.contains("no damage found"), "{tty}");
     let piped = text(&env.run(&["verify", "repo", "--read-data"]).stdout);
     assert!(!piped.contains(" packs, "), "{piped}");
-    let Some(np) = super::jobmodel::on_a_terminal(&env, &["verify", "repo", "--np"]) else {
+    let Some(np) = on_a_terminal(&env, &["verify", "repo", "--np"]) else {
         return;
     };
     assert!(!np.contains(" packs, "), "{np}");
     // gc shows it while repacking.
     env.run(&["forget", "repo", "--keep-last", "1"]);
-    let Some(gc) = super::jobmodel::on_a_terminal(&env, &["gc", "repo", "--max-unused", "0%"]) else {
+    let Some(gc) = on_a_terminal(&env, &["gc", "repo", "--max-unused", "0%"]) else {
         return;
     };
     assert!(gc.contains(" packs, "), "{gc}");

@@ -1,5 +1,7 @@
-//! Shared test helpers: building trees, describing a tree for comparison, and
-//! small filesystem utilities.
+//! Shared test helpers of the engine and CLI tests: a temp directory with a
+//! source and a repository, building trees, describing a tree for
+//! comparison, and small filesystem utilities. Running the binary is in
+//! `cli.rs`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -262,4 +264,30 @@ pub fn write_at(dir: &rustix::fd::OwnedFd, name: &str, data: &[u8]) {
 #[allow(dead_code)]
 pub fn at(path: &Path) -> robovault::RepositoryOptions {
     robovault::RepositoryOptions::local(path).expect("an absolute repository path")
+}
+
+/// A temp directory for a source tree (`src`) and a repository (`repo`),
+/// removed when dropped.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn src(&self) -> PathBuf {
+        self.path("src")
+    }
+
+    pub fn repo(&self) -> PathBuf {
+        self.path("repo")
+    }
 }

@@ -9,7 +9,7 @@ use crate::env;
 
 pub(super) fn diff(edge: &env::Edge, a: &DiffArgs) -> Result<u32> {
     let repo = open(edge, &a.repo)?;
-    let pick = |id: &str| -> Result<robovault::index::SnapshotRecord> {
+    let pick = |id: &str| -> Result<robovault::SnapshotRecord> {
         let choice = if id == "latest" {
             SnapshotChoice::Latest
         } else {

@@ -95,7 +95,7 @@ fn open_snapshot(
     edge: &env::Edge,
     repo: &std::path::Path,
     a: &args::SeriesSnapshotArgs,
-) -> Result<(Repository, robovault::index::SnapshotRecord)> {
+) -> Result<(Repository, robovault::SnapshotRecord)> {
     let repo = open(edge, repo)?;
     let (_, snap) = robovault::choose(&repo, a.series.as_deref(), &choice(&a.snapshot, edge.clock().now())?)?;
     Ok((repo, snap))
