@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
+use super::*;
+
 /// Directories kept open, at most; with a few per worker thread in use,
 /// a restore stays far below a low descriptor limit.
 const KEPT: usize = 32;
@@ -62,7 +64,7 @@ impl TargetDirs {
             None => Some((Arc::clone(root), 0)),
         };
         if let Some((parent, at)) = parent {
-            let fd = Arc::new(super::open_dir_at(&parent, &rel[at..])?);
+            let fd = Arc::new(open_dir_at(&parent, &rel[at..])?);
             self.keep(rel, &fd);
             return Ok(fd);
         }
@@ -96,7 +98,7 @@ impl TargetDirs {
             if end < at {
                 continue;
             }
-            fd = Arc::new(super::open_dir_at(&fd, &rel[at..end])?);
+            fd = Arc::new(open_dir_at(&fd, &rel[at..end])?);
             self.keep(&rel[..end], &fd);
             at = end + 1;
         }
@@ -163,7 +165,7 @@ pub(super) fn open_below(dir: &OwnedFd, rel: &[u8]) -> std::io::Result<OwnedFd> 
 fn by_components(dir: &OwnedFd, rel: &[u8]) -> std::io::Result<OwnedFd> {
     let mut cur: Option<OwnedFd> = None;
     for part in rel.split(|c| *c == b'/').filter(|p| !p.is_empty()) {
-        let next = super::open_dir_at(cur.as_ref().unwrap_or(dir), part)?;
+        let next = open_dir_at(cur.as_ref().unwrap_or(dir), part)?;
         cur = Some(next);
     }
     cur.ok_or_else(|| Errno::INVAL.into())
@@ -188,6 +190,121 @@ fn pieces(rel: &[u8]) -> Vec<&[u8]> {
     out.push(rest);
     out.retain(|p| !p.is_empty());
     out
+}
+
+/// The restore refusals of ROBOCOPY.md §5.4, checked before anything is
+/// written. Returns the path of the repository relative to TARGET when a
+/// forced mirror must protect it.
+pub(super) fn check_restore_target(repo: &Repository, target: &Path, opts: &RestoreOptions) -> Result<Option<Vec<u8>>> {
+    if std::fs::metadata(target).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::Usage(format!(
+            "TARGET \"{}\" is not a directory; restore into a directory, or a path that does not exist yet",
+            crate::paths::absolute(target)?.display()
+        )));
+    }
+    let target_canon = canonical_or_ancestor(target)?;
+    if target_canon.starts_with(repo.path()) {
+        return Err(Error::Refused(format!(
+            "Target \"{}\" is the repository or lies inside it; restore elsewhere.",
+            target_canon.display()
+        )));
+    }
+    if !opts.job.purge {
+        return Ok(None);
+    }
+    let home = opts.home.as_ref().and_then(|h| std::fs::canonicalize(h).ok());
+    let dangerous = target_canon.parent().is_none() || home.as_deref() == Some(target_canon.as_path());
+    if dangerous && !opts.force {
+        return Err(Error::Refused(format!(
+            "Target \"{}\" is a filesystem root or the home directory; a mirror restore would delete \
+             everything else in it. Restore into a subdirectory, or give --force.",
+            target_canon.display()
+        )));
+    }
+    if let Ok(inside) = repo.path().strip_prefix(&target_canon) {
+        if !opts.force {
+            return Err(Error::Refused(format!(
+                "Target \"{}\" contains the repository \"{}\"; a mirror restore would delete it. \
+                 Restore elsewhere, or give --force (the repository is then kept).",
+                target_canon.display(),
+                repo.path().display()
+            )));
+        }
+        return Ok(Some(inside.as_os_str().as_bytes().to_vec()));
+    }
+    Ok(None)
+}
+
+/// How restore's temporary files start; 16 hex digits follow.
+pub(super) const TEMP_PREFIX: &str = ".rvtmp-";
+
+pub(super) fn temp_name() -> Vec<u8> {
+    format!("{TEMP_PREFIX}{:016x}", rand_u64()).into_bytes()
+}
+
+pub(super) fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    // Each RandomState has keys of its own (randomly seeded, then stepped),
+    // so hashing a counter gives a fresh value every call.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    RandomState::new().hash_one(CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Removes a temporary entry unless disarmed.
+pub(super) struct TempEntry<'a> {
+    pub(super) dir: &'a OwnedFd,
+    pub(super) name: Vec<u8>,
+    pub(super) armed: bool,
+}
+
+impl Drop for TempEntry<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = rustix::fs::unlinkat(self.dir, OsStr::from_bytes(&self.name), AtFlags::empty());
+        }
+    }
+}
+
+/// Opens directory `name` inside `dir` without following a symlink.
+pub(super) fn open_dir_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        dir,
+        OsStr::from_bytes(name),
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// The names in a directory, `.` and `..` left out.
+pub(super) fn list_fd(dir: &OwnedFd) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let d = rustix::fs::Dir::read_from(dir)?;
+    for entry in d {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            out.push(name.to_vec());
+        }
+    }
+    Ok(out)
+}
+
+impl RestoreRun<'_> {
+    /// Whether `name` in `dir` is a temporary file a killed restore left (a
+    /// regular file named as `temp_name` names them). It is no extra of the
+    /// user's: it is removed (unless nothing may be written) and not listed.
+    pub(super) fn left_by_a_killed_restore(&self, dir: &OwnedFd, name: &[u8]) -> bool {
+        let ours = name
+            .strip_prefix(TEMP_PREFIX.as_bytes())
+            .is_some_and(|rest| rest.len() == 16 && rest.iter().all(u8::is_ascii_hexdigit));
+        let is_file = ours
+            && rustix::fs::statat(dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| kind_of(&st) == Some(NodeKind::File));
+        if is_file && self.writes() {
+            let _ = rustix::fs::unlinkat(dir, OsStr::from_bytes(name), AtFlags::empty());
+        }
+        is_file
+    }
 }
 
 #[cfg(test)]
