@@ -44,10 +44,10 @@ use robovault_store::{PackerStats, RootDir, TreeId};
 
 use crate::job::{JobOptions, RunOptions};
 use crate::node::Names;
-use crate::options::RepositoryOptions;
 use crate::paths::{absolute, check_backup_paths};
-use crate::repo::{hostname, Repository};
 use crate::report::Reporter;
+use crate::repository::local::{hostname, Repository};
+use crate::repository::options::RepositoryOptions;
 use crate::run_state::RunState;
 use crate::summary::{Counts, RunError};
 use crate::{display_bytes, Error, Result};

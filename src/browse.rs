@@ -9,7 +9,7 @@ use robovault_store::{Node, NodeContent, NodeKind, TreeId};
 
 use crate::convert::to_blob;
 use crate::paths::components;
-use crate::repo::Repository;
+use crate::repository::local::Repository;
 use crate::{display_bytes, Error, Result};
 
 /// Which snapshot a command reads.

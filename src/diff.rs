@@ -11,7 +11,7 @@ use wildmatch::WildMatch;
 use crate::convert::to_blob;
 use crate::node::entry_of_tree_node;
 use crate::paths::child_rel;
-use crate::repo::Repository;
+use crate::repository::local::Repository;
 use crate::{display_bytes, Result};
 
 /// One line of `diff`.

@@ -13,8 +13,8 @@ use robovault_index::{SeriesKey, SnapshotRecord};
 use robovault_store::ObjectKind;
 
 use crate::browse::snapshot_by_prefix;
-use crate::options::RepositoryOptions;
-use crate::repo::Repository;
+use crate::repository::local::Repository;
+use crate::repository::options::RepositoryOptions;
 use crate::{Error, Result};
 
 /// Keep rules; 0 means the rule is not used.
@@ -291,7 +291,7 @@ impl ForgetPlan {
             summary.versions_deleted += w.prune_versions(series)?;
         }
         w.commit()?;
-        crate::remote::publish_index(repo)?;
+        crate::repository::remote::publish_index(repo)?;
         Ok(summary)
     }
 }

@@ -29,8 +29,8 @@ use robovault_index::{BlobRecord, Hash32, Writer};
 use robovault_store::{crash_point, pack, BlobKind, Deletes, NodeContent, ObjectKind, PackId, Packer};
 
 use crate::convert::{pack_hash, to_blob, to_hash, to_pack};
-use crate::options::RepositoryOptions;
-use crate::repo::{packer_into, Repository};
+use crate::repository::local::{packer_into, Repository};
+use crate::repository::options::RepositoryOptions;
 use crate::{Error, Result};
 
 /// How `gc` runs.
@@ -132,7 +132,7 @@ pub fn gc_with(repo: &RepositoryOptions, opts: &GcOptions, reporter: &dyn crate:
     // unused is condemned, and deleted by a gc a grace period later.
     let collected = if deferred(&repo) && !opts.dry_run {
         // Phase two first: what an earlier gc condemned, a grace ago.
-        crate::remote::collect_condemned(&repo, opts.grace, &used_blobs(&repo)?)?
+        crate::repository::remote::collect_condemned(&repo, opts.grace, &used_blobs(&repo)?)?
     } else {
         0
     };
@@ -268,7 +268,7 @@ impl GcPlan {
         if self.deferred {
             // Another host's run may still reuse these: condemned now, deleted
             // by a gc a grace period later (FORMAT.md "Remote repositories").
-            crate::remote::condemn(repo, &doomed)?;
+            crate::repository::remote::condemn(repo, &doomed)?;
         } else {
             let (orphans, temporaries) = delete_packs(repo, &doomed)?;
             summary.orphan_packs = orphans;
@@ -276,8 +276,8 @@ impl GcPlan {
         }
         summary.forgotten_objects_removed = remove_forgotten(repo)?;
         if repo.remote().is_some() {
-            crate::remote::prune_index_copies(repo, grace)?;
-            crate::remote::publish_index(repo)?;
+            crate::repository::remote::prune_index_copies(repo, grace)?;
+            crate::repository::remote::publish_index(repo)?;
         }
         Ok(summary)
     }

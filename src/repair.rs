@@ -23,7 +23,7 @@ use robovault_index::{Access, Index, Writer};
 use robovault_store::{Config, ObjectKind, PackId, SnapshotId, SnapshotObject, Store, TreeId, WriterLock};
 
 use crate::convert::{index_rows, pack_hash};
-use crate::repo::{hostname, INDEX_FILE};
+use crate::repository::local::{hostname, INDEX_FILE};
 use crate::{Error, Location, RepositoryOptions, Result};
 
 /// What `repair index` rebuilt.
@@ -45,7 +45,8 @@ pub struct RepairSummary {
     pub damaged_snapshots: Vec<String>,
 }
 
-/// Rebuilds the index of the repository `repo`.
+/// Rebuilds the index of the repository `repo`, swapping it in by the
+/// steps of FORMAT.md invariant 9.
 ///
 /// # Errors
 /// [`Error::NotARepository`] without a config; lock, store and index errors.
@@ -55,9 +56,9 @@ pub fn repair_index(repo: &RepositoryOptions, lock_wait: Duration) -> Result<Rep
         Location::Local(path) => path.as_path(),
     };
     let root = fs::canonicalize(repo_path).map_err(|e| Error::io("resolving", repo_path, e))?;
-    crate::repo::check_writable(&root)?;
+    crate::repository::local::check_writable(&root)?;
     let holder = format!("pid {} on host {} (repair index)", std::process::id(), hostname());
-    let (store, _lock) = match Store::open(crate::repo::local_backend(&root)) {
+    let (store, _lock) = match Store::open(crate::repository::local::local_backend(&root)) {
         Ok(store) => (store, WriterLock::acquire(&root, &holder, lock_wait)?),
         Err(robovault_store::Error::NotFound { .. }) if root.join("packs").is_dir() => {
             let lock = WriterLock::acquire(&root, &holder, lock_wait)?;
@@ -123,7 +124,7 @@ pub fn repair_index(repo: &RepositoryOptions, lock_wait: Duration) -> Result<Rep
     let new = root.join(format!("{INDEX_FILE}.new"));
     fs::rename(&built, &new).map_err(|e| Error::io("renaming into place", &new, e))?;
     robovault_store::sync_dir(&root)?;
-    crate::repo::finish_index_swap(&root)?;
+    crate::repository::local::finish_index_swap(&root)?;
     Ok(summary)
 }
 
@@ -134,7 +135,7 @@ pub fn repair_index(repo: &RepositoryOptions, lock_wait: Duration) -> Result<Rep
 /// # Errors
 /// Store and index errors; the local lock held past `lock_wait`.
 fn repair_remote(url: &robovault_store::S3Url, opts: &RepositoryOptions, lock_wait: Duration) -> Result<RepairSummary> {
-    let backend = crate::remote::connect(url, &opts.s3)?;
+    let backend = crate::repository::remote::connect(url, &opts.s3)?;
     let store = Store::open(backend).map_err(|e| match e {
         robovault_store::Error::NotFound { .. } => Error::NotARepository {
             path: PathBuf::from(url.to_string()),
@@ -153,11 +154,11 @@ fn repair_remote(url: &robovault_store::S3Url, opts: &RepositoryOptions, lock_wa
             Err(e) => return Err(Error::io("removing", &p, e)),
         }
     }
-    crate::remote::fresh_index(&dir, &store.config().id)?;
+    crate::repository::remote::fresh_index(&dir, &store.config().id)?;
     drop(lock);
     // Opening syncs the empty index with the store: every pack and snapshot.
-    let repo = crate::remote::open(url, opts)?;
-    crate::remote::publish_index(&repo)?;
+    let repo = crate::repository::remote::open(url, opts)?;
+    crate::repository::remote::publish_index(&repo)?;
     let index = repo.index()?;
     let snaps = index.snapshots(None)?;
     Ok(RepairSummary {
@@ -176,7 +177,7 @@ fn repair_remote(url: &robovault_store::S3Url, opts: &RepositoryOptions, lock_wa
 /// the one the old index records, else the one its snapshot objects name,
 /// else a new one (then nothing stored refers to any). Needs the lock.
 fn recover_config(root: &Path) -> Result<Store> {
-    let backend = crate::repo::local_backend(root);
+    let backend = crate::repository::local::local_backend(root);
     let mut config = Config::new();
     if let Some(id) = recorded_id(root, &*backend) {
         config.id = id;

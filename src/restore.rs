@@ -34,6 +34,7 @@ mod walk;
 mod write;
 
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,10 +48,10 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use crate::browse::{choose, resolve, SnapshotChoice};
 use crate::convert::to_blob;
 use crate::job::{JobOptions, RunOptions};
-use crate::options::RepositoryOptions;
 use crate::paths::canonical_or_ancestor;
-use crate::repo::Repository;
 use crate::report::{EntryLine, Reporter};
+use crate::repository::local::Repository;
+use crate::repository::options::RepositoryOptions;
 use crate::retry::Failure;
 use crate::run_state::RunState;
 use crate::summary::{Counts, RunError};
@@ -214,25 +215,7 @@ pub fn restore(
     let nothing = !selects_any && !opts.job.purge;
     let list_only = opts.job.list_only;
     let created = !target.exists();
-    let target = if list_only || nothing {
-        crate::paths::absolute(target)?
-    } else {
-        std::fs::create_dir_all(target).map_err(|e| Error::io("creating target directory", target, e))?;
-        std::fs::canonicalize(target).map_err(|e| Error::io("resolving", target, e))?
-    };
-    let root_fd = if (created && list_only) || nothing {
-        None
-    } else {
-        Some(
-            rustix::fs::open(
-                &target,
-                OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| Error::io("opening target directory", &target, e.into()))?,
-        )
-    };
-
+    let (target, root_fd) = open_target(target, list_only, nothing, created)?;
     reporter.start(&crate::report::RunStart {
         repository: repo.location(),
         repository_created: false,
@@ -255,16 +238,7 @@ pub fn restore(
         fatal: Mutex::new(None),
         aborted: AtomicBool::new(false),
     };
-    // Reading a remote store is bound by request latency, not by cores:
-    // without --threads, many requests are kept in flight.
-    let pool = match (repo.store().backend().reads(), opts.run.threads) {
-        (Reads::Requests, None) => RunOptions {
-            threads: Some(REMOTE_THREADS),
-            ..opts.run.clone()
-        }
-        .pool()?,
-        _ => opts.run.pool()?,
-    };
+    let pool = restore_pool(&repo, &opts.run)?;
     let mut counts = if nothing {
         Counts::default()
     } else {
@@ -282,19 +256,8 @@ pub fn restore(
     } else {
         counts.dirs.skipped += 1;
     }
-    if let (Selection::All, Some(fd), false) = (&selection, run.dirs.root(), list_only) {
-        if let Some(root) = repo.index()?.version_at(series.key, ROOT_PATH, snapshot.seq)? {
-            let meta = DirMeta {
-                mode: root.entry.mode,
-                uid: root.entry.uid,
-                gid: root.entry.gid,
-                mtime: (root.entry.mtime_sec, root.entry.mtime_nsec),
-            };
-            if let Err(e) = run.apply_dir_meta(fd, &meta) {
-                run.fail(RunError::from_io(b"", "Copying Directory Metadata", &e, 1));
-                counts.dirs.failed += 1;
-            }
-        }
+    if let (Selection::All, false) = (&selection, list_only) {
+        run.apply_root_meta(series.key, snapshot.seq, &mut counts)?;
     }
     let totals = run.state.finish();
     if !totals.errors.is_empty() && forgotten(&repo, &snapshot)? {
@@ -318,6 +281,63 @@ pub fn restore(
         errors: totals.errors,
         warnings,
     })
+}
+
+/// TARGET, made absolute, and its descriptor: created unless nothing is
+/// written; no descriptor where nothing is there to read.
+fn open_target(target: &Path, list_only: bool, nothing: bool, created: bool) -> Result<(PathBuf, Option<OwnedFd>)> {
+    let target = if list_only || nothing {
+        crate::paths::absolute(target)?
+    } else {
+        std::fs::create_dir_all(target).map_err(|e| Error::io("creating target directory", target, e))?;
+        std::fs::canonicalize(target).map_err(|e| Error::io("resolving", target, e))?
+    };
+    if (created && list_only) || nothing {
+        return Ok((target, None));
+    }
+    let fd = rustix::fs::open(
+        &target,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("opening target directory", &target, e.into()))?;
+    Ok((target, Some(fd)))
+}
+
+/// The workers of a restore. Reading a remote store is bound by request
+/// latency, not by cores: without --threads, many requests are kept in
+/// flight.
+fn restore_pool(repo: &Repository, run: &RunOptions) -> Result<rayon::ThreadPool> {
+    match (repo.store().backend().reads(), run.threads) {
+        (Reads::Requests, None) => RunOptions {
+            threads: Some(REMOTE_THREADS),
+            ..run.clone()
+        }
+        .pool(),
+        _ => run.pool(),
+    }
+}
+
+impl RestoreRun<'_> {
+    /// The metadata of TARGET itself, as the snapshot's root had it, when
+    /// the whole snapshot is restored into an open TARGET.
+    fn apply_root_meta(&self, series: robovault_index::SeriesKey, seq: u64, counts: &mut Counts) -> Result<()> {
+        let Some(fd) = self.dirs.root() else { return Ok(()) };
+        let Some(root) = self.repo.index()?.version_at(series, ROOT_PATH, seq)? else {
+            return Ok(());
+        };
+        let meta = DirMeta {
+            mode: root.entry.mode,
+            uid: root.entry.uid,
+            gid: root.entry.gid,
+            mtime: (root.entry.mtime_sec, root.entry.mtime_nsec),
+        };
+        if let Err(e) = self.apply_dir_meta(fd, &meta) {
+            self.fail(RunError::from_io(b"", "Copying Directory Metadata", &e, 1));
+            counts.dirs.failed += 1;
+        }
+        Ok(())
+    }
 }
 
 /// Whether `snapshot` is gone from the index (forgotten since it was chosen).

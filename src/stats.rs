@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use robovault_store::{BlobKind, NodeKind};
 
-use crate::options::RepositoryOptions;
-use crate::repo::Repository;
+use crate::repository::local::Repository;
+use crate::repository::options::RepositoryOptions;
 use crate::summary::{Counts, RunError};
 use crate::{Error, Result};
 

@@ -22,9 +22,9 @@ use robovault_store::{pack, BlobId, NodeContent, ObjectKind, PackId, SnapshotId,
 
 use crate::convert::{to_blob, to_hash, to_pack};
 use crate::node::entry_of_tree_node;
-use crate::options::RepositoryOptions;
 use crate::paths::child_rel;
-use crate::repo::Repository;
+use crate::repository::local::Repository;
+use crate::repository::options::RepositoryOptions;
 use crate::{display_bytes, Error, Result};
 
 /// How much data `verify` reads.

@@ -453,7 +453,7 @@ impl Writer {
         }));
         self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
         observe("index committed");
-        // Folding the WAL back into the database now keeps it from growing
+        // FORMAT.md invariant 10. Folding the WAL back into the database now keeps it from growing
         // across runs while readers hold it open. A checkpoint that cannot
         // finish (a reader is in the way) is no error: the commit is durable
         // in the WAL, and the next one tries again.

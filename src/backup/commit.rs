@@ -27,8 +27,8 @@ use super::{lock, nanos, BackupSummary, RootDone, Run};
 use crate::convert::{to_blob, to_hash};
 use crate::job::RunOptions;
 use crate::node::{entry_of, make_node, node_of_entry, read_xattrs, SourceMeta};
-use crate::repo::{PooledIndex, Repository};
 use crate::report::Reporter;
+use crate::repository::local::{PooledIndex, Repository};
 use crate::summary::Counts;
 use crate::summary::RunError;
 use crate::{display_bytes, Error, Result};
@@ -179,7 +179,7 @@ fn publish(repo: &Repository, index: &Index, key: SnapshotKey, object: &[u8]) ->
     repo.store().write_snapshot(object)?;
     crash_point("after-publish");
     index.mark_published(key)?;
-    crate::remote::publish_index(repo)
+    crate::repository::remote::publish_index(repo)
 }
 
 impl Run<'_> {

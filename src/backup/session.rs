@@ -15,9 +15,9 @@ use robovault_store::{BlobId, BlobKind, Packer, PackerStats, WriterLock};
 
 use super::{lock, BackupOptions, BaselineChoice};
 use crate::convert::to_hash;
-use crate::options::RepositoryOptions;
 use crate::packcheck::PackCheck;
-use crate::repo::{packer_into, Repository};
+use crate::repository::local::{packer_into, Repository};
+use crate::repository::options::RepositoryOptions;
 use crate::{Error, Result};
 
 /// The repository side of one run.

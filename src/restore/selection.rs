@@ -8,7 +8,7 @@ use robovault_store::{Node, NodeContent, NodeKind, TreeId};
 
 use crate::convert::to_blob;
 use crate::paths::{child_rel, components};
-use crate::repo::Repository;
+use crate::repository::local::Repository;
 use crate::{Error, Result};
 
 /// Which entries of a directory are selected.

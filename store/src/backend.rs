@@ -469,7 +469,8 @@ impl Drop for LocalWriter {
     }
 }
 
-/// Renames without replacing an existing file. Filesystems without
+/// Renames without replacing an existing file (FORMAT.md invariant 1: a
+/// pack never replaces another). Filesystems without
 /// `RENAME_NOREPLACE` fall back to a check and a plain rename, which is safe
 /// because objects are content-addressed and the writer lock excludes a
 /// second writer.

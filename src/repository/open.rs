@@ -2,7 +2,7 @@
 //! between a local directory (`repo`) and an object store (`remote`) by the
 //! [`Location`] the caller gave.
 
-use crate::repo::is_free;
+use crate::repository::local::is_free;
 use crate::{Location, Repository, RepositoryOptions, Result};
 use robovault_store::ObjectKind;
 
@@ -16,7 +16,7 @@ impl Repository {
     pub fn init(opts: &RepositoryOptions) -> Result<Repository> {
         match &opts.location {
             Location::Local(path) => Repository::init_local(path, opts),
-            Location::S3(url) => crate::remote::init(url, opts),
+            Location::S3(url) => crate::repository::remote::init(url, opts),
         }
     }
 
@@ -28,7 +28,7 @@ impl Repository {
     pub fn open(opts: &RepositoryOptions) -> Result<Repository> {
         match &opts.location {
             Location::Local(path) => Repository::open_local(path, opts),
-            Location::S3(url) => crate::remote::open(url, opts),
+            Location::S3(url) => crate::repository::remote::open(url, opts),
         }
     }
 
@@ -42,8 +42,8 @@ impl Repository {
         match &opts.location {
             Location::Local(path) if is_free(path)? => Ok((Repository::init_local(path, opts)?, true)),
             Location::Local(path) => Ok((Repository::open_local(path, opts)?, false)),
-            Location::S3(url) => match crate::remote::open(url, opts) {
-                Err(crate::Error::NotARepository { .. }) => Ok((crate::remote::init(url, opts)?, true)),
+            Location::S3(url) => match crate::repository::remote::open(url, opts) {
+                Err(crate::Error::NotARepository { .. }) => Ok((crate::repository::remote::init(url, opts)?, true)),
                 other => other.map(|r| (r, false)),
             },
         }
@@ -58,7 +58,7 @@ impl Repository {
         match &opts.location {
             Location::Local(path) => is_free(path),
             Location::S3(url) => {
-                let backend = crate::remote::connect(url, &opts.s3)?;
+                let backend = crate::repository::remote::connect(url, &opts.s3)?;
                 Ok(!backend.exists(ObjectKind::Config, "config")?)
             }
         }

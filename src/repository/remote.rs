@@ -17,14 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use robovault_index::{Hash32, Index, SeriesKey};
+use robovault_index::{Hash32, Index, SeriesKey, Writer};
 use robovault_store::{
     Backend, Config, ObjectKind, PackId, S3Backend, S3Options, S3Url, SnapshotId, SnapshotObject, Store, TreeId,
 };
 
 use crate::convert::{index_rows, pack_hash, to_blob, to_hash, to_pack};
-use crate::options::{Clock, RepositoryOptions};
-use crate::repo::{hostname, Repository, INDEX_FILE};
+use crate::repository::local::{hostname, Repository, INDEX_FILE};
+use crate::repository::options::{Clock, RepositoryOptions};
 use crate::{Error, Location, Result};
 
 /// Connects to a remote repository's store.
@@ -145,9 +145,19 @@ pub(crate) fn sync(repo: &Repository) -> Result<()> {
     let store = repo.store();
     let backend = store.backend();
     let index = repo.index()?;
+    let mut w = sync_packs(store, &index)?;
+    let markers: HashSet<String> = backend.list(ObjectKind::Marker)?.into_iter().collect();
+    let objects: HashSet<String> = backend.list(ObjectKind::Snapshot)?.into_iter().collect();
+    drop_forgotten(&index, &mut w, &markers, &objects)?;
+    w.commit()?;
+    import_snapshots(store, &index, objects, &markers)
+}
 
-    // Packs: new ones indexed from their footers; vanished and condemned
-    // ones dropped, so that no backup reuses a blob a gc may delete.
+/// Packs: new ones indexed from their footers; vanished and condemned ones
+/// dropped, so that no backup reuses a blob a gc may delete. The returned
+/// transaction holds these changes, not yet committed.
+fn sync_packs(store: &Store, index: &Index) -> Result<Writer> {
+    let backend = store.backend();
     let condemned = condemned_packs(store)?;
     let in_store: HashSet<String> = backend
         .list(ObjectKind::Pack)?
@@ -171,23 +181,26 @@ pub(crate) fn sync(repo: &Repository) -> Result<()> {
         .filter(|(n, _)| !in_store.contains(*n))
         .map(|(_, h)| *h)
         .collect();
-    if !gone.is_empty() {
-        let mut blobs = Vec::new();
-        index.for_each_pack_blobs::<Error>(|pack, list| {
-            if gone.contains(&pack) {
-                blobs.extend(list.into_iter().map(|(id, _)| id));
-            }
-            Ok(())
-        })?;
-        w.delete_blobs(&blobs)?;
-        for p in &gone {
-            w.delete_pack(p)?;
-        }
+    if gone.is_empty() {
+        return Ok(w);
     }
-    // Snapshots forgotten elsewhere leave: marked, or (after a gc) gone
-    // from the store although this cache saw them published.
-    let markers: HashSet<String> = backend.list(ObjectKind::Marker)?.into_iter().collect();
-    let objects: HashSet<String> = backend.list(ObjectKind::Snapshot)?.into_iter().collect();
+    let mut blobs = Vec::new();
+    index.for_each_pack_blobs::<Error>(|pack, list| {
+        if gone.contains(&pack) {
+            blobs.extend(list.into_iter().map(|(id, _)| id));
+        }
+        Ok(())
+    })?;
+    w.delete_blobs(&blobs)?;
+    for p in &gone {
+        w.delete_pack(p)?;
+    }
+    Ok(w)
+}
+
+/// Snapshots forgotten elsewhere leave: marked, or (after a gc) gone from
+/// the store although this cache saw them published.
+fn drop_forgotten(index: &Index, w: &mut Writer, markers: &HashSet<String>, objects: &HashSet<String>) -> Result<()> {
     let mut pruned: HashSet<SeriesKey> = HashSet::new();
     for snap in index.snapshots(None)? {
         let collected = snap.published && !objects.contains(&snap.snap_id);
@@ -199,10 +212,13 @@ pub(crate) fn sync(repo: &Repository) -> Result<()> {
     for s in pruned {
         w.prune_versions(s)?;
     }
-    w.commit()?;
+    Ok(())
+}
 
-    // Snapshots committed elsewhere come in, per series, after the newest
-    // one the cache has (one series is written by one host at a time).
+/// Snapshots committed elsewhere come in, per series, after the newest one
+/// the cache has (one series is written by one host at a time).
+fn import_snapshots(store: &Store, index: &Index, objects: HashSet<String>, markers: &HashSet<String>) -> Result<()> {
+    let backend = store.backend();
     let have: HashSet<String> = index.snapshots(None)?.into_iter().map(|s| s.snap_id).collect();
     let mut new: BTreeMap<String, Vec<(Vec<u8>, SnapshotObject)>> = BTreeMap::new();
     for name in objects {
@@ -234,7 +250,7 @@ pub(crate) fn sync(repo: &Repository) -> Result<()> {
                 // Two writers of one series: the cache keeps its own line.
                 continue;
             }
-            crate::rebuild::rebuild_snapshot(store, &index, series, prev, bytes, obj)?;
+            crate::rebuild::rebuild_snapshot(store, index, series, prev, bytes, obj)?;
             prev = Some((obj.seq, TreeId::from_hex(&obj.root)?));
         }
     }

@@ -14,8 +14,8 @@ use robovault_store::{
 };
 
 use crate::convert::{blob_location, index_rows, pack_hash, to_hash, to_pack};
-use crate::options::{Clock, RepositoryOptions};
 pub use crate::paths::INDEX_FILE;
+use crate::repository::options::{Clock, RepositoryOptions};
 use crate::{Error, Location, Result};
 
 /// An open repository.
@@ -77,7 +77,8 @@ enum Found {
 /// Moves a rebuilt index (`index.sqlite.new`, left by `repair index`) into
 /// place, if there is one. The old database moves aside whole first, with
 /// its WAL, so the new one never meets the old one's WAL. Run under the
-/// writer lock; safe to run again after a crash at any point.
+/// writer lock; safe to run again after a crash at any point (FORMAT.md
+/// invariant 9).
 ///
 /// # Errors
 /// [`Error::Io`] naming the file that could not be moved.
