@@ -9,6 +9,7 @@ mod frame;
 mod options;
 mod prepare;
 mod switches;
+pub mod table;
 
 pub(crate) use frame::{console, execute, header, times, with_hooks, JobKind, Outcome, RunJson, Shown};
 pub(crate) use options::{

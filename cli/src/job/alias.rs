@@ -6,108 +6,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 
-/// How a robocopy switch maps to our options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Map<'a> {
-    /// A flag: `/NP` → `--no-progress`.
-    Flag(&'a str),
-    /// A value after `:`: `/R:3` → `--retries=3`.
-    Value(&'a str),
-    /// A list taking the following arguments: `/XD a b` → `--exclude-dir a b`.
-    List(&'a str),
-    /// A value after `:`, or this one when there is none: `/MT` → `--threads=8`.
-    Optional(&'a str, &'a str),
-    /// A fixed option and value: `/SEC` → `--copy=DATS`.
-    Fixed(&'a str, &'a str),
-    /// Accepted and echoed, without effect.
-    Compat,
-    /// Known but not supported: a usage error.
-    Unsupported,
-}
-
-/// Robocopy's own switch names, upper case.
-const ROBOCOPY: &[(&str, Map<'static>)] = &[
-    ("S", Map::Flag("subdirs")),
-    ("E", Map::Flag("empty-dirs")),
-    ("LEV", Map::Value("lev")),
-    ("PURGE", Map::Flag("purge")),
-    ("MIR", Map::Flag("mirror")),
-    ("XO", Map::Flag("exclude-older")),
-    ("XN", Map::Flag("exclude-newer")),
-    ("XC", Map::Flag("exclude-changed")),
-    ("XL", Map::Flag("exclude-lonely")),
-    ("XX", Map::Flag("exclude-extra")),
-    ("IS", Map::Flag("include-same")),
-    ("IT", Map::Flag("include-tweaked")),
-    ("IM", Map::Flag("include-modified")),
-    ("IF", Map::List("include-files")),
-    ("XF", Map::List("exclude-file")),
-    ("XD", Map::List("exclude-dir")),
-    ("IA", Map::Value("include-attrs")),
-    ("XA", Map::Value("exclude-attrs")),
-    ("A", Map::Flag("archive")),
-    ("M", Map::Flag("archive-reset")),
-    ("MAX", Map::Value("max-size")),
-    ("MIN", Map::Value("min-size")),
-    ("MAXAGE", Map::Value("max-age")),
-    ("MINAGE", Map::Value("min-age")),
-    ("MAXLAD", Map::Value("max-lad")),
-    ("MINLAD", Map::Value("min-lad")),
-    ("XJ", Map::Flag("exclude-links")),
-    ("XJD", Map::Flag("exclude-dir-links")),
-    ("XJF", Map::Flag("exclude-file-links")),
-    ("SL", Map::Flag("copy-links")),
-    ("SJ", Map::Flag("copy-junctions")),
-    ("FFT", Map::Flag("fft")),
-    ("DST", Map::Flag("dst")),
-    ("COPY", Map::Value("copy")),
-    ("DCOPY", Map::Value("dcopy")),
-    ("SEC", Map::Fixed("copy", "DATS")),
-    ("COPYALL", Map::Fixed("copy", "DATSOU")),
-    ("NODCOPY", Map::Flag("nodcopy")),
-    ("NOCOPY", Map::Flag("nocopy")),
-    ("A+", Map::Value("attr-add")),
-    ("A-", Map::Value("attr-remove")),
-    ("L", Map::Flag("list-only")),
-    ("MT", Map::Optional("threads", "8")),
-    ("R", Map::Value("retries")),
-    ("W", Map::Value("wait")),
-    ("REG", Map::Flag("save-retry-defaults")),
-    ("TBD", Map::Flag("wait-for-share")),
-    ("MOV", Map::Flag("move-files")),
-    ("MOVE", Map::Flag("move")),
-    ("NP", Map::Flag("no-progress")),
-    ("NDL", Map::Flag("no-dir-list")),
-    ("NFL", Map::Flag("no-file-list")),
-    ("NJH", Map::Flag("no-job-header")),
-    ("NJS", Map::Flag("no-job-summary")),
-    ("NC", Map::Flag("no-class")),
-    ("NS", Map::Flag("no-size")),
-    ("BYTES", Map::Flag("bytes")),
-    ("TS", Map::Flag("timestamps")),
-    ("FP", Map::Flag("full-paths")),
-    ("ETA", Map::Flag("eta")),
-    ("V", Map::Flag("verbose")),
-    ("X", Map::Flag("report-all-extras")),
-    ("LOG", Map::Value("log")),
-    ("LOG+", Map::Value("log-append")),
-    ("TEE", Map::Flag("tee")),
-    ("JOB", Map::Value("job")),
-    ("SAVE", Map::Value("save-job")),
-    ("QUIT", Map::Flag("quit")),
-    ("NOSD", Map::Flag("no-source")),
-    ("NODD", Map::Flag("no-dest")),
-    ("Z", Map::Compat),
-    ("B", Map::Compat),
-    ("ZB", Map::Compat),
-    ("J", Map::Compat),
-    ("UNICODE", Map::Compat),
-    ("CREATE", Map::Unsupported),
-    ("UNILOG", Map::Unsupported),
-    ("UNILOG+", Map::Unsupported),
-    ("IPG", Map::Unsupported),
-    ("EFSRAW", Map::Unsupported),
-];
+use super::table::{self, Map};
 
 /// A usage error in robocopy's words (§6.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,8 +48,8 @@ impl Switches {
 
     fn lookup(&self, name: &str) -> Option<Map<'_>> {
         let upper = name.to_uppercase();
-        if let Some((_, m)) = ROBOCOPY.iter().find(|(n, _)| *n == upper) {
-            return Some(*m);
+        if let Some(row) = table::find(&upper).filter(|r| r.map != Map::Ours) {
+            return Some(row.map);
         }
         let (long, takes) = self.ours.get(&upper)?;
         Some(if *takes { Map::Value(long) } else { Map::Flag(long) })

@@ -9,6 +9,7 @@ use robovault::RunOptions;
 
 use super::file::{self as jobfile, Section};
 use super::options::copy_letters;
+use super::table::{self, Echo, Saved, SWITCHES};
 use crate::args::JobArgs;
 use crate::console::dir_text;
 
@@ -36,54 +37,17 @@ pub(crate) fn effective(j: &JobArgs, filespecs: &[String], run: &RunOptions, our
     if let Some(n) = j.lev {
         line.push(format!("/LEV:{n}"));
     }
-    let mut flag = |on: bool, text: &str| {
-        if on {
-            line.push(text.into());
+    for row in SWITCHES {
+        match row.echo {
+            Echo::Flag(on) if on(j) => line.push(format!("/{}", row.name)),
+            Echo::Value(given) => {
+                if let Some(v) = given(j) {
+                    line.push(format!("/{}:{v}", row.name));
+                }
+            }
+            _ => {}
         }
-    };
-    flag(j.purge || j.mirror, "/PURGE");
-    flag(j.mirror, "/MIR");
-    flag(j.exclude_older, "/XO");
-    flag(j.exclude_newer, "/XN");
-    flag(j.exclude_changed, "/XC");
-    flag(j.exclude_lonely, "/XL");
-    flag(j.exclude_extra, "/XX");
-    flag(j.include_same, "/IS");
-    flag(j.include_tweaked, "/IT");
-    flag(j.include_modified, "/IM");
-    flag(j.exclude_links, "/XJ");
-    flag(j.exclude_dir_links, "/XJD");
-    flag(j.exclude_file_links, "/XJF");
-    flag(j.fft, "/FFT");
-    flag(j.dst, "/DST");
-    flag(j.list_only, "/L");
-    flag(j.wait_for_share, "/TBD");
-    flag(j.no_progress, "/NP");
-    flag(j.no_dir_list, "/NDL");
-    flag(j.no_file_list, "/NFL");
-    flag(j.no_job_header, "/NJH");
-    flag(j.no_job_summary, "/NJS");
-    flag(j.no_class, "/NC");
-    flag(j.no_size, "/NS");
-    flag(j.bytes, "/BYTES");
-    flag(j.timestamps, "/TS");
-    flag(j.full_paths, "/FP");
-    flag(j.eta, "/ETA");
-    flag(j.verbose, "/V");
-    flag(j.report_all_extras, "/X");
-    flag(j.tee, "/TEE");
-    flag(j.case_sensitive_match, "/CASESENSITIVEMATCH");
-    let mut value = |v: &Option<String>, name: &str| {
-        if let Some(v) = v {
-            line.push(format!("/{name}:{v}"));
-        }
-    };
-    value(&j.include_attrs, "IA");
-    value(&j.exclude_attrs, "XA");
-    value(&j.max_size, "MAX");
-    value(&j.min_size, "MIN");
-    value(&j.max_age, "MAXAGE");
-    value(&j.min_age, "MINAGE");
+    }
     line.push(dcopy_switch(j));
     line.push(format!("/COPY:{}", copy_letters(j, false)));
     line.push(format!(
@@ -211,20 +175,11 @@ pub(crate) fn save_and_quit(
 /// those written in sections of their own.
 fn copy_and_logging(j: &JobArgs, eff: &Effective) -> (Vec<String>, Vec<String>) {
     // Switches of the Options line, after its filespecs; the ones the
-    // job writes in their own sections are left out here.
-    let own_section = |s: &str| {
-        ["/R:", "/W:", "/COPY:", "/DCOPY:", "/NODCOPY", "/MT:", "/LEV:"]
-            .iter()
-            .any(|p| s.starts_with(p))
-            || s == "/S"
-            || s == "/S /E"
-    };
-    let is_log = |s: &str| {
-        [
-            "/NP", "/NDL", "/NFL", "/NJH", "/NJS", "/NC", "/NS", "/BYTES", "/TS", "/FP", "/ETA", "/V", "/X", "/TEE",
-        ]
-        .contains(&s)
-    };
+    // job writes in sections of their own are left out here. Items that are
+    // no robocopy switch (a command's own) go with the copy options.
+    let saved = |s: &str| table::of_item(s).map_or(Saved::Copy, |row| row.saved);
+    let own_section = |s: &str| saved(s) == Saved::Own;
+    let is_log = |s: &str| saved(s) == Saved::Logging;
     let switches: Vec<&String> = eff.line[eff.filespecs..].iter().filter(|s| !own_section(s)).collect();
     let mut copy = vec!["/S".to_owned()];
     if !(j.subdirs && !j.empty_dirs && !j.mirror) {
