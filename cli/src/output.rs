@@ -3,7 +3,7 @@
 //! JSON objects of §6.6.
 
 use chrono::{DateTime, Local, TimeZone, Utc};
-use robovault::{display_bytes, Counts, Row, RunError};
+use robovault::{display_bytes, Counts, Row};
 use robovault::{Entry, Node, NodeContent, NodeKind, SnapshotRecord};
 use serde_json::{json, Value};
 
@@ -255,8 +255,8 @@ pub fn history_line(s: &SnapshotRecord) -> String {
 }
 
 fn row_json(r: &Row) -> Value {
-    json!({"total": r.total, "copied": r.copied, "skipped": r.skipped, "mismatch": r.mismatch,
-           "failed": r.failed, "extras": r.extras})
+    // Plain numbers: serializing them cannot fail.
+    serde_json::to_value(r).unwrap_or(Value::Null)
 }
 
 /// A §6.6 object for a committed run, as `history --json` prints it.
@@ -309,21 +309,6 @@ pub fn version_json(from: &SnapshotRecord, to: &SnapshotRecord, e: &Entry) -> Va
         "uid": e.uid,
         "gid": e.gid,
     })
-}
-
-/// The `errors` array of §6.6.
-pub fn errors_json(errors: &[RunError]) -> Value {
-    Value::Array(
-        errors
-            .iter()
-            .map(|e| {
-                // 0 stands for "no system error" inside; no errno is 0.
-                let code = (e.code != 0).then_some(e.code);
-                json!({"path": display_bytes(&e.path), "action": e.action, "code": code,
-                       "message": e.message, "attempts": e.attempts})
-            })
-            .collect(),
-    )
 }
 
 /// The Dirs/Files/Bytes members of §6.6.

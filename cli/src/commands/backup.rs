@@ -155,6 +155,30 @@ fn saved_switches(a: &BackupArgs, ours: &[String]) -> Vec<String> {
     save_extra
 }
 
+/// A backup's own fields in its JSON object (ROBOCOPY.md §6.6).
+#[derive(serde::Serialize)]
+struct BackupJson<'a> {
+    snapshot: Option<&'a str>,
+    parent: Option<&'a str>,
+    repository_created: bool,
+    /// Null under list-only, which stores nothing.
+    new_data: Option<u64>,
+    read: ReadJson,
+    stored: StoredJson,
+}
+
+#[derive(serde::Serialize)]
+struct ReadJson {
+    files: u64,
+    bytes: u64,
+}
+
+#[derive(serde::Serialize)]
+struct StoredJson {
+    blobs: u64,
+    packed_bytes: u64,
+}
+
 /// A backup run inside the job frame.
 struct Backup<'a> {
     a: &'a BackupArgs,
@@ -185,7 +209,7 @@ impl JobKind for Backup<'_> {
     }
 
     fn json(&self, s: &BackupSummary) -> serde_json::Value {
-        let mut v = RunJson {
+        RunJson {
             command: "backup",
             repository: &s.repository,
             series: &s.series,
@@ -196,18 +220,20 @@ impl JobKind for Backup<'_> {
             counts: &s.counts,
             errors: &s.errors,
         }
-        .value();
-        v["snapshot"] = json!(s.snapshot);
-        v["parent"] = json!(s.parent);
-        v["repository_created"] = json!(s.repository_created);
-        v["new_data"] = if s.list_only {
-            serde_json::Value::Null
-        } else {
-            json!(s.new_data)
-        };
-        v["read"] = json!({"files": s.files_read, "bytes": s.bytes_read});
-        v["stored"] = json!({"blobs": s.blobs_stored, "packed_bytes": s.packed_bytes});
-        v
+        .value(BackupJson {
+            snapshot: s.snapshot.as_deref(),
+            parent: s.parent.as_deref(),
+            repository_created: s.repository_created,
+            new_data: (!s.list_only).then_some(s.new_data),
+            read: ReadJson {
+                files: s.files_read,
+                bytes: s.bytes_read,
+            },
+            stored: StoredJson {
+                blobs: s.blobs_stored,
+                packed_bytes: s.packed_bytes,
+            },
+        })
     }
 
     fn table(&self, s: &BackupSummary, bytes: bool) -> String {

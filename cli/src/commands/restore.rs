@@ -155,6 +155,18 @@ struct Restore<'a> {
     target: PathBuf,
 }
 
+/// A restore's own fields in its JSON object (ROBOCOPY.md §6.6); those of
+/// a backup that a restore has not are null or false.
+#[derive(serde::Serialize)]
+struct RestoreJson<'a> {
+    snapshot: &'a str,
+    parent: Option<&'a str>,
+    target: String,
+    repository_created: bool,
+    new_data: Option<u64>,
+    warnings: &'a [String],
+}
+
 impl JobKind for Restore<'_> {
     type Summary = RestoreSummary;
 
@@ -175,7 +187,7 @@ impl JobKind for Restore<'_> {
     }
 
     fn json(&self, s: &RestoreSummary) -> serde_json::Value {
-        let mut v = RunJson {
+        RunJson {
             command: "restore",
             repository: &s.repository,
             series: &s.series,
@@ -186,14 +198,14 @@ impl JobKind for Restore<'_> {
             counts: &s.counts,
             errors: &s.errors,
         }
-        .value();
-        v["snapshot"] = json!(s.snapshot);
-        v["parent"] = serde_json::Value::Null;
-        v["target"] = json!(s.target.display().to_string());
-        v["repository_created"] = json!(false);
-        v["new_data"] = serde_json::Value::Null;
-        v["warnings"] = json!(s.warnings);
-        v
+        .value(RestoreJson {
+            snapshot: &s.snapshot,
+            parent: None,
+            target: s.target.display().to_string(),
+            repository_created: false,
+            new_data: None,
+            warnings: &s.warnings,
+        })
     }
 
     fn table(&self, s: &RestoreSummary, bytes: bool) -> String {

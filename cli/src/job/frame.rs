@@ -14,7 +14,7 @@ use super::options::log_flags;
 use super::switches::Effective;
 use crate::args::JobArgs;
 use crate::console::{error_lines, open_log, Console, Header, Job};
-use crate::output::{counts_json, errors_json, Times};
+use crate::output::Times;
 
 pub(crate) fn header(j: &JobArgs, filespecs: &[String], eff: &Effective, job_file: Option<PathBuf>) -> Header {
     let files: Vec<String> = filespecs.iter().chain(&j.include_files).cloned().collect();
@@ -270,7 +270,8 @@ pub(crate) fn times(
 }
 
 /// What a backup and a restore both tell of a finished run in its JSON
-/// object (ROBOCOPY.md §6.6); each command adds its own fields.
+/// object (ROBOCOPY.md §6.6), with the command's own fields in `own`.
+/// Printed through a `serde_json::Value`, whose keys come out sorted.
 pub(crate) struct RunJson<'a> {
     pub(crate) command: &'static str,
     pub(crate) repository: &'a Path,
@@ -283,22 +284,67 @@ pub(crate) struct RunJson<'a> {
     pub(crate) errors: &'a [robovault::RunError],
 }
 
+/// The serialized form of [`RunJson`].
+#[derive(serde::Serialize)]
+struct RunObject<'a, T: serde::Serialize> {
+    command: &'static str,
+    repository: String,
+    series: &'a str,
+    started: String,
+    ended: String,
+    exit_code: u32,
+    partial: bool,
+    list_only: bool,
+    dirs: &'a robovault::Row,
+    files: &'a robovault::Row,
+    bytes: &'a robovault::Row,
+    errors: Vec<ErrorJson<'a>>,
+    #[serde(flatten)]
+    own: T,
+}
+
+/// A failure in a run's JSON object: `code` null for a failure that is no
+/// system error (0 inside; no errno is 0).
+#[derive(serde::Serialize)]
+struct ErrorJson<'a> {
+    path: String,
+    action: &'a str,
+    code: Option<i32>,
+    message: &'a str,
+    attempts: u32,
+}
+
 impl RunJson<'_> {
-    /// The object, without the command's own fields.
-    pub(crate) fn value(&self) -> serde_json::Value {
+    /// The object, with the command's own fields.
+    pub(crate) fn value(&self, own: impl serde::Serialize) -> serde_json::Value {
         use chrono::Local;
-        let (dirs, files, bytes) = counts_json(self.counts);
-        serde_json::json!({
-            "command": self.command,
-            "repository": self.repository.display().to_string(),
-            "series": self.series,
-            "started": self.started.with_timezone(&Local).to_rfc3339(),
-            "ended": self.ended.with_timezone(&Local).to_rfc3339(),
-            "exit_code": self.exit_code,
-            "partial": self.counts.files.failed + self.counts.dirs.failed > 0,
-            "list_only": self.list_only,
-            "dirs": dirs, "files": files, "bytes": bytes,
-            "errors": errors_json(self.errors),
-        })
+        let errors = self
+            .errors
+            .iter()
+            .map(|e| ErrorJson {
+                path: robovault::display_bytes(&e.path),
+                action: &e.action,
+                code: (e.code != 0).then_some(e.code),
+                message: &e.message,
+                attempts: e.attempts,
+            })
+            .collect();
+        let object = RunObject {
+            command: self.command,
+            repository: self.repository.display().to_string(),
+            series: self.series,
+            started: self.started.with_timezone(&Local).to_rfc3339(),
+            ended: self.ended.with_timezone(&Local).to_rfc3339(),
+            exit_code: self.exit_code,
+            partial: self.counts.files.failed + self.counts.dirs.failed > 0,
+            list_only: self.list_only,
+            dirs: &self.counts.dirs,
+            files: &self.counts.files,
+            bytes: &self.counts.bytes,
+            errors,
+            own,
+        };
+        // Plain data: serializing it cannot fail.
+        serde_json::to_value(object).unwrap_or(serde_json::Value::Null)
     }
 }
