@@ -88,6 +88,24 @@ pub enum Error {
         /// Who holds it (pid, host, start time), as written by the holder.
         holder: String,
     },
+    /// A sealed object does not open: damaged, altered, moved to another
+    /// name, or sealed under another repository's key.
+    #[error("{object} does not authenticate: it was damaged or altered, or sealed with another key")]
+    Unauthentic {
+        /// The object.
+        object: String,
+    },
+    /// No key file accepts the password given.
+    #[error("wrong password: none of the {keys} key files of repository {repository} accepts it")]
+    WrongPassword {
+        /// The repository id.
+        repository: String,
+        /// How many key files were tried.
+        keys: usize,
+    },
+    /// The operating system gave no random bytes.
+    #[error("the operating system's random source failed: {0}")]
+    Random(String),
     /// The run was interrupted by a signal.
     #[error("interrupted")]
     Interrupted,

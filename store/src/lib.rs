@@ -19,6 +19,7 @@ mod backend;
 mod blob;
 mod chunker;
 mod config;
+pub mod crypto;
 mod error;
 pub mod fuzz;
 mod id;
