@@ -52,7 +52,9 @@ pub use repair::{repair_index, RepairSummary};
 pub use report::{DirLine, EntryLine, Next, Progress, Reporter, RunStart, Silent};
 pub use repository::local::{Repository, INDEX_FILE};
 pub use repository::location::Location;
-pub use repository::options::{Clock, RepositoryOptions, SystemClock};
+pub use repository::options::{
+    Clock, GivenPassword, NoPassword, PasswordPurpose, PasswordSource, RepositoryOptions, SystemClock,
+};
 pub use repository::remote::{prune_index_copies, publish_index};
 pub use restore::{restore, CopyFlags, RestoreOptions, RestoreSummary};
 pub use stats::{stats, RunStats, SeriesStats, StatsSummary};

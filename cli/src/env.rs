@@ -84,10 +84,10 @@ impl Edge {
             Location::Local(_) => S3Options::default(),
         };
         Ok(RepositoryOptions {
-            location,
             s3,
             cache_dir: cache_dir(),
             clock: Arc::clone(&self.clock),
+            ..RepositoryOptions::new(location)
         })
     }
 

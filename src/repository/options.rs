@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use robovault_store::crypto::KdfParams;
 use robovault_store::S3Options;
+use zeroize::Zeroizing;
 
 use crate::{Error, Location, Result};
 
@@ -29,6 +31,60 @@ impl Clock for SystemClock {
     }
 }
 
+/// Why a password is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordPurpose {
+    /// To unlock an existing key.
+    Unlock,
+    /// To set a new one (a new repository, `key add`, `key passwd`): a
+    /// prompt asks twice.
+    New,
+}
+
+/// Where the password of an encrypted repository comes from. The command
+/// line decides the source (ROBOVAULT_PASSWORD* precedence, README); the
+/// engine asks only when it opens or creates an encrypted repository, so a
+/// plaintext one never prompts.
+pub trait PasswordSource: Send + Sync + std::fmt::Debug {
+    /// The password.
+    ///
+    /// # Errors
+    /// A message naming the source and why it gave nothing (no source, a
+    /// command that failed, an unreadable file, no terminal).
+    fn password(&self, purpose: PasswordPurpose) -> std::result::Result<Zeroizing<String>, String>;
+}
+
+/// No password source: opening an encrypted repository fails, naming the
+/// sources there are.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoPassword;
+
+impl PasswordSource for NoPassword {
+    fn password(&self, _: PasswordPurpose) -> std::result::Result<Zeroizing<String>, String> {
+        Err(
+            "the repository is encrypted and no password was given: pass --password-file F or \
+             --password-command CMD, or set ROBOVAULT_PASSWORD_FILE, ROBOVAULT_PASSWORD_COMMAND or ROBOVAULT_PASSWORD"
+                .into(),
+        )
+    }
+}
+
+/// A fixed password, for tests and callers that already hold one.
+#[derive(Clone)]
+pub struct GivenPassword(pub Zeroizing<String>);
+
+impl std::fmt::Debug for GivenPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GivenPassword(withheld)")
+    }
+}
+
+impl PasswordSource for GivenPassword {
+    fn password(&self, _: PasswordPurpose) -> std::result::Result<Zeroizing<String>, String> {
+        Ok(self.0.clone())
+    }
+}
+
 /// A repository to open or create, and everything needed to reach it.
 #[derive(Debug, Clone)]
 pub struct RepositoryOptions {
@@ -42,6 +98,10 @@ pub struct RepositoryOptions {
     pub cache_dir: Option<PathBuf>,
     /// The clock every command on this repository asks.
     pub clock: Arc<dyn Clock>,
+    /// Where an encrypted repository's password comes from.
+    pub password: Arc<dyn PasswordSource>,
+    /// Argon2id's costs for a key file this command creates.
+    pub kdf: KdfParams,
 }
 
 impl RepositoryOptions {
@@ -53,6 +113,8 @@ impl RepositoryOptions {
             s3: S3Options::default(),
             cache_dir: None,
             clock: Arc::new(SystemClock),
+            password: Arc::new(NoPassword),
+            kdf: KdfParams::DEFAULT,
         }
     }
 
