@@ -138,10 +138,6 @@ pub enum Error {
     /// A bad argument.
     #[error("{0}")]
     Usage(String),
-    /// No password could be had for an encrypted repository: no source
-    /// was given, or the one given failed.
-    #[error("{0}")]
-    Password(String),
     /// SIGINT or SIGTERM.
     #[error("interrupted; nothing was committed")]
     Interrupted,

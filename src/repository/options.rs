@@ -2,7 +2,8 @@
 //! repository is and how to reach it, where a remote repository's cache
 //! lives, and what time it is. The command line builds these once, from its
 //! arguments, the environment and the stored defaults; below it nothing
-//! reads an environment variable, the home directory or the wall clock.
+//! reads an environment variable, the home directory or the wall clock,
+//! and nothing asks for a password but through the source given here.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

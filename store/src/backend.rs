@@ -26,18 +26,35 @@ pub enum ObjectKind {
     /// Lists of packs a remote gc found unused, named like index copies;
     /// deleted by a later gc (FORMAT.md "Remote repositories").
     Condemned,
+    /// Key files of an encrypted repository, named by the key id in hex.
+    Key,
 }
 
 impl ObjectKind {
     /// Every kind.
-    pub const ALL: [ObjectKind; 6] = [
+    pub const ALL: [ObjectKind; 7] = [
         ObjectKind::Config,
         ObjectKind::Pack,
         ObjectKind::Snapshot,
         ObjectKind::Marker,
         ObjectKind::Index,
         ObjectKind::Condemned,
+        ObjectKind::Key,
     ];
+
+    /// The directory below the repository's root that holds this kind
+    /// (the config lies in the root itself: `""`).
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            ObjectKind::Config => "",
+            ObjectKind::Pack => "packs",
+            ObjectKind::Snapshot => "snapshots",
+            ObjectKind::Marker => "deleted",
+            ObjectKind::Index => "index",
+            ObjectKind::Condemned => "condemned",
+            ObjectKind::Key => "keys",
+        }
+    }
 
     /// A word for messages.
     pub fn noun(self) -> &'static str {
@@ -48,6 +65,7 @@ impl ObjectKind {
             ObjectKind::Marker => "deletion marker",
             ObjectKind::Index => "index copy",
             ObjectKind::Condemned => "condemned-pack list",
+            ObjectKind::Key => "key file",
         }
     }
 }
@@ -159,11 +177,7 @@ impl LocalBackend {
     fn dir(&self, kind: ObjectKind) -> PathBuf {
         match kind {
             ObjectKind::Config => self.root.clone(),
-            ObjectKind::Pack => self.root.join("packs"),
-            ObjectKind::Snapshot => self.root.join("snapshots"),
-            ObjectKind::Marker => self.root.join("deleted"),
-            ObjectKind::Index => self.root.join("index"),
-            ObjectKind::Condemned => self.root.join("condemned"),
+            _ => self.root.join(kind.dir_name()),
         }
     }
 
@@ -184,7 +198,11 @@ impl LocalBackend {
     /// # Errors
     /// [`Error::Io`] naming the directory that could not be created.
     pub fn create_layout(&self) -> Result<()> {
-        for kind in ObjectKind::ALL.into_iter().filter(|k| *k != ObjectKind::Config) {
+        // keys/ only where there are keys: an unencrypted repository has none.
+        for kind in ObjectKind::ALL
+            .into_iter()
+            .filter(|k| !matches!(k, ObjectKind::Config | ObjectKind::Key))
+        {
             let dir = self.dir(kind);
             fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
         }
@@ -368,6 +386,12 @@ impl LocalBackend {
         // Temporary files live in the kind's top directory (for packs, beside
         // the shards), named with a leading dot so no listing sees them.
         let dir = self.dir(kind);
+        if kind == ObjectKind::Key && !dir.is_dir() {
+            // The first key file of a repository makes keys/ (durably: the
+            // key file's own rename syncs only keys/ itself).
+            fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+            sync_dir(&self.root)?;
+        }
         let tmp = dir.join(format!("{TEMP_PREFIX}{:016x}", rand::random::<u64>()));
         let file = OpenOptions::new()
             .write(true)

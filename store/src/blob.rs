@@ -111,16 +111,26 @@ pub fn compress(raw: &[u8], level: i32) -> (Compression, Vec<u8>) {
     }
 }
 
-/// Decodes the stored bytes of blob `id` at `loc` and checks them against the id.
+/// Decodes the stored bytes of blob `id` at `loc` in an unencrypted
+/// repository and checks them against the id; see
+/// [`crate::Sealing::decode_blob`] for either kind.
 ///
 /// # Errors
 /// [`Error::Corrupt`] when the bytes do not decompress to `raw_len` bytes,
 /// [`Error::HashMismatch`] when they do not hash to `id`.
 pub fn decode(id: &BlobId, loc: &BlobLocation, stored: &[u8]) -> Result<Vec<u8>> {
+    crate::Sealing::Plain.decode_blob(id, loc, stored)
+}
+
+/// Decompresses a blob's stored (opened) bytes and checks the content against
+/// `id` with `id_of`.
+pub(crate) fn decode_stored(
+    id: &BlobId,
+    loc: &BlobLocation,
+    stored: &[u8],
+    id_of: impl Fn(&[u8]) -> BlobId,
+) -> Result<Vec<u8>> {
     let object = || format!("blob {id} in pack {} at offset {}", loc.pack, loc.offset);
-    if stored.len() != loc.stored_len as usize {
-        return Err(Error::corrupt(object(), "stored length differs from the index"));
-    }
     let raw = match loc.compression {
         Compression::None => stored.to_vec(),
         Compression::Zstd => {
@@ -129,7 +139,7 @@ pub fn decode(id: &BlobId, loc: &BlobLocation, stored: &[u8]) -> Result<Vec<u8>>
                 .map_err(|e| Error::corrupt(object(), format!("zstd: {e}")))?
         }
     };
-    if raw.len() != loc.raw_len as usize || BlobId::of(&raw) != *id {
+    if raw.len() != loc.raw_len as usize || id_of(&raw) != *id {
         return Err(Error::HashMismatch {
             id: id.to_hex(),
             pack: loc.pack.to_hex(),

@@ -103,6 +103,10 @@ pub enum Error {
         /// How many key files were tried.
         keys: usize,
     },
+    /// No password could be had for an encrypted repository: no source was
+    /// given, or the one given failed (the message names it).
+    #[error("{0}")]
+    Password(String),
     /// The operating system gave no random bytes.
     #[error("the operating system's random source failed: {0}")]
     Random(String),

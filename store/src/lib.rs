@@ -28,6 +28,7 @@ pub mod pack;
 mod packer;
 #[cfg(feature = "s3")]
 mod s3;
+mod sealing;
 mod snapshot;
 mod testing;
 pub mod tree;
@@ -37,7 +38,9 @@ use std::sync::Arc;
 pub use backend::{is_object_name, sync_dir, Backend, Deletes, LocalBackend, ObjectKind, ObjectWriter, Reads};
 pub use blob::{compress, decode as decode_blob, BlobKind, BlobLocation, Compression};
 pub use chunker::Chunker;
-pub use config::{ChunkerParams, CompressionParams, Config, FORMAT_VERSION};
+pub use config::{
+    ChunkerAlgorithm, ChunkerParams, CompressionParams, Config, Encryption, FORMAT_VERSION, FORMAT_VERSION_2,
+};
 pub use error::{Error, Result};
 pub use id::{BlobId, PackId, SnapshotId, TreeId};
 pub use lock::{lock_holder, ReaderLock, WriterLock};
@@ -45,14 +48,17 @@ pub use pack::PackEntry;
 pub use packer::{OnPack, Packer, PackerStats};
 #[cfg(feature = "s3")]
 pub use s3::{S3Backend, S3Options, S3Url};
+pub use sealing::Sealing;
 pub use snapshot::{CountsRow, RootDir, RunErrorRecord, SnapshotObject, SNAPSHOT_VERSION};
 pub use testing::{crash_model, crash_point, pause_point, storage_op, CrashBackend};
 pub use tree::{valid_name, EncodedNode, Node, NodeContent, NodeKind, Tree};
 
-/// A repository's objects: its backend and its config.
+/// A repository's objects: its backend, its config, and how its objects
+/// are sealed.
 pub struct Store {
     backend: Arc<dyn Backend>,
     config: Config,
+    sealing: Sealing,
 }
 
 impl Store {
@@ -62,18 +68,156 @@ impl Store {
     /// [`Error::AlreadyExists`] when the backend already holds a config.
     pub fn create(backend: Arc<dyn Backend>, config: Config) -> Result<Store> {
         backend.write_new(ObjectKind::Config, "config", &config.encode())?;
-        Ok(Store { backend, config })
+        Ok(Store {
+            backend,
+            config,
+            sealing: Sealing::Plain,
+        })
     }
 
-    /// Opens the store in `backend`, reading and checking its config.
+    /// Creates an encrypted repository in an empty backend: a new key set,
+    /// its first key file (wrapping it under `password`), then the config
+    /// with its MAC. The key file comes first, so that no crash leaves a
+    /// repository without a usable key: a config is what makes a repository.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`] when the backend holds a config;
+    /// [`Error::Random`]; the backend's write errors.
+    pub fn create_sealed(
+        backend: Arc<dyn Backend>,
+        mut config: Config,
+        password: &[u8],
+        kdf: crypto::KdfParams,
+        label: &crypto::KeyLabel,
+    ) -> Result<(Store, crypto::KeyFile)> {
+        if backend.exists(ObjectKind::Config, "config")? {
+            return Err(Error::AlreadyExists {
+                kind: "config",
+                name: "config".into(),
+            });
+        }
+        let keys = Arc::new(crypto::Keys::new(config.id_bytes()?, crypto::KeySet::generate()?));
+        config.seal(|b| keys.config_mac(b));
+        let key = crypto::KeyFile::create(&keys, password, kdf, label)?;
+        testing::crash_point("init-before-key-file");
+        backend.write_new(ObjectKind::Key, &key.id(), &key.encode())?;
+        testing::crash_point("init-before-config");
+        backend.write_new(ObjectKind::Config, "config", &config.encode())?;
+        Ok((
+            Store {
+                backend,
+                config,
+                sealing: Sealing::Sealed(keys),
+            },
+            key,
+        ))
+    }
+
+    /// Opens the store in `backend`, reading and checking its config; an
+    /// encrypted one is unlocked with the password `password` gives (asked
+    /// only then), and its config's MAC checked.
     ///
     /// # Errors
     /// [`Error::NotFound`] when there is no config (not a repository),
-    /// [`Error::Corrupt`] or [`Error::UnsupportedVersion`] for a bad one.
+    /// [`Error::Corrupt`] or [`Error::UnsupportedVersion`] for a bad one;
+    /// [`Error::Password`] from `password`; [`Error::WrongPassword`] when
+    /// no key file accepts it; [`Error::Unauthentic`] for an altered config.
+    pub fn open_with(
+        backend: Arc<dyn Backend>,
+        password: &dyn Fn() -> Result<zeroize::Zeroizing<String>>,
+    ) -> Result<Store> {
+        let config = Self::read_config(backend.as_ref())?;
+        if !config.encrypted() {
+            return Ok(Store {
+                backend,
+                config,
+                sealing: Sealing::Plain,
+            });
+        }
+        let (keys, _) = Self::unlock(backend.as_ref(), &config, password()?.as_bytes())?;
+        Ok(Store {
+            backend,
+            config,
+            sealing: Sealing::Sealed(Arc::new(keys)),
+        })
+    }
+
+    /// Opens an unencrypted store; an encrypted one is refused with the
+    /// message of a missing password.
+    ///
+    /// # Errors
+    /// As [`Store::open_with`].
     pub fn open(backend: Arc<dyn Backend>) -> Result<Store> {
-        let bytes = backend.read(ObjectKind::Config, "config")?;
-        let config = Config::decode(&bytes)?;
-        Ok(Store { backend, config })
+        Self::open_with(backend, &|| {
+            Err(Error::Password(
+                "the repository is encrypted and no password was given".into(),
+            ))
+        })
+    }
+
+    /// Reads and checks the config alone (its MAC needs the keys).
+    ///
+    /// # Errors
+    /// As [`Store::open_with`].
+    pub fn read_config(backend: &dyn Backend) -> Result<Config> {
+        Config::decode(&backend.read(ObjectKind::Config, "config")?)
+    }
+
+    /// The key files of the repository, decoded, by id.
+    ///
+    /// # Errors
+    /// The backend's errors; [`Error::Corrupt`] for a damaged key file.
+    pub fn key_files(backend: &dyn Backend) -> Result<Vec<crypto::KeyFile>> {
+        backend
+            .list(ObjectKind::Key)?
+            .iter()
+            .map(|name| crypto::KeyFile::decode(name, &backend.read(ObjectKind::Key, name)?))
+            .collect()
+    }
+
+    /// Unlocks an encrypted repository's keys with `password`: the first key
+    /// file (by id) that accepts it. Returns the keys and that key file's id.
+    ///
+    /// # Errors
+    /// [`Error::WrongPassword`] when none does; [`Error::Corrupt`] when
+    /// there is no key file, or one belongs to another repository;
+    /// [`Error::Unauthentic`] for an altered config or key file.
+    pub fn unlock(backend: &dyn Backend, config: &Config, password: &[u8]) -> Result<(crypto::Keys, String)> {
+        let id = config.id_bytes()?;
+        let files = Self::key_files(backend)?;
+        if files.is_empty() {
+            return Err(Error::corrupt(
+                "repository",
+                "it is encrypted but keys/ holds no key file: without one (or an exported key) its data cannot be read",
+            ));
+        }
+        for file in &files {
+            if file.repository() != &id {
+                return Err(Error::corrupt(
+                    format!("key file keys/{}", file.id()),
+                    "it belongs to another repository",
+                ));
+            }
+            if let Some(set) = file.unlock(password)? {
+                let keys = crypto::Keys::new(id, set);
+                config.check_mac(|b| keys.config_mac(b))?;
+                return Ok((keys, file.id()));
+            }
+        }
+        Err(Error::WrongPassword {
+            repository: config.id.clone(),
+            keys: files.len(),
+        })
+    }
+
+    /// How this store's objects are sealed.
+    pub fn sealing(&self) -> &Sealing {
+        &self.sealing
+    }
+
+    /// The id of a blob or tree with content `data` in this repository.
+    pub fn blob_id(&self, data: &[u8]) -> BlobId {
+        self.sealing.blob_id(data)
     }
 
     /// The config.
@@ -104,7 +248,7 @@ impl Store {
                 },
                 other => other,
             })?;
-        blob::decode(id, loc, &stored)
+        self.sealing.decode_blob(id, loc, &stored)
     }
 
     /// Groups blobs into runs that one ranged read can fetch: blobs of one
@@ -154,7 +298,7 @@ impl Store {
                 .map(|(id, loc)| {
                     let at = (loc.offset - start) as usize;
                     let stored = &bytes[at..at + loc.stored_len as usize];
-                    (*id, blob::decode(id, loc, stored))
+                    (*id, self.sealing.decode_blob(id, loc, stored))
                 })
                 .collect(),
             Err(_) => run.iter().map(|(id, loc)| (*id, self.read_blob(id, loc))).collect(),
@@ -176,21 +320,18 @@ impl Store {
     pub fn read_pack_footer(&self, id: &PackId) -> Result<Vec<PackEntry>> {
         let name = id.to_hex();
         let len = self.backend.size(ObjectKind::Pack, &name)?;
-        if len < pack::HEADER_LEN + pack::TRAILER_LEN as u64 {
+        if len < pack::HEADER_LEN + pack::SEALED_TRAILER_LEN as u64 {
             return Err(Error::corrupt(format!("pack {id}"), "too short to be a pack"));
         }
-        let trailer = self.backend.read_range(
-            ObjectKind::Pack,
-            &name,
-            len - pack::TRAILER_LEN as u64,
-            pack::TRAILER_LEN as u64,
-        )?;
-        let (footer_len, hash) = pack::parse_trailer(id, &trailer, len)?;
-        let start = len - pack::TRAILER_LEN as u64 - footer_len as u64;
+        let tail_len = len.min(pack::TRAILER_LEN as u64);
+        let tail = self
+            .backend
+            .read_range(ObjectKind::Pack, &name, len - tail_len, tail_len)?;
+        let tail = pack::parse_tail(&self.sealing, id, &tail, len)?;
         let footer = self
             .backend
-            .read_range(ObjectKind::Pack, &name, start, footer_len as u64)?;
-        pack::parse_footer(id, &footer, &hash, len)
+            .read_range(ObjectKind::Pack, &name, tail.footer_start, tail.footer_len as u64)?;
+        pack::parse_footer(&self.sealing, id, &tail, &footer)
     }
 
     /// Publishes a snapshot object and returns its id. Publishing the same
@@ -199,8 +340,9 @@ impl Store {
     /// # Errors
     /// [`Error::Io`] when it cannot be written.
     pub fn write_snapshot(&self, bytes: &[u8]) -> Result<SnapshotId> {
-        let id = SnapshotId::of(bytes);
-        match self.backend.write_new(ObjectKind::Snapshot, &id.to_hex(), bytes) {
+        let id = self.sealing.snapshot_id(bytes);
+        let stored = self.sealing.seal_object(crypto::Purpose::Snapshot, &id.0, bytes)?;
+        match self.backend.write_new(ObjectKind::Snapshot, &id.to_hex(), &stored) {
             Ok(()) | Err(Error::AlreadyExists { .. }) => Ok(id),
             Err(e) => Err(e),
         }
@@ -211,7 +353,20 @@ impl Store {
     /// # Errors
     /// [`Error::NotFound`], [`Error::Corrupt`] or [`Error::UnsupportedVersion`].
     pub fn read_snapshot(&self, id: &SnapshotId) -> Result<SnapshotObject> {
-        SnapshotObject::decode(id, &self.backend.read(ObjectKind::Snapshot, &id.to_hex())?)
+        let bytes = self.read_snapshot_bytes(id)?;
+        SnapshotObject::decode_with(&self.sealing, id, &bytes)
+    }
+
+    /// The plaintext bytes of snapshot object `id` (unchecked against the id:
+    /// [`SnapshotObject::decode_with`] checks).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Unauthentic`] or [`Error::Corrupt`].
+    pub fn read_snapshot_bytes(&self, id: &SnapshotId) -> Result<Vec<u8>> {
+        let stored = self.backend.read(ObjectKind::Snapshot, &id.to_hex())?;
+        self.sealing.open_object(crypto::Purpose::Snapshot, &id.0, stored, &|| {
+            format!("snapshot object {id}")
+        })
     }
 
     /// Whether snapshot object `id` is published.

@@ -3,26 +3,34 @@
 //!
 //! ```text
 //! header   "RVPK" | version u32
-//! blobs    stored bytes, back to back
+//! blobs    stored bytes, back to back (version 2: each sealed)
 //! footer   N × entry (52 bytes): id[32] kind u8 compression u8 0u16 offset u64 stored_len u32 raw_len u32
-//! trailer  N u32 | BLAKE3(footer)[32] | version u32 | "RVPKTAIL"
+//!          (version 2: the entries sealed as one envelope)
+//! trailer  version 1: N u32 | BLAKE3(footer)[32] | version u32 | "RVPKTAIL"
+//!          version 2: sealed footer length u32 | version u32 | "RVPKTAIL"
 //! ```
 //! All integers little-endian. The pack's id is the BLAKE3 of the whole file.
+//! Both trailers end in the version and the magic, so a reader tells them
+//! apart from the last 12 bytes.
 
 use crate::backend::ObjectWriter;
 use crate::blob::{BlobKind, BlobLocation, Compression};
-use crate::{BlobId, Error, PackId, Result};
+use crate::{BlobId, Error, PackId, Result, Sealing};
 
 const MAGIC: &[u8; 4] = b"RVPK";
 const TAIL_MAGIC: &[u8; 8] = b"RVPKTAIL";
-/// The pack format version this build writes and reads.
+/// The pack format version of unencrypted packs.
 pub const PACK_VERSION: u32 = 1;
+/// The pack format version of sealed packs.
+pub const SEALED_PACK_VERSION: u32 = 2;
 /// Bytes before the first blob.
 pub const HEADER_LEN: u64 = 8;
 /// Bytes of one footer entry.
 pub const ENTRY_LEN: usize = 52;
-/// Bytes of the trailer at the very end.
+/// Bytes of the trailer at the very end of a version-1 pack.
 pub const TRAILER_LEN: usize = 48;
+/// Bytes of the trailer at the very end of a version-2 pack.
+pub const SEALED_TRAILER_LEN: usize = 16;
 
 /// One blob as the footer lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,23 +145,26 @@ pub struct PackWriter {
     hasher: blake3::Hasher,
     len: u64,
     entries: Vec<PackEntry>,
+    sealing: Sealing,
 }
 
 impl PackWriter {
-    /// Starts a pack in `out`, header written.
+    /// Starts a pack in `out`, header written, in the version `sealing`
+    /// writes; its blobs must come sealed by the same `sealing`.
     ///
     /// # Errors
     /// The backend's write errors.
-    pub fn new(out: Box<dyn ObjectWriter>) -> Result<PackWriter> {
+    pub fn new(out: Box<dyn ObjectWriter>, sealing: &Sealing) -> Result<PackWriter> {
         let mut w = PackWriter {
             out,
             hasher: blake3::Hasher::new(),
             len: 0,
             entries: Vec::new(),
+            sealing: sealing.clone(),
         };
         let mut header = [0u8; HEADER_LEN as usize];
         header[..4].copy_from_slice(MAGIC);
-        header[4..].copy_from_slice(&PACK_VERSION.to_le_bytes());
+        header[4..].copy_from_slice(&sealing.pack_version().to_le_bytes());
         w.put(&header)?;
         Ok(w)
     }
@@ -205,7 +216,20 @@ impl PackWriter {
     /// # Errors
     /// The backend's write and commit errors.
     pub fn finish(mut self) -> Result<(PackId, u64, Vec<PackEntry>)> {
-        let tail = footer_and_trailer(&self.entries);
+        let tail = match self.sealing.keys() {
+            None => footer_and_trailer(&self.entries),
+            Some(keys) => {
+                let mut footer = Vec::with_capacity(self.entries.len() * ENTRY_LEN);
+                for e in &self.entries {
+                    encode_entry(e, &mut footer);
+                }
+                let mut tail = self.sealing.seal_footer(keys, &footer)?;
+                tail.extend_from_slice(&(tail.len() as u32).to_le_bytes());
+                tail.extend_from_slice(&SEALED_PACK_VERSION.to_le_bytes());
+                tail.extend_from_slice(TAIL_MAGIC);
+                tail
+            }
+        };
         self.put(&tail)?;
         let id = PackId(*self.hasher.finalize().as_bytes());
         match self.out.commit(&id.to_hex()) {
@@ -225,56 +249,112 @@ fn encode_entry(e: &PackEntry, out: &mut Vec<u8>) {
     out.extend_from_slice(&e.raw_len.to_le_bytes());
 }
 
-/// Reads the trailer (the last [`TRAILER_LEN`] bytes of a pack of `pack_len`
-/// bytes) and returns how many footer bytes precede it.
+/// Where a pack's footer lies, as its trailer says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tail {
+    /// The pack format version.
+    pub version: u32,
+    /// Offset of the footer (sealed, in version 2).
+    pub footer_start: u64,
+    /// Its length.
+    pub footer_len: usize,
+    /// Version 1: the BLAKE3 of the footer.
+    hash: Option<[u8; 32]>,
+}
+
+/// Reads a pack's trailer from `tail`, the last [`TRAILER_LEN`] bytes of a
+/// pack of `pack_len` bytes (all of it when shorter), and checks that its
+/// version is the one `sealing` reads: an unencrypted pack in an encrypted
+/// repository is as wrong as the reverse.
 ///
 /// # Errors
-/// [`Error::Corrupt`] when the trailer is malformed or claims more entries than fit.
-pub fn parse_trailer(pack: &PackId, trailer: &[u8], pack_len: u64) -> Result<(usize, [u8; 32])> {
+/// [`Error::Corrupt`] when the trailer is malformed or claims more than fits,
+/// [`Error::UnsupportedVersion`] for an unknown version.
+pub fn parse_tail(sealing: &Sealing, pack: &PackId, tail: &[u8], pack_len: u64) -> Result<Tail> {
     let object = || format!("pack {pack} trailer");
-    if trailer.len() != TRAILER_LEN || pack_len < HEADER_LEN + TRAILER_LEN as u64 {
+    let n = tail.len();
+    if n < SEALED_TRAILER_LEN || pack_len < HEADER_LEN + SEALED_TRAILER_LEN as u64 || n as u64 > pack_len {
         return Err(Error::corrupt(object(), "pack too short"));
     }
-    if &trailer[40..48] != TAIL_MAGIC {
+    if &tail[n - 8..] != TAIL_MAGIC {
         return Err(Error::corrupt(object(), "bad magic"));
     }
-    let version = u32::from_le_bytes(trailer[36..40].try_into().expect("4 bytes"));
-    if version != PACK_VERSION {
+    let u32_at = |i: usize| u32::from_le_bytes(tail[i..i + 4].try_into().expect("4 bytes"));
+    let version = u32_at(n - 12);
+    if version != PACK_VERSION && version != SEALED_PACK_VERSION {
         return Err(Error::UnsupportedVersion {
             object: format!("pack {pack}"),
             found: version,
-            supported: PACK_VERSION,
+            supported: sealing.pack_version(),
         });
     }
-    let count = u32::from_le_bytes(trailer[0..4].try_into().expect("4 bytes")) as u64;
-    let footer_len = count * ENTRY_LEN as u64;
-    if footer_len > pack_len - HEADER_LEN - TRAILER_LEN as u64 {
+    if version != sealing.pack_version() {
+        let what = if version == PACK_VERSION {
+            "an unencrypted"
+        } else {
+            "an encrypted"
+        };
         return Err(Error::corrupt(
-            object(),
-            format!("{count} entries do not fit in {pack_len} bytes"),
+            format!("pack {pack}"),
+            format!("it is {what} pack (version {version}), which this repository does not hold"),
         ));
     }
-    let hash: [u8; 32] = trailer[4..36].try_into().expect("32 bytes");
-    Ok((footer_len as usize, hash))
+    let (trailer_len, footer_len, hash) = if version == PACK_VERSION {
+        if n < TRAILER_LEN {
+            return Err(Error::corrupt(object(), "pack too short"));
+        }
+        let t = &tail[n - TRAILER_LEN..];
+        let count = u32::from_le_bytes(t[0..4].try_into().expect("4 bytes")) as u64;
+        (
+            TRAILER_LEN,
+            count * ENTRY_LEN as u64,
+            Some(t[4..36].try_into().expect("32 bytes")),
+        )
+    } else {
+        (SEALED_TRAILER_LEN, u64::from(u32_at(n - 16)), None)
+    };
+    if footer_len > pack_len - HEADER_LEN - trailer_len as u64 {
+        return Err(Error::corrupt(
+            object(),
+            format!("a footer of {footer_len} bytes does not fit in {pack_len} bytes"),
+        ));
+    }
+    Ok(Tail {
+        version,
+        footer_start: pack_len - trailer_len as u64 - footer_len,
+        footer_len: footer_len as usize,
+        hash,
+    })
 }
 
-/// Decodes and checks a footer: its hash, and that every blob lies between the
-/// header and the footer without overlapping another.
+/// Decodes and checks a footer (the `tail.footer_len` bytes at
+/// `tail.footer_start`): its hash, or its envelope, and that every blob lies
+/// between the header and the footer without overlapping another.
 ///
 /// # Errors
-/// [`Error::Corrupt`] naming the pack and what is wrong.
-pub fn parse_footer(pack: &PackId, footer: &[u8], hash: &[u8; 32], pack_len: u64) -> Result<Vec<PackEntry>> {
+/// [`Error::Corrupt`] or [`Error::Unauthentic`] naming the pack.
+pub fn parse_footer(sealing: &Sealing, pack: &PackId, tail: &Tail, footer: &[u8]) -> Result<Vec<PackEntry>> {
     let object = || format!("pack {pack} footer");
-    if blake3::hash(footer).as_bytes() != hash {
-        return Err(Error::corrupt(object(), "footer checksum mismatch"));
-    }
+    let opened;
+    let footer = match tail.hash {
+        Some(hash) => {
+            if blake3::hash(footer).as_bytes() != &hash {
+                return Err(Error::corrupt(object(), "footer checksum mismatch"));
+            }
+            footer
+        }
+        None => {
+            opened = sealing.open_footer(footer, &object)?;
+            &opened[..]
+        }
+    };
     if !footer.len().is_multiple_of(ENTRY_LEN) {
         return Err(Error::corrupt(
             object(),
             "footer length is not a whole number of entries",
         ));
     }
-    let blobs_end = pack_len - TRAILER_LEN as u64 - footer.len() as u64;
+    let blobs_end = tail.footer_start;
     let mut entries = Vec::with_capacity(footer.len() / ENTRY_LEN);
     let mut next_free = HEADER_LEN;
     for raw in footer.chunks_exact(ENTRY_LEN) {
@@ -286,7 +366,9 @@ pub fn parse_footer(pack: &PackId, footer: &[u8], hash: &[u8; 32], pack_len: u64
                 format!("blob {} at offset {} lies outside its space", e.id, e.offset),
             ));
         }
-        if e.compression == Compression::None && e.stored_len != e.raw_len {
+        // A sealed blob's stored length counts its envelope; its content
+        // length is checked once it is opened.
+        if tail.version == PACK_VERSION && e.compression == Compression::None && e.stored_len != e.raw_len {
             return Err(Error::corrupt(object(), format!("raw blob {} has two lengths", e.id)));
         }
         next_free = end.unwrap_or(blobs_end);
@@ -307,18 +389,34 @@ fn decode_entry(raw: &[u8]) -> Option<PackEntry> {
     })
 }
 
-/// Decodes the footer of a whole pack held in memory, checking its header too.
+/// Decodes the footer of a whole unencrypted pack held in memory; see
+/// [`parse_pack_with`].
 ///
 /// # Errors
 /// [`Error::Corrupt`] naming the pack and what is wrong.
 pub fn parse_pack(pack: &PackId, bytes: &[u8]) -> Result<Vec<PackEntry>> {
+    parse_pack_with(&Sealing::Plain, pack, bytes)
+}
+
+/// Decodes the footer of a whole pack held in memory, checking its header too.
+///
+/// # Errors
+/// [`Error::Corrupt`] or [`Error::Unauthentic`] naming the pack.
+pub fn parse_pack_with(sealing: &Sealing, pack: &PackId, bytes: &[u8]) -> Result<Vec<PackEntry>> {
     let len = bytes.len() as u64;
-    if bytes.len() < HEADER_LEN as usize + TRAILER_LEN || &bytes[0..4] != MAGIC {
+    if bytes.len() < HEADER_LEN as usize + SEALED_TRAILER_LEN || &bytes[0..4] != MAGIC {
         return Err(Error::corrupt(format!("pack {pack}"), "bad header"));
     }
-    let (footer_len, hash) = parse_trailer(pack, &bytes[bytes.len() - TRAILER_LEN..], len)?;
-    let start = bytes.len() - TRAILER_LEN - footer_len;
-    parse_footer(pack, &bytes[start..bytes.len() - TRAILER_LEN], &hash, len)
+    let tail = parse_tail(sealing, pack, &bytes[bytes.len().saturating_sub(TRAILER_LEN)..], len)?;
+    let header_version = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+    if header_version != tail.version {
+        return Err(Error::corrupt(
+            format!("pack {pack}"),
+            "its header and trailer differ in version",
+        ));
+    }
+    let start = tail.footer_start as usize;
+    parse_footer(sealing, pack, &tail, &bytes[start..start + tail.footer_len])
 }
 
 #[cfg(test)]

@@ -96,6 +96,7 @@ impl Packer {
         }
         // Compress outside the lock: this is where the time goes.
         let (compression, stored) = compress(raw, self.level);
+        let stored = self.store.sealing().seal_blob(kind, &id, stored)?;
         let full = {
             let mut st = self.lock();
             if !st.seen.insert(id) {
@@ -109,7 +110,10 @@ impl Packer {
             };
             let pack = match slot {
                 Some(p) => p,
-                None => slot.insert(PackWriter::new(self.store.backend().create(ObjectKind::Pack)?)?),
+                None => slot.insert(PackWriter::new(
+                    self.store.backend().create(ObjectKind::Pack)?,
+                    self.store.sealing(),
+                )?),
             };
             pack.add(id, kind, compression, raw.len() as u32, &stored)?;
             if pack.len() >= self.target as u64 {

@@ -102,10 +102,7 @@ fn object_key(url: &S3Url, kind: ObjectKind, name: &str) -> Key {
             Some(shard) if name.len() > 2 => format!("packs/{shard}/{name}"),
             _ => format!("packs/{name}"),
         },
-        ObjectKind::Snapshot => format!("snapshots/{name}"),
-        ObjectKind::Marker => format!("deleted/{name}"),
-        ObjectKind::Index => format!("index/{name}"),
-        ObjectKind::Condemned => format!("condemned/{name}"),
+        _ => format!("{}/{name}", kind.dir_name()),
     };
     under(url, &rel)
 }
@@ -313,11 +310,7 @@ impl Backend for S3Backend {
                     vec![]
                 })
             }
-            ObjectKind::Pack => "packs",
-            ObjectKind::Snapshot => "snapshots",
-            ObjectKind::Marker => "deleted",
-            ObjectKind::Index => "index",
-            ObjectKind::Condemned => "condemned",
+            _ => kind.dir_name(),
         };
         let mut out = Vec::new();
         for m in self.list_dir(kind, dir)? {
@@ -332,12 +325,8 @@ impl Backend for S3Backend {
 
     fn list_modified(&self, kind: ObjectKind) -> Result<Vec<(String, Option<std::time::SystemTime>)>> {
         let dir = match kind {
-            ObjectKind::Pack => "packs",
-            ObjectKind::Snapshot => "snapshots",
-            ObjectKind::Marker => "deleted",
-            ObjectKind::Index => "index",
-            ObjectKind::Condemned => "condemned",
             ObjectKind::Config => return Ok(self.list(kind)?.into_iter().map(|n| (n, None)).collect()),
+            _ => kind.dir_name(),
         };
         let mut out = Vec::new();
         for m in self.list_dir(kind, dir)? {

@@ -110,13 +110,23 @@ impl SnapshotObject {
         out
     }
 
-    /// Decodes the bytes stored under `id`, checking that they hash to it.
+    /// Decodes the bytes stored under `id` in an unencrypted repository,
+    /// checking that they hash to it.
     ///
     /// # Errors
     /// [`Error::Corrupt`] naming the snapshot, or [`Error::UnsupportedVersion`].
     pub fn decode(id: &SnapshotId, bytes: &[u8]) -> Result<Self> {
+        Self::decode_with(&crate::Sealing::Plain, id, bytes)
+    }
+
+    /// Decodes the plaintext object of snapshot `id`, checking that its id
+    /// (as `sealing` computes ids) is `id`.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the snapshot, or [`Error::UnsupportedVersion`].
+    pub fn decode_with(sealing: &crate::Sealing, id: &SnapshotId, bytes: &[u8]) -> Result<Self> {
         let object = || format!("snapshot object {id}");
-        if SnapshotId::of(bytes) != *id {
+        if sealing.snapshot_id(bytes) != *id {
             return Err(Error::corrupt(object(), "content does not match its id"));
         }
         #[derive(Deserialize)]
