@@ -271,7 +271,7 @@ fn a_config_of_a_newer_format_is_refused() {
     let env = backed_up();
     let config = env.repo().join("config");
     let mut v: Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
-    v["version"] = 2.into();
+    v["version"] = 3.into();
     fs::write(&config, serde_json::to_vec(&v).unwrap()).unwrap();
     for args in [
         &["history", "repo"][..],
@@ -279,7 +279,7 @@ fn a_config_of_a_newer_format_is_refused() {
         &["backup", "src", "repo", "--series", "s"],
         &["verify", "repo"],
     ] {
-        fatal(&env, args, "config has format version 2");
+        fatal(&env, args, "config has format version 3");
     }
 }
 
