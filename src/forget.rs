@@ -270,10 +270,16 @@ impl ForgetPlan {
         let now = repo.clock().now().to_rfc3339();
         for (_, snap) in &self.doomed {
             let marker = serde_json::json!({"version": 1, "snapshot": snap.snap_id, "forgotten": now});
+            let id = robovault_store::SnapshotId::from_hex(&snap.snap_id)?;
+            let sealed = repo.store().sealing().seal_object(
+                robovault_store::crypto::Purpose::Marker,
+                &id.0,
+                format!("{marker}\n").as_bytes(),
+            )?;
             match repo
                 .store()
                 .backend()
-                .write_new(ObjectKind::Marker, &snap.snap_id, format!("{marker}\n").as_bytes())
+                .write_new(ObjectKind::Marker, &snap.snap_id, &sealed)
             {
                 Ok(()) | Err(robovault_store::Error::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e.into()),

@@ -275,7 +275,7 @@ impl GcPlan {
             summary.temporaries_removed = temporaries;
         }
         summary.forgotten_objects_removed = remove_forgotten(repo)?;
-        if repo.remote().is_some() {
+        if repo.index_is_cache() {
             crate::repository::remote::prune_index_copies(repo, grace)?;
             crate::repository::remote::publish_index(repo)?;
         }
@@ -396,11 +396,14 @@ fn used_blobs(repo: &Repository) -> Result<HashSet<Hash32>> {
 fn copy_used(repo: &Repository, packer: &Packer, pack_id: &Hash32, blobs: &[(Hash32, BlobRecord)]) -> Result<()> {
     let id = to_pack(pack_id);
     let bytes = repo.store().backend().read(ObjectKind::Pack, &id.to_hex())?;
-    let entries = pack::parse_pack(&id, &bytes)?;
+    let entries = pack::parse_pack_with(repo.store().sealing(), &id, &bytes)?;
     let wanted: HashSet<Hash32> = blobs.iter().map(|(b, _)| *b).collect();
     for e in entries.iter().filter(|e| wanted.contains(&to_hash(&e.id))) {
         let start = e.offset as usize;
-        let raw = robovault_store::decode_blob(&e.id, &e.location(id), &bytes[start..start + e.stored_len as usize])?;
+        let raw =
+            repo.store()
+                .sealing()
+                .decode_blob(&e.id, &e.location(id), &bytes[start..start + e.stored_len as usize])?;
         let kind = if e.kind == BlobKind::Tree {
             BlobKind::Tree
         } else {

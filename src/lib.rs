@@ -50,6 +50,7 @@ pub use job::{attributes, default_threads, tags, ClassSwitches, Filters, JobOpti
 pub use paths::absolute;
 pub use repair::{repair_index, RepairSummary};
 pub use report::{DirLine, EntryLine, Next, Progress, Reporter, RunStart, Silent};
+pub use repository::keys::{key_add, key_export, key_list, key_passwd, key_remove, KeyInfo, NewRepository};
 pub use repository::local::{Repository, INDEX_FILE};
 pub use repository::location::Location;
 pub use repository::options::{
@@ -72,6 +73,7 @@ pub use robovault_index::SeriesRecord;
 /// [`snapshot_by_prefix`] return it.
 pub use robovault_index::SnapshotRecord;
 /// How to reach an S3 repository, part of [`RepositoryOptions`].
+pub use robovault_store::crypto::KdfParams;
 pub use robovault_store::S3Options;
 /// One directory entry of a snapshot's tree, its kind and its content, as
 /// [`ls`] and [`resolve`] return them.

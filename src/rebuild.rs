@@ -4,7 +4,7 @@
 //! remote cache's sync, which adds those other hosts committed.
 
 use robovault_index::{Entry, Index, NewSnapshot, PathId, SeriesKey, Writer, ROOT_PATH};
-use robovault_store::{NodeKind, SnapshotId, SnapshotObject, Store, Tree, TreeId};
+use robovault_store::{NodeKind, SnapshotObject, Store, Tree, TreeId};
 
 use crate::convert::{object_counts, record_row, to_hash, to_pack};
 use crate::node::entry_of_tree_node;
@@ -28,7 +28,7 @@ pub(crate) fn rebuild_snapshot(
     let mut w = index.writer()?;
     let key = w.add_snapshot(
         &NewSnapshot {
-            snap_id: SnapshotId::of(bytes).to_hex(),
+            snap_id: store.sealing().snapshot_id(bytes).to_hex(),
             series,
             seq: obj.seq,
             started_ns: rfc3339_ns(&obj.started),

@@ -58,19 +58,31 @@ pub fn repair_index(repo: &RepositoryOptions, lock_wait: Duration) -> Result<Rep
     let root = fs::canonicalize(repo_path).map_err(|e| Error::io("resolving", repo_path, e))?;
     crate::repository::local::check_writable(&root)?;
     let holder = format!("pid {} on host {} (repair index)", std::process::id(), hostname());
-    let (store, _lock) = match Store::open(crate::repository::local::local_backend(&root)) {
+    let (store, _lock) = match crate::repository::keys::open_store(crate::repository::local::local_backend(&root), repo)
+    {
+        Ok(store) if store.config().version >= robovault_store::FORMAT_VERSION_2 => {
+            let id = store.config().id.clone();
+            return repair_cached(repo, &store, &root, &repo.cache_for(&id)?, lock_wait);
+        }
         Ok(store) => (store, WriterLock::acquire(&root, &holder, lock_wait)?),
-        Err(robovault_store::Error::NotFound { .. }) if root.join("packs").is_dir() => {
+        Err(Error::Store(robovault_store::Error::NotFound { .. })) if root.join("keys").is_dir() => {
+            return Err(Error::Refused(format!(
+                "ERROR : repository {} has key files but no config: its config cannot be rebuilt \
+                 without it; put back a copy of REPO/config",
+                root.display()
+            )))
+        }
+        Err(Error::Store(robovault_store::Error::NotFound { .. })) if root.join("packs").is_dir() => {
             let lock = WriterLock::acquire(&root, &holder, lock_wait)?;
             (recover_config(&root)?, lock)
         }
-        Err(robovault_store::Error::NotFound { .. }) => {
+        Err(Error::Store(robovault_store::Error::NotFound { .. })) => {
             return Err(Error::NotARepository {
                 path: root.clone(),
                 reason: "it holds no config".into(),
             })
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     let tmp = root.join(format!("{INDEX_FILE}.rebuild"));
     for suffix in ["", "-wal", "-shm"] {
@@ -101,7 +113,7 @@ pub fn repair_index(repo: &RepositoryOptions, lock_wait: Duration) -> Result<Rep
                 // diffed against the last one rebuilt.
                 Err(Error::Store(e)) => summary
                     .damaged_snapshots
-                    .push(format!("{}: {e}", SnapshotId::of(bytes).to_hex())),
+                    .push(format!("{}: {e}", store.sealing().snapshot_id(bytes).to_hex())),
                 Err(e) => return Err(e),
             }
         }
@@ -128,36 +140,61 @@ pub fn repair_index(repo: &RepositoryOptions, lock_wait: Duration) -> Result<Rep
     Ok(summary)
 }
 
-/// `repair index` of a remote repository: the cached index is dropped and
-/// rebuilt from the store alone (pack footers, snapshot objects, markers),
-/// then published as a new index copy.
-///
-/// # Errors
-/// Store and index errors; the local lock held past `lock_wait`.
+/// `repair index` of a remote repository: see [`repair_cached`].
 fn repair_remote(url: &robovault_store::S3Url, opts: &RepositoryOptions, lock_wait: Duration) -> Result<RepairSummary> {
     let backend = crate::repository::remote::connect(url, &opts.s3)?;
-    let store = Store::open(backend).map_err(|e| match e {
-        robovault_store::Error::NotFound { .. } => Error::NotARepository {
+    let store = crate::repository::keys::open_store(backend, opts).map_err(|e| match e {
+        Error::Store(robovault_store::Error::NotFound { .. }) => Error::NotARepository {
             path: PathBuf::from(url.to_string()),
             reason: "it holds no config".into(),
         },
-        other => other.into(),
+        other => other,
     })?;
     let dir = opts.cache_for(&store.config().id)?;
-    let holder = format!("pid {} on host {} (repair index)", std::process::id(), hostname());
-    let lock = robovault_store::WriterLock::acquire(&dir, &holder, lock_wait)?;
+    repair_cached(opts, &store, &dir, &dir, lock_wait)
+}
+
+/// `repair index` where the index is a cache (a remote or a version-2
+/// repository): the cached index is dropped and rebuilt from the store
+/// alone (pack footers, snapshot objects, markers) by the sync of a fresh
+/// open, then published as a new index copy. The writer lock lives in
+/// `lock_dir` (the repository's directory, or the cache's for a remote one).
+///
+/// # Errors
+/// Store and index errors; the lock held past `lock_wait`.
+fn repair_cached(
+    opts: &RepositoryOptions,
+    store: &Store,
+    lock_dir: &Path,
+    cache: &Path,
+    lock_wait: Duration,
+) -> Result<RepairSummary> {
+    let holder = format!("pid {} (repair index)", std::process::id());
+    let lock = robovault_store::WriterLock::acquire(lock_dir, &holder, lock_wait)?;
+    let remembered = Index::open_as(&cache.join(INDEX_FILE), Access::ReadOnly)
+        .and_then(|index| index.meta(crate::repository::keys::ENCRYPTED_META))
+        .ok()
+        .flatten();
     for suffix in ["", "-wal", "-shm"] {
-        let p = dir.join(format!("{INDEX_FILE}{suffix}"));
+        let p = cache.join(format!("{INDEX_FILE}{suffix}"));
         match std::fs::remove_file(&p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("removing", &p, e)),
         }
     }
-    crate::repository::remote::fresh_index(&dir, &store.config().id)?;
+    let fresh = crate::repository::remote::fresh_index(cache, &store.config().id)?;
+    // What the old cache remembered of the repository's encryption
+    // survives its rebuild (a downgrade stays refused).
+    if let Some(v) = remembered {
+        let mut w = fresh.writer()?;
+        w.set_meta(crate::repository::keys::ENCRYPTED_META, &v)?;
+        w.commit()?;
+    }
+    drop(fresh);
     drop(lock);
     // Opening syncs the empty index with the store: every pack and snapshot.
-    let repo = crate::repository::remote::open(url, opts)?;
+    let repo = crate::Repository::open(opts)?;
     crate::repository::remote::publish_index(&repo)?;
     let index = repo.index()?;
     let snaps = index.snapshots(None)?;
@@ -247,8 +284,8 @@ fn snapshot_objects(store: &Store, summary: &mut RepairSummary) -> Result<Object
             continue;
         }
         let decoded = SnapshotId::from_hex(&name).map_err(Error::from).and_then(|id| {
-            let bytes = backend.read(ObjectKind::Snapshot, &name)?;
-            let obj = SnapshotObject::decode(&id, &bytes)?;
+            let bytes = store.read_snapshot_bytes(&id)?;
+            let obj = SnapshotObject::decode_with(store.sealing(), &id, &bytes)?;
             Ok((bytes, obj))
         });
         match decoded {

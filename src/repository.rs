@@ -4,6 +4,7 @@
 //! repository on a local disk ([`local`]: store, index, locks) and the one
 //! in an object store with its local index cache ([`remote`]).
 
+pub(crate) mod keys;
 pub(crate) mod local;
 pub(crate) mod location;
 mod open;

@@ -357,7 +357,7 @@ fn read_whole(
         }
         let stored = backend.read_range(ObjectKind::Pack, &name, e.offset, e.stored_len as u64)?;
         hasher.update(&stored);
-        if let Err(err) = robovault_store::decode_blob(&e.id, &e.location(*id), &stored) {
+        if let Err(err) = store.sealing().decode_blob(&e.id, &e.location(*id), &stored) {
             issues.push((to_hash(&e.id), Issue::Blob(err.to_string())));
         }
         pos = e.offset + e.stored_len as u64;

@@ -42,6 +42,13 @@ pub enum Command {
     Init {
         /// Where to create it (must not exist, or be an empty directory).
         repo: PathBuf,
+        #[command(flatten)]
+        new: NewRepoArgs,
+    },
+    /// Manage an encrypted repository's keys.
+    Key {
+        #[command(subcommand)]
+        what: KeyCmd,
     },
     /// Back up SOURCE into REPO as a new snapshot (creates REPO if missing).
     Backup(BackupArgs),
@@ -104,6 +111,88 @@ pub struct StatsArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How a repository this command creates is made (`init`, and a `backup`
+/// that creates its repository).
+#[derive(Debug, Args, Clone, Default)]
+pub struct NewRepoArgs {
+    /// Encryption of a new repository [default: xchacha20poly1305].
+    #[arg(long, value_enum, value_name = "E")]
+    pub encryption: Option<EncryptionArg>,
+    /// Format version of a new repository: 2, or 1 for older robovault (never encrypted) [default: ROBOVAULT_FORMAT_VERSION, else 2].
+    #[arg(long, value_name = "N")]
+    pub format_version: Option<u32>,
+    #[command(flatten)]
+    pub kdf: KdfArgs,
+}
+
+/// Argon2id's costs for a new key file.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KdfArgs {
+    /// Argon2id memory of a new key (K, M, G) [default: 256M].
+    #[arg(long, value_name = "SIZE")]
+    pub kdf_memory: Option<String>,
+    /// Argon2id passes of a new key [default: 3].
+    #[arg(long, value_name = "N")]
+    pub kdf_iterations: Option<u32>,
+}
+
+/// `--encryption`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncryptionArg {
+    /// XChaCha20-Poly1305, keyed ids and chunking (FORMAT.md).
+    #[value(name = "xchacha20poly1305")]
+    XChaCha20Poly1305,
+    /// None: everything stored in the clear, on purpose.
+    None,
+}
+
+/// `key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// List the key files: id, host, user and date of each.
+    List {
+        /// The repository.
+        repo: PathBuf,
+        /// A JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a key file with a new password.
+    Add {
+        /// The repository.
+        repo: PathBuf,
+        /// Read the new password from this file's first line (else a prompt).
+        #[arg(long, value_name = "F")]
+        new_password_file: Option<PathBuf>,
+        #[command(flatten)]
+        kdf: KdfArgs,
+    },
+    /// Remove a key file (never the last, nor the one in use).
+    Remove {
+        /// The repository.
+        repo: PathBuf,
+        /// The key id, or 8 or more of its first hex digits.
+        id: String,
+    },
+    /// Change the password of the key in use.
+    Passwd {
+        /// The repository.
+        repo: PathBuf,
+        /// Read the new password from this file's first line (else a prompt).
+        #[arg(long, value_name = "F")]
+        new_password_file: Option<PathBuf>,
+        #[command(flatten)]
+        kdf: KdfArgs,
+    },
+    /// Write the key in use to FILE: with its password it opens the repository if keys/ is lost.
+    Export {
+        /// Where to write it (must not exist).
+        file: PathBuf,
+        /// The repository.
+        repo: PathBuf,
+    },
 }
 
 /// `schedule …`.
@@ -549,6 +638,8 @@ pub struct BackupArgs {
     /// Wait up to this long for another writer's lock (30s, 5m, 1h; bare number: seconds).
     #[arg(long, value_name = "D")]
     pub lock_wait: Option<String>,
+    #[command(flatten)]
+    pub new: NewRepoArgs,
     #[command(flatten)]
     pub job: JobArgs,
 }

@@ -11,6 +11,7 @@ mod forget;
 mod gc;
 mod history;
 mod init;
+mod key;
 mod ls;
 mod man;
 mod repair;
@@ -44,7 +45,8 @@ pub fn run(
     interrupt: &Arc<AtomicBool>,
 ) -> Result<u32> {
     match &cli.command {
-        Command::Init { repo } => init::init(edge, repo),
+        Command::Init { repo, new } => init::init(edge, repo, new),
+        Command::Key { what } => key::key(edge, what),
         Command::Backup(a) => backup::backup(edge, a, raw, job_file, interrupt),
         Command::Restore(a) => restore::restore(edge, a, raw, job_file, interrupt),
         Command::History(a) => history::history(edge, a),

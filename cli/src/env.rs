@@ -130,3 +130,18 @@ fn parse_var<T>(name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<
         .ok_or_else(|| anyhow!("{name}={text:?}: not a number of zero or more"))
         .context("reading the S3 settings")
 }
+
+/// `ROBOVAULT_FORMAT_VERSION`: the format version of repositories this
+/// command creates when `--format-version` is not given.
+///
+/// # Errors
+/// A value that is not a number.
+pub fn format_version() -> Result<Option<u32>> {
+    let Some(text) = var("ROBOVAULT_FORMAT_VERSION") else {
+        return Ok(None);
+    };
+    text.trim()
+        .parse::<u32>()
+        .map(Some)
+        .map_err(|_| anyhow!("ROBOVAULT_FORMAT_VERSION={text:?}: give 1 or 2"))
+}

@@ -13,7 +13,7 @@ pub mod table;
 
 pub(crate) use frame::{console, execute, header, times, with_hooks, JobKind, Outcome, RunJson, Shown};
 pub(crate) use options::{
-    attrs, copy_letters, dcopy_letters, job_options, parse_age, parse_duration, run_options, usage,
+    attrs, copy_letters, dcopy_letters, job_options, parse_age, parse_duration, parse_size, run_options, usage,
 };
 pub(crate) use prepare::{filespec_check, prepare, validate};
 pub(crate) use switches::{effective, save_and_quit};

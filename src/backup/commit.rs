@@ -102,7 +102,7 @@ impl<'r> Recording<'r> {
         // The packer holds the writer's other reference.
         drop(packer);
         let bytes = object.encode();
-        let snap_id = robovault_store::SnapshotId::of(&bytes);
+        let snap_id = self.repo.store().sealing().snapshot_id(&bytes);
         let mut writer = std::sync::Arc::try_unwrap(writer)
             .map_err(|_| Error::Usage("internal: index writer still shared".into()))?
             .into_inner()
@@ -149,7 +149,7 @@ impl<'r> Recording<'r> {
 impl Committed<'_> {
     /// The snapshot's id, known to the summary from the commit on.
     fn snap_id(&self) -> String {
-        robovault_store::SnapshotId::of(&self.object).to_hex()
+        self.repo.store().sealing().snapshot_id(&self.object).to_hex()
     }
 
     /// Publishes the snapshot. A failure to is no fatal error (a fatal run
@@ -185,7 +185,7 @@ fn publish(repo: &Repository, index: &Index, key: SnapshotKey, object: &[u8]) ->
 impl Run<'_> {
     /// Stores a directory's tree blob unless stored already.
     pub(super) fn store_tree(&self, bytes: Vec<u8>) -> Result<TreeId> {
-        let id = TreeId::of(&bytes);
+        let id = self.blob_id(&bytes);
         self.session
             .store_blob(id, BlobKind::Tree, &bytes, |rec, ix, h| self.reusable(rec, ix, h))?;
         Ok(id)

@@ -508,8 +508,17 @@ impl Run<'_> {
         batch.par_iter().map(|c| self.store_chunk(c)).collect()
     }
 
+    /// The id of a blob or tree: keyed in an encrypted repository. Under /L
+    /// without a repository nothing compares the id, and any will do.
+    pub(super) fn blob_id(&self, data: &[u8]) -> BlobId {
+        match self.session.repo() {
+            Some(repo) => repo.store().blob_id(data),
+            None => BlobId::of(data),
+        }
+    }
+
     pub(super) fn store_chunk(&self, data: &[u8]) -> Result<BlobId> {
-        let id = BlobId::of(data);
+        let id = self.blob_id(data);
         let stored = self
             .session
             .store_blob(id, BlobKind::Data, data, |rec, ix, h| self.reusable(rec, ix, h))?;

@@ -113,7 +113,7 @@ impl<'r> Session<'r> {
         }
         let writer = Arc::new(Mutex::new(w));
         let packer = packer_into(repo.store(), &writer);
-        let packs = PackCheck::new(repo.store(), index.packs()?, repo.remote().is_some());
+        let packs = PackCheck::new(repo.store(), index.packs()?, repo.index_is_cache());
         let rec = Recording {
             repo,
             writer,

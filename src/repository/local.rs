@@ -10,12 +10,14 @@ use std::time::Duration;
 use robovault_index::{Access, Index, Writer};
 use robovault_store::{
     Backend, BlobId, BlobLocation, Config, LocalBackend, ObjectKind, Packer, ReaderLock, S3Url, Store, TreeId,
-    WriterLock,
+    WriterLock, FORMAT_VERSION_2,
 };
 
 use crate::convert::{blob_location, index_rows, pack_hash, to_hash, to_pack};
 pub use crate::paths::INDEX_FILE;
+use crate::repository::keys::{self, NewRepository};
 use crate::repository::options::{Clock, RepositoryOptions};
+use crate::repository::remote;
 use crate::{Error, Location, Result};
 
 /// An open repository.
@@ -132,6 +134,13 @@ fn probe(path: &Path) -> Result<Found> {
     if path.join(INDEX_FILE).is_file() && path.join("packs").is_dir() {
         return Ok(Found::ConfigMissing);
     }
+    if path.join("keys").is_dir() {
+        return Ok(Found::Other(
+            "it holds key files but no config (an init that was interrupted leaves this: \
+             if the directory holds nothing else of value, remove it and init again)"
+                .into(),
+        ));
+    }
     let mut entries = fs::read_dir(path).map_err(|e| Error::io("listing", path, e))?;
     if entries.next().is_none() {
         Ok(Found::EmptyDir)
@@ -173,6 +182,15 @@ impl Repository {
         let path = fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
         LocalBackend::new(&path).create_layout()?;
         let backend = local_backend(&path);
+        if opts.create != NewRepository::Version1 {
+            // Version 2: the index is a cache, outside the repository, like
+            // a remote one's (FORMAT.md "Version 1 and version 2").
+            let store = Arc::new(keys::create_store(backend, opts)?);
+            let id = store.config().id.clone();
+            let index = remote::fresh_index(&opts.cache_for(&id)?, &id)?;
+            keys::check_cache(&index, store.config())?;
+            return Repository::assemble(path.clone(), Location::Local(path), opts, store, index);
+        }
         let config = Config::new();
         // The index first, then the config: a crash in between leaves a
         // directory without config, which `init` may reuse.
@@ -216,8 +234,18 @@ impl Repository {
             }
         }
         let path = fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
-        let store = Arc::new(Store::open(local_backend(&path))?);
+        let store = Arc::new(keys::open_store(local_backend(&path), opts)?);
         let read_only = unwritable(&path);
+        if store.config().version >= FORMAT_VERSION_2 {
+            let id = store.config().id.clone();
+            let index = remote::local_index(&opts.cache_for(&id)?, &store)?;
+            keys::check_cache(&index, store.config())?;
+            let mut repo = Repository::assemble(path.clone(), Location::Local(path), opts, store, index)?;
+            repo.read_only = read_only;
+            remote::sync(&repo)?;
+            return Ok(repo);
+        }
+        keys::check_remembered(opts, store.config())?;
         let (index, private) = open_local_index(&path, &store, read_only.is_some())?;
         let mut repo = Repository::assemble(path.clone(), Location::Local(path), opts, store, index)?;
         repo.read_only = read_only;
@@ -262,6 +290,23 @@ impl Repository {
     /// (index and lock files).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the index is a cache of what the store holds, synced from it
+    /// and published to it as index copies: for remote repositories and
+    /// every version-2 one.
+    pub fn index_is_cache(&self) -> bool {
+        self.remote().is_some() || self.store.config().version >= FORMAT_VERSION_2
+    }
+
+    /// The directory the index file lives in.
+    pub(crate) fn index_dir(&self) -> &Path {
+        self.index_path.parent().unwrap_or(&self.path)
+    }
+
+    /// Why this process may not write the repository, if it may not.
+    pub(crate) fn read_only(&self) -> Option<&str> {
+        self.read_only.as_deref()
     }
 
     /// Where the repository is, for messages: its directory or its URL.
@@ -311,15 +356,17 @@ impl Repository {
                 reason: reason.clone(),
             });
         }
-        let holder = format!(
-            "pid {} on host {} since {}",
-            std::process::id(),
-            hostname(),
-            self.clock
-                .now()
-                .with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S %:z")
-        );
+        let since = self
+            .clock
+            .now()
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S %:z");
+        // A version-2 repository names no host anywhere in the clear.
+        let holder = if self.store.config().version >= FORMAT_VERSION_2 {
+            format!("pid {} since {since}", std::process::id())
+        } else {
+            format!("pid {} on host {} since {since}", std::process::id(), hostname())
+        };
         // While waiting, hold no readers' lock: a gc holding the writer lock
         // may be waiting for the readers to go before it deletes packs.
         let held = self.reader_lock.lock().unwrap_or_else(|p| p.into_inner()).take();

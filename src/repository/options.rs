@@ -13,6 +13,7 @@ use robovault_store::crypto::KdfParams;
 use robovault_store::S3Options;
 use zeroize::Zeroizing;
 
+use crate::repository::keys::NewRepository;
 use crate::{Error, Location, Result};
 
 /// The time, as the engine asks for it: snapshot and run times, the grace
@@ -103,6 +104,8 @@ pub struct RepositoryOptions {
     pub password: Arc<dyn PasswordSource>,
     /// Argon2id's costs for a key file this command creates.
     pub kdf: KdfParams,
+    /// What a repository this command creates is made as.
+    pub create: NewRepository,
 }
 
 impl RepositoryOptions {
@@ -116,6 +119,7 @@ impl RepositoryOptions {
             clock: Arc::new(SystemClock),
             password: Arc::new(NoPassword),
             kdf: KdfParams::DEFAULT,
+            create: NewRepository::default(),
         }
     }
 
@@ -127,7 +131,8 @@ impl RepositoryOptions {
         Ok(RepositoryOptions::new(Location::Local(crate::absolute(path)?)))
     }
 
-    /// The cache directory of the remote repository `id`, created.
+    /// The cache directory of repository `id` (remote, or version 2),
+    /// created, mode 0700.
     ///
     /// # Errors
     /// No cache directory was given, or it cannot be created.
@@ -136,7 +141,19 @@ impl RepositoryOptions {
             Error::Usage("no cache directory: set HOME, XDG_CACHE_HOME or ROBOVAULT_CACHE_DIR".into())
         })?;
         let dir = base.join(id);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating the cache directory", &dir, e))?;
+        // The cache holds the whole catalog in plaintext (FORMAT.md "Threat
+        // model"): only its user may enter it.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&dir)
+            .map_err(|e| Error::io("creating the cache directory", &dir, e))?;
+        // Tightens a cache made before; one of another user (a shared
+        // ROBOVAULT_CACHE_DIR) stays as its owner made it.
+        match std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)) {
+            Err(e) if e.kind() != std::io::ErrorKind::PermissionDenied => {
+                return Err(Error::io("restricting to its owner", &dir, e))
+            }
+            _ => {}
+        }
         Ok(dir)
     }
 }

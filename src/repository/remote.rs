@@ -18,11 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use robovault_index::{Hash32, Index, SeriesKey, Writer};
+use robovault_store::crypto::{Purpose, StreamReader, StreamWriter};
 use robovault_store::{
-    Backend, Config, ObjectKind, PackId, S3Backend, S3Options, S3Url, SnapshotId, SnapshotObject, Store, TreeId,
+    Backend, ObjectKind, PackId, S3Backend, S3Options, S3Url, SnapshotId, SnapshotObject, Store, TreeId,
 };
 
 use crate::convert::{index_rows, pack_hash, to_blob, to_hash, to_pack};
+use crate::repository::keys;
 use crate::repository::local::{hostname, Repository, INDEX_FILE};
 use crate::repository::options::{Clock, RepositoryOptions};
 use crate::{Error, Location, Result};
@@ -52,10 +54,11 @@ pub(crate) fn init(url: &S3Url, opts: &RepositoryOptions) -> Result<Repository> 
             path: PathBuf::from(url.to_string()),
         });
     }
-    let config = Config::new();
-    let dir = opts.cache_for(&config.id)?;
-    let index = fresh_index(&dir, &config.id)?;
-    let store = Arc::new(Store::create(backend, config)?);
+    let store = Arc::new(keys::create_store(backend, opts)?);
+    let id = store.config().id.clone();
+    let dir = opts.cache_for(&id)?;
+    let index = fresh_index(&dir, &id)?;
+    keys::check_cache(&index, store.config())?;
     Repository::assemble(dir, Location::S3(url.clone()), opts, store, index)
 }
 
@@ -65,18 +68,19 @@ pub(crate) fn init(url: &S3Url, opts: &RepositoryOptions) -> Result<Repository> 
 /// [`Error::NotARepository`] without a config; store and index errors.
 pub(crate) fn open(url: &S3Url, opts: &RepositoryOptions) -> Result<Repository> {
     let backend = connect(url, &opts.s3)?;
-    let store = match Store::open(backend) {
+    let store = match keys::open_store(backend, opts) {
         Ok(s) => Arc::new(s),
-        Err(robovault_store::Error::NotFound { .. }) => {
+        Err(Error::Store(robovault_store::Error::NotFound { .. })) => {
             return Err(Error::NotARepository {
                 path: PathBuf::from(url.to_string()),
                 reason: "it holds no config".into(),
             })
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     let dir = opts.cache_for(&store.config().id)?;
     let index = local_index(&dir, &store)?;
+    keys::check_cache(&index, store.config())?;
     let repo = Repository::assemble(dir, Location::S3(url.clone()), opts, store, index)?;
     sync(&repo)?;
     Ok(repo)
@@ -91,6 +95,42 @@ pub(crate) fn fresh_index(dir: &Path, id: &str) -> Result<Index> {
     Ok(index)
 }
 
+/// An index copy's database: opened when sealed, decompressed with a cap
+/// (a copy whose content claims more than 64 GiB, or 1000 times its stored
+/// size, is refused rather than filling the disk).
+fn read_index_copy(store: &Store, name: &str, stored: &[u8]) -> Result<Vec<u8>> {
+    let object = format!("index copy {name}");
+    let cap = (stored.len() as u64).saturating_mul(1000).min(64 << 30);
+    let corrupt = |reason: String| robovault_store::Error::Corrupt {
+        object: object.clone(),
+        reason,
+    };
+    let plain: Box<dyn std::io::Read + '_> = match store.sealing().keys() {
+        None => Box::new(stored),
+        Some(keys) => Box::new(StreamReader::new(
+            keys,
+            Purpose::IndexCopy,
+            name.as_bytes(),
+            stored,
+            &object,
+        )?),
+    };
+    let decoder = zstd::stream::read::Decoder::new(plain).map_err(|e| corrupt(e.to_string()))?;
+    let mut out = Vec::new();
+    let read = std::io::Read::read_to_end(&mut std::io::Read::take(decoder, cap + 1), &mut out);
+    match read {
+        Ok(_) if out.len() as u64 > cap => Err(corrupt(format!("it decompresses to more than {cap} bytes")).into()),
+        Ok(_) => Ok(out),
+        // A sealed segment that does not open arrives as an io error around
+        // the store's own error: keep its message.
+        Err(e) => match e.into_inner().map(|inner| inner.downcast::<robovault_store::Error>()) {
+            Some(Ok(store_error)) => Err((*store_error).into()),
+            Some(Err(other)) => Err(corrupt(other.to_string()).into()),
+            None => Err(corrupt("it does not decompress".into()).into()),
+        },
+    }
+}
+
 /// The cached index, or the newest copy from the store, or an empty one.
 pub(crate) fn local_index(dir: &Path, store: &Store) -> Result<Index> {
     let path = dir.join(INDEX_FILE);
@@ -99,11 +139,8 @@ pub(crate) fn local_index(dir: &Path, store: &Store) -> Result<Index> {
         let copies = store.backend().list(ObjectKind::Index)?;
         match copies.iter().max() {
             Some(newest) => {
-                let packed = store.backend().read(ObjectKind::Index, newest)?;
-                let bytes = zstd::decode_all(packed.as_slice()).map_err(|e| robovault_store::Error::Corrupt {
-                    object: format!("index copy {newest}"),
-                    reason: e.to_string(),
-                })?;
+                let stored = store.backend().read(ObjectKind::Index, newest)?;
+                let bytes = read_index_copy(store, newest, &stored)?;
                 let tmp = dir.join(format!("{INDEX_FILE}.download"));
                 std::fs::write(&tmp, bytes).map_err(|e| Error::io("writing", &tmp, e))?;
                 std::fs::rename(&tmp, &path).map_err(|e| Error::io("renaming", &tmp, e))?;
@@ -139,7 +176,18 @@ pub(crate) fn local_index(dir: &Path, store: &Store) -> Result<Index> {
 /// # Errors
 /// Store and index errors.
 pub(crate) fn sync(repo: &Repository) -> Result<()> {
-    let Ok(_lock) = repo.lock_writer(Duration::ZERO) else {
+    // A local repository this process may not write cannot be locked, and
+    // no writer of this cache can run on it: the cache's own lock serves.
+    let lock = match repo.read_only() {
+        None => repo.lock_writer(Duration::ZERO).map_err(drop),
+        Some(_) => robovault_store::WriterLock::acquire(
+            repo.index_dir(),
+            &format!("pid {} (syncing the index cache)", std::process::id()),
+            Duration::ZERO,
+        )
+        .map_err(drop),
+    };
+    let Ok(_lock) = lock else {
         return Ok(());
     };
     let store = repo.store();
@@ -148,7 +196,7 @@ pub(crate) fn sync(repo: &Repository) -> Result<()> {
     let mut w = sync_packs(store, &index)?;
     let markers: HashSet<String> = backend.list(ObjectKind::Marker)?.into_iter().collect();
     let objects: HashSet<String> = backend.list(ObjectKind::Snapshot)?.into_iter().collect();
-    drop_forgotten(&index, &mut w, &markers, &objects)?;
+    drop_forgotten(store, &index, &mut w, &markers, &objects)?;
     w.commit()?;
     import_snapshots(store, &index, objects, &markers)
 }
@@ -200,11 +248,24 @@ fn sync_packs(store: &Store, index: &Index) -> Result<Writer> {
 
 /// Snapshots forgotten elsewhere leave: marked, or (after a gc) gone from
 /// the store although this cache saw them published.
-fn drop_forgotten(index: &Index, w: &mut Writer, markers: &HashSet<String>, objects: &HashSet<String>) -> Result<()> {
+fn drop_forgotten(
+    store: &Store,
+    index: &Index,
+    w: &mut Writer,
+    markers: &HashSet<String>,
+    objects: &HashSet<String>,
+) -> Result<()> {
     let mut pruned: HashSet<SeriesKey> = HashSet::new();
     for snap in index.snapshots(None)? {
         let collected = snap.published && !objects.contains(&snap.snap_id);
-        if markers.contains(&snap.snap_id) || collected {
+        let marked = markers.contains(&snap.snap_id);
+        if marked && store.config().encrypted() {
+            // A marker planted by someone without the keys must not make
+            // this cache forget a snapshot: it opens, under its name, or
+            // the sync stops naming it.
+            check_marker(store, &snap.snap_id)?;
+        }
+        if marked || collected {
             w.delete_snapshot(snap.key)?;
             pruned.insert(snap.series);
         }
@@ -215,10 +276,22 @@ fn drop_forgotten(index: &Index, w: &mut Writer, markers: &HashSet<String>, obje
     Ok(())
 }
 
+fn check_marker(store: &Store, name: &str) -> Result<()> {
+    let id = SnapshotId::from_hex(name)?;
+    let bytes = match store.backend().read(ObjectKind::Marker, name) {
+        Ok(b) => b,
+        // Collected by a gc since the listing: its snapshot went with it.
+        Err(robovault_store::Error::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let object = || format!("deletion marker deleted/{name}");
+    store.sealing().open_object(Purpose::Marker, &id.0, bytes, &object)?;
+    Ok(())
+}
+
 /// Snapshots committed elsewhere come in, per series, after the newest one
 /// the cache has (one series is written by one host at a time).
 fn import_snapshots(store: &Store, index: &Index, objects: HashSet<String>, markers: &HashSet<String>) -> Result<()> {
-    let backend = store.backend();
     let have: HashSet<String> = index.snapshots(None)?.into_iter().map(|s| s.snap_id).collect();
     let mut new: BTreeMap<String, Vec<(Vec<u8>, SnapshotObject)>> = BTreeMap::new();
     for name in objects {
@@ -226,8 +299,8 @@ fn import_snapshots(store: &Store, index: &Index, objects: HashSet<String>, mark
             continue;
         }
         let id = SnapshotId::from_hex(&name)?;
-        let bytes = backend.read(ObjectKind::Snapshot, &name)?;
-        let obj = SnapshotObject::decode(&id, &bytes)?;
+        let bytes = store.read_snapshot_bytes(&id)?;
+        let obj = SnapshotObject::decode_with(store.sealing(), &id, &bytes)?;
         if obj.repository == store.config().id {
             new.entry(obj.series.clone()).or_default().push((bytes, obj));
         }
@@ -269,31 +342,43 @@ fn cutoff_stamp(clock: &dyn Clock, grace: Duration) -> String {
 
 /// The packs named by every condemned-pack list.
 fn condemned_packs(store: &Store) -> Result<HashSet<String>> {
-    let backend = store.backend();
     let mut out = HashSet::new();
-    for name in backend.list(ObjectKind::Condemned)? {
-        let text = backend.read(ObjectKind::Condemned, &name)?;
-        out.extend(
-            String::from_utf8_lossy(&text)
-                .lines()
-                .map(|l| l.trim().to_owned())
-                .filter(|l| !l.is_empty()),
-        );
+    for name in store.backend().list(ObjectKind::Condemned)? {
+        out.extend(condemned_list(store, &name)?);
     }
     Ok(out)
 }
 
-/// A name for a new index copy or condemned list: `TIMESTAMP-HOST-HASH`.
-fn stamped_name(clock: &dyn Clock, bytes: &[u8]) -> String {
+/// The pack ids (hex) of condemned-pack list `name`, opened when sealed.
+fn condemned_list(store: &Store, name: &str) -> Result<Vec<String>> {
+    let stored = store.backend().read(ObjectKind::Condemned, name)?;
+    let text = store
+        .sealing()
+        .open_object(Purpose::Condemned, name.as_bytes(), stored, &|| {
+            format!("condemned-pack list {name}")
+        })?;
+    Ok(String::from_utf8_lossy(&text)
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// A name for a new index copy or condemned list. Version 1:
+/// `TIMESTAMP-HOST-HASH`; version 2 names no host: `TIMESTAMP-RANDOM` (16
+/// hex digits from the OS), chosen before the object is sealed, since the
+/// name is part of its envelope.
+fn stamped_name(store: &Store, clock: &dyn Clock, bytes: &[u8]) -> Result<String> {
+    let stamp = clock.now().format("%Y%m%dT%H%M%S%.6fZ");
+    if store.config().version >= robovault_store::FORMAT_VERSION_2 {
+        let random: [u8; 8] = robovault_store::crypto::random_bytes()?;
+        return Ok(format!("{stamp}-{}", hex::encode(random)));
+    }
     let host: String = hostname()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
         .collect();
-    format!(
-        "{}-{host}-{}",
-        clock.now().format("%Y%m%dT%H%M%S%.6fZ"),
-        &blake3::hash(bytes).to_hex()[..16]
-    )
+    Ok(format!("{stamp}-{host}-{}", &blake3::hash(bytes).to_hex()[..16]))
 }
 
 /// Phase one of a remote gc: the packs it found unused are listed in a new
@@ -307,12 +392,12 @@ pub(crate) fn condemn(repo: &Repository, packs: &[String]) -> Result<()> {
         return Ok(());
     }
     let text = packs.join("\n") + "\n";
-    let name = stamped_name(repo.clock(), text.as_bytes());
-    match repo
-        .store()
-        .backend()
-        .write_new(ObjectKind::Condemned, &name, text.as_bytes())
-    {
+    let store = repo.store();
+    let name = stamped_name(store, repo.clock(), text.as_bytes())?;
+    let sealed = store
+        .sealing()
+        .seal_object(Purpose::Condemned, name.as_bytes(), text.as_bytes())?;
+    match store.backend().write_new(ObjectKind::Condemned, &name, &sealed) {
         Ok(()) | Err(robovault_store::Error::AlreadyExists { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -333,12 +418,8 @@ pub(crate) fn collect_condemned(repo: &Repository, grace: Duration, used: &HashS
         if name.get(..15).is_none_or(|stamp| stamp >= cutoff.as_str()) {
             continue;
         }
-        let text = backend.read(ObjectKind::Condemned, &name)?;
-        for hex in String::from_utf8_lossy(&text)
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-        {
+        for hex in condemned_list(repo.store(), &name)? {
+            let hex = hex.as_str();
             let id = PackId::from_hex(hex)?;
             let entries = match repo.store().read_pack_footer(&id) {
                 Ok(e) => e,
@@ -374,17 +455,26 @@ pub(crate) fn collect_condemned(repo: &Repository, grace: Duration, used: &HashS
 /// # Errors
 /// Store and index errors.
 pub fn publish_index(repo: &Repository) -> Result<()> {
-    if repo.remote().is_none() {
+    if !repo.index_is_cache() {
         return Ok(());
     }
-    let tmp = repo.path().join(format!("{INDEX_FILE}.copy"));
+    let tmp = repo.index_dir().join(format!("{INDEX_FILE}.copy"));
     let _ = std::fs::remove_file(&tmp);
     repo.index()?.vacuum_into(&tmp)?;
     let bytes = std::fs::read(&tmp).map_err(|e| Error::io("reading", &tmp, e))?;
     let _ = std::fs::remove_file(&tmp);
     let packed = zstd::encode_all(bytes.as_slice(), 3).map_err(|e| Error::io("compressing", &tmp, e))?;
-    let name = stamped_name(repo.clock(), &packed);
-    match repo.store().backend().write_new(ObjectKind::Index, &name, &packed) {
+    let store = repo.store();
+    let name = stamped_name(store, repo.clock(), &packed)?;
+    let stored = match store.sealing().keys() {
+        None => packed,
+        Some(keys) => {
+            let mut w = StreamWriter::new(keys, Purpose::IndexCopy, name.as_bytes(), Vec::new())?;
+            std::io::Write::write_all(&mut w, &packed).map_err(|e| Error::io("sealing", &tmp, e))?;
+            w.finish()?
+        }
+    };
+    match store.backend().write_new(ObjectKind::Index, &name, &stored) {
         Ok(()) | Err(robovault_store::Error::AlreadyExists { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -397,13 +487,20 @@ pub fn publish_index(repo: &Repository) -> Result<()> {
 /// Store errors.
 pub fn prune_index_copies(repo: &Repository, grace: Duration) -> Result<u64> {
     let backend = repo.store().backend();
+    let v1 = repo.store().config().version < robovault_store::FORMAT_VERSION_2;
     let mut by_host: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for name in backend.list(ObjectKind::Index)? {
         let mut parts = name.splitn(2, '-');
         let (Some(_ts), Some(rest)) = (parts.next(), parts.next()) else {
             continue;
         };
-        let host = rest.rsplit_once('-').map_or(rest, |(h, _)| h).to_owned();
+        // Version-2 names carry no host: the newest copy of any host
+        // supersedes the others (a copy only seeds a new cache).
+        let host = match rest.rsplit_once('-') {
+            Some((h, _)) if v1 => h.to_owned(),
+            _ if v1 => rest.to_owned(),
+            _ => String::new(),
+        };
         by_host.entry(host).or_default().push(name);
     }
     let cutoff = cutoff_stamp(repo.clock(), grace);

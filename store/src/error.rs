@@ -35,6 +35,9 @@ pub enum Error {
         /// Why the record failed.
         error: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// An operation the repository's state forbids (removing its last key).
+    #[error("{0}")]
+    Refused(String),
     /// An object that must exist does not.
     #[error("{kind} {name} is missing from the repository")]
     NotFound {

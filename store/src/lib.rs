@@ -59,6 +59,8 @@ pub struct Store {
     backend: Arc<dyn Backend>,
     config: Config,
     sealing: Sealing,
+    /// The id of the key file that unlocked an encrypted store.
+    key: Option<String>,
 }
 
 impl Store {
@@ -72,6 +74,7 @@ impl Store {
             backend,
             config,
             sealing: Sealing::Plain,
+            key: None,
         })
     }
 
@@ -108,6 +111,7 @@ impl Store {
                 backend,
                 config,
                 sealing: Sealing::Sealed(keys),
+                key: Some(key.id()),
             },
             key,
         ))
@@ -132,13 +136,15 @@ impl Store {
                 backend,
                 config,
                 sealing: Sealing::Plain,
+                key: None,
             });
         }
-        let (keys, _) = Self::unlock(backend.as_ref(), &config, password()?.as_bytes())?;
+        let (keys, key) = Self::unlock(backend.as_ref(), &config, password()?.as_bytes())?;
         Ok(Store {
             backend,
             config,
             sealing: Sealing::Sealed(Arc::new(keys)),
+            key: Some(key),
         })
     }
 
@@ -208,6 +214,83 @@ impl Store {
             repository: config.id.clone(),
             keys: files.len(),
         })
+    }
+
+    /// The id of the key file that unlocked this store; none when it is
+    /// not encrypted.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    fn keys_or_refuse(&self, what: &str) -> Result<&Arc<crypto::Keys>> {
+        self.sealing
+            .keys()
+            .ok_or_else(|| Error::Refused(format!("{what}: the repository is not encrypted and has no keys")))
+    }
+
+    /// The key files with their labels, by id.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] for an unencrypted store; a key file that does not
+    /// decode or whose label does not open, naming it.
+    pub fn keys_listed(&self) -> Result<Vec<(crypto::KeyFile, crypto::KeyLabel)>> {
+        let keys = self.keys_or_refuse("key list")?;
+        let mut files = Self::key_files(self.backend.as_ref())?;
+        files.sort_by_key(|f| f.id());
+        files
+            .into_iter()
+            .map(|f| {
+                let label = f.label(keys)?;
+                Ok((f, label))
+            })
+            .collect()
+    }
+
+    /// Wraps this store's key set in a new key file under `password` and
+    /// writes it (`key add`, and the first step of `key passwd`).
+    ///
+    /// # Errors
+    /// [`Error::Refused`] for an unencrypted store; store errors.
+    pub fn add_key(
+        &self,
+        password: &[u8],
+        kdf: crypto::KdfParams,
+        label: &crypto::KeyLabel,
+    ) -> Result<crypto::KeyFile> {
+        let keys = self.keys_or_refuse("key add")?;
+        let key = crypto::KeyFile::create(keys, password, kdf, label)?;
+        testing::crash_point("key-before-write");
+        self.backend.write_new(ObjectKind::Key, &key.id(), &key.encode())?;
+        Ok(key)
+    }
+
+    /// Removes key file `id`. The key this store was unlocked with, and the
+    /// last key file, are refused: a repository never has no usable key.
+    ///
+    /// # Errors
+    /// [`Error::Refused`]; [`Error::NotFound`] for an unknown id.
+    pub fn remove_key(&self, id: &str) -> Result<()> {
+        self.keys_or_refuse("key remove")?;
+        let files = Self::key_files(self.backend.as_ref())?;
+        if !files.iter().any(|f| f.id() == id) {
+            return Err(Error::NotFound {
+                kind: "key file",
+                name: format!("keys/{id}"),
+            });
+        }
+        if files.len() < 2 {
+            return Err(Error::Refused(format!(
+                "key {id} is the repository's last key: without a key its data cannot be read; add another first"
+            )));
+        }
+        if self.key.as_deref() == Some(id) {
+            return Err(Error::Refused(format!(
+                "key {id} is the key this command unlocked the repository with; \
+                 give another key's password to remove it (or use key passwd)"
+            )));
+        }
+        testing::crash_point("key-before-remove");
+        self.backend.delete(ObjectKind::Key, id)
     }
 
     /// How this store's objects are sealed.

@@ -259,7 +259,10 @@ fn a_job_file_without_a_source_or_destination_is_refused_like_the_command_line()
 fn other_commands_name_each_missing_argument_with_their_usage() {
     let env = one_snapshot();
     let cases: &[(&[&str], &str)] = &[
-        (&["init"], "ERROR : missing argument REPO (usage: robovault init REPO)"),
+        (
+            &["init"],
+            "ERROR : missing argument REPO (usage: robovault init REPO [options])",
+        ),
         (
             &["ls"],
             "ERROR : missing argument REPO (usage: robovault ls REPO [PATH] [options])",

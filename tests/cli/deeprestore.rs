@@ -51,6 +51,7 @@ fn run_with_few_fds(env: &Env, args: &[&str]) -> Output {
         .arg(assert_cmd::cargo::cargo_bin("robovault"))
         .args(args)
         .current_dir(env.dir.path())
+        .env("ROBOVAULT_FORMAT_VERSION", "1")
         .output()
         .unwrap()
 }

@@ -26,6 +26,7 @@ fn peak_rss(env: &Env, args: &[&str]) -> Option<(u64, i32)> {
         .arg(assert_cmd::cargo::cargo_bin("robovault"))
         .args(args)
         .current_dir(env.dir.path())
+        .env("ROBOVAULT_FORMAT_VERSION", "1")
         .output()
         .unwrap();
     let text = fs::read_to_string(&report).unwrap();

@@ -14,6 +14,7 @@ mod crash;
 mod damaged;
 mod deep;
 mod deeprestore;
+mod encryption;
 mod hostile;
 mod jobmodel;
 mod largedir;

@@ -17,6 +17,7 @@ use robovault_store::{BlobId, NodeContent, NodeKind, ObjectKind, PackId};
 use util::*;
 
 mod damage;
+mod encrypted;
 mod hostile;
 mod jobs;
 mod roundtrip;

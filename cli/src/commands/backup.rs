@@ -56,7 +56,8 @@ fn backup_job(
     CopyFlags::parse(&dcopy_letters(j)).map_err(|e| usage(e.to_string()))?;
     let source = robovault::absolute(&a.source)?;
     o.root = Some(source.clone());
-    let repo = edge.repository(&a.repo)?;
+    let mut repo = edge.repository(&a.repo)?;
+    super::init::new_repository(&a.new, &mut repo)?;
     o.repository = Some(repo.location.to_string());
     o.series = j.series.clone();
     let lock_wait = parse_duration(a.lock_wait.as_deref().unwrap_or("0"))?;

@@ -150,6 +150,7 @@ fn a_file_that_becomes_readable_before_the_retries_run_out_is_copied() {
         .arg(bin)
         .args(["backup", "src", "repo", "--series", "s", "/R:5", "/W:2", "/MT:1"])
         .current_dir(env.dir.path())
+        .env("ROBOVAULT_FORMAT_VERSION", "1")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("setpriv (util-linux) is installed");

@@ -1,0 +1,438 @@
+//! Version-2 repositories end to end: what an encrypted one holds (nothing
+//! the source's names, contents, host, user, series or path betray), that
+//! the same scan finds them in an `--encryption none` one, passwords, keys,
+//! and tampering detected by the read that meets it.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+use rand::{Rng, SeedableRng};
+use robovault_store::{Backend, ObjectKind};
+
+use super::s3::s3_repo;
+use super::*;
+
+/// The cheapest Argon2id costs: tests open repositories many times.
+const KDF: &[&str] = &["--kdf-memory", "64K", "--kdf-iterations", "1"];
+const SERIES: &str = "series-7c1e-payroll";
+const SOURCE_DIR: &str = "source-dir-91ab3f";
+
+/// What the scan looks for.
+struct Known {
+    needles: Vec<(String, Vec<u8>)>,
+}
+
+/// A source whose names, contents and fragments are known: a directory of
+/// 200 random-byte names, incompressible files (stored raw, one chunk each)
+/// holding known 64-byte fragments, and a text file.
+fn known_source(env: &Env) -> (PathBuf, Known) {
+    let src = env.path(SOURCE_DIR);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261204);
+    let mut needles = Vec::new();
+    let names = src.join("names");
+    fs::create_dir_all(&names).unwrap();
+    while needles.len() < 200 {
+        let len = rng.random_range(12..40);
+        let name: Vec<u8> = (0..len)
+            .map(|_| loop {
+                let b: u8 = rng.random();
+                if b != b'/' && b != 0 {
+                    break b;
+                }
+            })
+            .collect();
+        let path = names.join(OsStr::from_bytes(&name));
+        if fs::write(&path, b"x").is_ok() {
+            needles.push((format!("random name {}", needles.len()), name));
+        }
+    }
+    for i in 0..4 {
+        let mut data: Vec<u8> = (0..100_000).map(|_| rng.random()).collect();
+        let fragment: Vec<u8> = (0..64).map(|_| rng.random()).collect();
+        let at = rng.random_range(0..data.len() - 64);
+        data[at..at + 64].copy_from_slice(&fragment);
+        write(&src.join(format!("noise-{i}.bin")), &data);
+        needles.push((format!("fragment of noise-{i}.bin"), fragment));
+        // Under the chunker's minimum, so the whole file is one chunk.
+        needles.push((
+            format!("plain BLAKE3 id of noise-{i}.bin"),
+            blake3::hash(&data).as_bytes().to_vec(),
+        ));
+        needles.push((
+            format!("plain BLAKE3 id of noise-{i}.bin in hex"),
+            blake3::hash(&data).to_hex().as_bytes().to_vec(),
+        ));
+    }
+    let text = "Minutes of the board: the merger with Example Corp closes on Friday.\n";
+    write(&src.join("minutes.txt"), text.repeat(20).as_bytes());
+    needles.push(("text".into(), text.trim_end().as_bytes().to_vec()));
+    needles.push(("a file name".into(), b"minutes.txt".to_vec()));
+    needles.push(("the series".into(), SERIES.as_bytes().to_vec()));
+    needles.push(("the source path".into(), SOURCE_DIR.as_bytes().to_vec()));
+    let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    for (what, v) in [("the host name", host), ("the user name", user)] {
+        // Shorter ones would turn up in random bytes by chance.
+        if v.len() >= 4 {
+            needles.push((what.into(), v.into_bytes()));
+        }
+    }
+    (src, Known { needles })
+}
+
+/// Every (name, bytes) of a repository: each file under a local one, each
+/// object of every kind under an S3 one.
+fn objects(repo: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    if repo.starts_with("s3://") {
+        let url = robovault_store::S3Url::parse(repo).unwrap().unwrap();
+        let opts = robovault_store::S3Options {
+            endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
+            settings: std::env::vars().filter(|(k, _)| k.starts_with("AWS_")).collect(),
+            allow_http: true,
+            ..Default::default()
+        };
+        let backend = robovault_store::S3Backend::new(url, &opts).unwrap();
+        let mut out = Vec::new();
+        for kind in ObjectKind::ALL {
+            for name in backend.list(kind).unwrap() {
+                let bytes = backend.read(kind, &name).unwrap();
+                out.push((format!("{kind:?}/{name}").into_bytes(), bytes));
+            }
+        }
+        return out;
+    }
+    walkdir::WalkDir::new(repo)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().as_os_str().as_bytes().to_vec(), fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+/// The needles found, with where.
+fn scan(repo: &str, known: &Known) -> Vec<String> {
+    let objects = objects(repo);
+    assert!(
+        objects.len() >= 4,
+        "the scan sees the repository: {} objects",
+        objects.len()
+    );
+    let mut found = Vec::new();
+    for (what, needle) in &known.needles {
+        for (name, bytes) in &objects {
+            let hit = |hay: &[u8]| hay.windows(needle.len()).any(|w| w == needle.as_slice());
+            if hit(name) || hit(bytes) {
+                found.push(format!("{what} in {}", String::from_utf8_lossy(name)));
+            }
+        }
+    }
+    found
+}
+
+fn ok(o: &Output) -> String {
+    assert!(code(o) < 8, "exit {}: {}{}", code(o), text(&o.stdout), text(&o.stderr));
+    text(&o.stdout)
+}
+
+fn backup_args<'a>(src: &'a str, repo: &'a str) -> Vec<&'a str> {
+    vec!["backup", src, repo, "--series", SERIES, "-r", "0", "-w", "0"]
+}
+
+/// Backs `known_source` up into `repo` (made by `init` with `extra`) and
+/// returns what the scan found, after checking a restore is whole.
+fn backed_up_and_scanned(env: &Env, repo: &str, extra: &[&str]) -> Vec<String> {
+    let (src, known) = known_source(env);
+    ok(&env
+        .sealed()
+        .arg("--s3-allow-http")
+        .args(["init", repo])
+        .args(KDF)
+        .args(extra)
+        .output()
+        .unwrap());
+    let src = src.to_str().unwrap();
+    ok(&env
+        .sealed()
+        .arg("--s3-allow-http")
+        .args(backup_args(src, repo))
+        .output()
+        .unwrap());
+    // A second night, so the repository holds a parent and a child.
+    write(&env.path(SOURCE_DIR).join("minutes-2.txt"), b"the second night's file");
+    ok(&env
+        .sealed()
+        .arg("--s3-allow-http")
+        .args(backup_args(src, repo))
+        .output()
+        .unwrap());
+    ok(&env
+        .sealed()
+        .arg("--s3-allow-http")
+        .args(["restore", repo, "out"])
+        .output()
+        .unwrap());
+    assert_same_tree(&env.path(SOURCE_DIR), &env.path("out"));
+    scan(repo, &known)
+}
+
+#[test]
+fn an_encrypted_local_repository_holds_no_name_content_host_user_series_or_path() {
+    let env = Env::new();
+    let repo = env.repo();
+    let found = backed_up_and_scanned(&env, repo.to_str().unwrap(), &[]);
+    assert!(found.is_empty(), "found in the clear: {found:#?}");
+    assert!(!repo.join("index.sqlite").exists(), "a version-2 index is a cache");
+}
+
+#[test]
+fn an_encrypted_s3_repository_holds_no_name_content_host_user_series_or_path() {
+    let Some(repo) = s3_repo() else { return };
+    let env = Env::new();
+    let found = backed_up_and_scanned(&env, &repo, &[]);
+    assert!(found.is_empty(), "found in the clear: {found:#?}");
+}
+
+#[test]
+fn the_same_scan_finds_names_and_fragments_in_a_repository_without_encryption() {
+    let env = Env::new();
+    let repo = env.repo();
+    let found = backed_up_and_scanned(&env, repo.to_str().unwrap(), &["--encryption", "none"]);
+    for what in [
+        "random name 0",
+        "random name 199",
+        "fragment of noise-0.bin",
+        "text",
+        "the series",
+    ] {
+        assert!(
+            found.iter().any(|f| f.starts_with(what)),
+            "{what} not found: {found:#?}"
+        );
+    }
+}
+
+/// Every byte of every file of a local repository.
+fn bytes_of(repo: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut all = objects(repo.to_str().unwrap());
+    all.sort();
+    all
+}
+
+fn encrypted_repo(env: &Env) -> PathBuf {
+    write(&env.src().join("a.txt"), b"alpha");
+    write(&env.src().join("d/b.bin"), &random_bytes(300_000, 3));
+    ok(&env.run_sealed(&args(&["init", "repo"], KDF)));
+    ok(&env.run_sealed(&["backup", "src", "repo", "--series", "s", "-r", "0", "-w", "0"]));
+    env.repo()
+}
+
+#[test]
+fn a_wrong_password_or_none_exits_16_and_changes_no_byte() {
+    let env = Env::new();
+    let repo = encrypted_repo(&env);
+    let before = bytes_of(&repo);
+    fs::write(env.path("wrong"), "not the password\n").unwrap();
+    for args in [
+        &["history", "repo"][..],
+        &["backup", "src", "repo", "--series", "s"],
+        &["restore", "repo", "out"],
+        &["verify", "repo", "--read-data"],
+        &["gc", "repo"],
+        &["forget", "repo", "--keep-last", "1"],
+        &["key", "list", "repo"],
+    ] {
+        let o = env
+            .sealed()
+            .env("ROBOVAULT_PASSWORD_FILE", env.path("wrong"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 16, "{args:?}: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("password"), "{args:?}: {}", text(&o.stderr));
+        let o = env
+            .sealed()
+            .env_remove("ROBOVAULT_PASSWORD_FILE")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 16, "{args:?}: {}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("--password-file") && err.contains("ROBOVAULT_PASSWORD"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!env.path("out").exists());
+    assert_eq!(bytes_of(&repo), before, "the repository is byte for byte the same");
+}
+
+#[test]
+fn keys_are_added_listed_changed_exported_and_the_last_is_never_removed() {
+    let env = Env::new();
+    let repo = encrypted_repo(&env);
+    let list = |env: &Env| -> Vec<Value> {
+        serde_json::from_str::<Value>(&ok(&env.run_sealed(&["key", "list", "repo", "--json"])))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let first = list(&env);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["current"], true);
+    assert_eq!(
+        first[0]["host"],
+        rustix::system::uname().nodename().to_string_lossy().as_ref()
+    );
+    let first_id = first[0]["id"].as_str().unwrap().to_owned();
+
+    // The last key: refused, nothing changed.
+    let before = bytes_of(&repo);
+    let o = env.run_sealed(&["key", "remove", "repo", &first_id]);
+    assert_eq!(code(&o), 16, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("last key"), "{}", text(&o.stderr));
+    assert_eq!(bytes_of(&repo), before);
+
+    // A second key with its own password opens the repository.
+    fs::write(env.path("second"), "a second password\n").unwrap();
+    let second = env.path("second");
+    ok(&env.run_sealed(&args(
+        &["key", "add", "repo", "--new-password-file", second.to_str().unwrap()],
+        KDF,
+    )));
+    assert_eq!(list(&env).len(), 2);
+    let with_second = |a: &[&str]| {
+        env.sealed()
+            .env("ROBOVAULT_PASSWORD_FILE", &second)
+            .args(a)
+            .output()
+            .unwrap()
+    };
+    let keys: Value = serde_json::from_str(&ok(&with_second(&["key", "list", "repo", "--json"]))).unwrap();
+    let second_id = keys.as_array().unwrap().iter().find(|k| k["current"] == true).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second_id, first_id);
+    // The key in use is not removed; the other one is, by a prefix.
+    assert_eq!(code(&with_second(&["key", "remove", "repo", &second_id])), 16);
+    ok(&with_second(&["key", "remove", "repo", &first_id[..12]]));
+    assert_eq!(
+        code(&env.run_sealed(&["history", "repo"])),
+        16,
+        "the first password opens nothing now"
+    );
+
+    // passwd: the second password is replaced by a third.
+    fs::write(env.path("third"), "a third password\n").unwrap();
+    let third = env.path("third");
+    ok(&with_second(&args(
+        &["key", "passwd", "repo", "--new-password-file", third.to_str().unwrap()],
+        KDF,
+    )));
+    assert_eq!(code(&with_second(&["history", "repo"])), 16);
+    let with_third = |a: &[&str]| {
+        env.sealed()
+            .env("ROBOVAULT_PASSWORD_FILE", &third)
+            .args(a)
+            .output()
+            .unwrap()
+    };
+    ok(&with_third(&["history", "repo"]));
+
+    // An exported key brings back a repository whose keys/ was lost.
+    ok(&with_third(&["key", "export", "exported.key", "repo"]));
+    let mode = fs::metadata(env.path("exported.key")).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    assert_eq!(
+        code(&with_third(&["key", "export", "exported.key", "repo"])),
+        16,
+        "never over a file"
+    );
+    let exported: Value = serde_json::from_slice(&fs::read(env.path("exported.key")).unwrap()).unwrap();
+    let id = exported["id"].as_str().unwrap();
+    fs::remove_dir_all(repo.join("keys")).unwrap();
+    assert_eq!(code(&with_third(&["history", "repo"])), 16, "no keys, no access");
+    fs::create_dir(repo.join("keys")).unwrap();
+    fs::copy(env.path("exported.key"), repo.join("keys").join(id)).unwrap();
+    ok(&with_third(&["restore", "repo", "back"]));
+    assert_same_tree(&env.src(), &env.path("back"));
+}
+
+/// The files of a local repository under `dir` (packs, snapshots, …).
+fn files_in(repo: &Path, dir: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(repo.join(dir))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+fn flip(path: &Path, at: usize) {
+    let mut bytes = fs::read(path).unwrap();
+    let at = at.min(bytes.len() - 1);
+    bytes[at] ^= 0x10;
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_bit_flipped_in_any_object_is_detected_by_its_read_and_by_verify() {
+    for (dir, at_end) in [
+        ("packs", false),
+        ("packs", true),
+        ("snapshots", false),
+        ("index", false),
+    ] {
+        let env = Env::new();
+        let repo = encrypted_repo(&env);
+        let victim = files_in(&repo, dir)[0].clone();
+        let len = fs::metadata(&victim).unwrap().len() as usize;
+        // Inside the first blob, or inside the sealed footer near the end.
+        flip(&victim, if at_end { len - 40 } else { 60 });
+        let name = victim.file_name().unwrap().to_string_lossy().into_owned();
+        if dir == "index" {
+            // An index copy is read by a new machine's first open.
+            fs::remove_dir_all(env.path("cache")).unwrap();
+            let o = env.run_sealed(&["history", "repo"]);
+            assert_eq!(code(&o), 16, "{dir}: {}", text(&o.stderr));
+            assert!(text(&o.stderr).contains(&name), "{dir}: {}", text(&o.stderr));
+            continue;
+        }
+        let o = env.run_sealed(&["verify", "repo", "--read-data"]);
+        assert_eq!(code(&o) & 8, 8, "{dir}: {}{}", text(&o.stdout), text(&o.stderr));
+        let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
+        assert!(all.contains(&name[..16]), "{dir} {at_end}: verify names {name}: {all}");
+        // A restore on a new machine (no cache) meets it too.
+        fs::remove_dir_all(env.path("cache")).unwrap();
+        let o = env.run_sealed(&["restore", "repo", "out"]);
+        assert!(code(&o) >= 8, "{dir}: restore exit {}", code(&o));
+    }
+}
+
+#[test]
+fn a_config_rewritten_to_none_or_an_object_copied_over_another_is_refused() {
+    let env = Env::new();
+    let repo = encrypted_repo(&env);
+    // An object copied over another of its kind: the name is in the
+    // associated data, so it does not open under the other's name.
+    ok(&env.run_sealed(&["backup", "src", "repo", "--series", "t", "-r", "0", "-w", "0"]));
+    let snaps = files_in(&repo, "snapshots");
+    assert!(snaps.len() >= 2);
+    fs::copy(&snaps[0], &snaps[1]).unwrap();
+    let o = env.run_sealed(&["verify", "repo"]);
+    let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    let name = snaps[1].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(code(&o) >= 8 && all.contains(&name[..16]), "exit {}: {all}", code(&o));
+
+    // The config rewritten to say `none`.
+    let config = repo.join("config");
+    let mut v: Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
+    v["encryption"] = "none".into();
+    fs::write(&config, serde_json::to_vec(&v).unwrap()).unwrap();
+    let o = env.run_sealed(&["history", "repo"]);
+    assert_eq!(code(&o), 16, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("encrypted"), "{}", text(&o.stderr));
+}
