@@ -164,6 +164,7 @@ fn answer_failure(command: Option<&str>, error: &str) {
 }
 
 fn main() -> ExitCode {
+    not_dumpable();
     let raw: Vec<OsString> = std::env::args_os().collect();
     let style = exit_style(&raw);
     let json = json_command(&raw);
@@ -232,6 +233,14 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(map_exit(code, cli.exit_codes))
+}
+
+/// Keeps other processes of the same user from reading this one's memory
+/// (ptrace, /proc/PID/mem) and the kernel from writing a core dump: it may
+/// hold a repository's password and keys. A failure is no reason to stop.
+fn not_dumpable() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
 }
 
 /// Prints a fatal or usage error to stderr and returns exit 16 (mapped).
