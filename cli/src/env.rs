@@ -105,6 +105,11 @@ impl Edge {
         }
     }
 
+    /// Where the password comes from, should one be needed.
+    pub fn password(&self) -> &Choice {
+        &self.password
+    }
+
     /// The clock the commands ask.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock

@@ -205,6 +205,52 @@ fn prompt(purpose: PasswordPurpose) -> Result<Zeroizing<String>> {
     }
 }
 
+/// What `schedule add` saves for a choice: the global options that give
+/// the same source at two in the morning, with an absolute path.
+///
+/// # Errors
+/// `ROBOVAULT_PASSWORD` alone, which cannot be saved; a password file that
+/// does not exist.
+pub fn saved_options(choice: &Choice) -> Result<Vec<String>> {
+    match choice {
+        Choice::File(p, _) => {
+            let abs = robovault::absolute(p)?;
+            let meta = std::fs::metadata(&abs).with_context(|| format!("checking password file {}", abs.display()))?;
+            if !meta.is_file() {
+                bail!("password file {} is not a file", abs.display());
+            }
+            // It goes into a unit file's line and a JSON string.
+            let text = abs
+                .to_str()
+                .filter(|t| !t.chars().any(char::is_control))
+                .with_context(|| format!("password file {}: use a path of printable text", abs.display()))?;
+            Ok(vec!["--password-file".into(), text.to_owned()])
+        }
+        Choice::Command(c, _) => Ok(vec!["--password-command".into(), c.clone()]),
+        Choice::Variable(_) => bail!(
+            "the password is given only by ROBOVAULT_PASSWORD, which a scheduled run does not have: \
+             put it in a password file (chmod 600) and pass --password-file FILE, or use --password-command CMD"
+        ),
+        Choice::Prompt | Choice::None => Ok(Vec::new()),
+    }
+}
+
+/// The options that gave `choice` on this command line (not the
+/// environment), with an absolute path: what `schedule run` hands on to
+/// the run it starts in another directory.
+///
+/// # Errors
+/// A path that cannot be made absolute.
+pub fn given_options(choice: &Choice) -> Result<Vec<String>> {
+    Ok(match choice {
+        Choice::File(p, Origin::Option) => {
+            vec!["--password-file".into(), robovault::absolute(p)?.display().to_string()]
+        }
+        Choice::Command(c, Origin::Option) => vec!["--password-command".into(), c.clone()],
+        _ => Vec::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,5 +407,19 @@ mod tests {
     fn an_empty_variable_is_no_password() {
         let e = ask(Choice::Variable(Zeroizing::new(String::new()))).unwrap_err();
         assert!(e.contains("ROBOVAULT_PASSWORD"), "{e}");
+    }
+
+    #[test]
+    fn schedules_save_options_with_absolute_paths_and_refuse_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = secret_file(dir.path(), "pw", "x\n", 0o600);
+        let saved = saved_options(&Choice::File(p.clone(), Origin::Environment)).unwrap();
+        assert_eq!(saved, ["--password-file".to_owned(), p.display().to_string()]);
+        let saved = saved_options(&Choice::Command("pass show rv".into(), Origin::Environment)).unwrap();
+        assert_eq!(saved, ["--password-command", "pass show rv"]);
+        let e = saved_options(&Choice::Variable(Zeroizing::new("x".into()))).unwrap_err();
+        assert!(format!("{e:#}").contains("password file"), "{e:#}");
+        assert!(saved_options(&Choice::None).unwrap().is_empty());
+        assert!(saved_options(&Choice::File(dir.path().join("nope"), Origin::Option)).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! Where a password comes from, at the edges the binary shows: the two
 //! options together are a usage error, hooks never see the
-//! `ROBOVAULT_PASSWORD*` variables, and the process cannot be read by
-//! another of the same user. (The sources themselves are tested beside their code
+//! `ROBOVAULT_PASSWORD*` variables, the process cannot be read by another of
+//! the same user, and `schedule add` turns a source into options and a
+//! systemd credential. (The sources themselves are tested beside their code
 //! in `cli/src/password.rs`.)
 
 use std::collections::BTreeMap;
@@ -28,6 +29,20 @@ fn password_file(env: &Env) -> PathBuf {
 
 fn sched(env: &Env, mut c: Command, a: &[&str]) -> Output {
     c.args(a).env("XDG_CONFIG_HOME", env.path("cfg")).output().unwrap()
+}
+
+fn definition(env: &Env, name: &str) -> Value {
+    let p = env.path(&format!("cfg/robovault/schedules/{name}.json"));
+    serde_json::from_slice(&fs::read(&p).unwrap()).unwrap()
+}
+
+fn saved_args(env: &Env, name: &str) -> Vec<String> {
+    definition(env, name)["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -177,4 +192,203 @@ fn another_process_of_the_same_user_cannot_read_robovaults_environment() {
     assert_ne!(rc.trim(), "0", "/proc/PID/environ was readable");
     let seen = fs::read(env.path("environ")).unwrap_or_default();
     assert!(!text(&seen).contains(SECRET));
+}
+
+#[test]
+fn schedule_add_refuses_a_password_given_only_by_the_variable() {
+    let env = Env::new();
+    write(&env.src().join("a"), b"a");
+    let mut c = env.cmd();
+    c.env("ROBOVAULT_PASSWORD", SECRET);
+    let out = sched(
+        &env,
+        c,
+        &[
+            "schedule",
+            "add",
+            "n",
+            "--daily",
+            "02:00",
+            "--unit-dir",
+            "units",
+            "--",
+            "backup",
+            "src",
+            "repo",
+        ],
+    );
+    assert_eq!(code(&out), 16);
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("ERROR : ") && err.contains("ROBOVAULT_PASSWORD"),
+        "{err}"
+    );
+    assert!(err.contains("--password-file"), "says what to use instead: {err}");
+    assert!(!err.contains(SECRET));
+    assert!(!env.path("cfg/robovault/schedules/n.json").exists());
+    assert!(!env.path("units").exists());
+    // A missing password file is refused now, not at two in the morning.
+    let mut c = env.cmd();
+    c.env("ROBOVAULT_PASSWORD_FILE", env.path("no-such-file"));
+    let out = sched(
+        &env,
+        c,
+        &[
+            "schedule", "add", "n", "--daily", "02:00", "--cron", "--", "backup", "src", "repo",
+        ],
+    );
+    assert_eq!(code(&out), 16);
+    assert!(text(&out.stderr).contains("no-such-file"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn schedule_add_turns_password_sources_into_options() {
+    let env = Env::new();
+    write(&env.src().join("a"), b"a");
+    let pw = password_file(&env);
+    let cron = |name: &str, c: Command, run: &[&str]| {
+        let a = args(&["schedule", "add", name, "--daily", "02:00", "--cron", "--"], run);
+        let out = sched(&env, c, &a);
+        assert_eq!(code(&out), 0, "{a:?}: {}", text(&out.stderr));
+        saved_args(&env, name)
+    };
+    let plain = vec!["backup".to_owned(), "src".into(), "repo".into()];
+    let file_opts = |rest: &[String]| -> Vec<String> {
+        let mut v = vec!["--password-file".to_owned(), pw.display().to_string()];
+        v.extend(rest.iter().cloned());
+        v
+    };
+    // A variable becomes an option, with the path made absolute; the file
+    // variable comes before the others.
+    let mut c = with_password_vars(&env);
+    c.env("ROBOVAULT_PASSWORD_FILE", "pw");
+    assert_eq!(cron("a", c, &["backup", "src", "repo"]), file_opts(&plain));
+    let mut c = env.cmd();
+    c.env("ROBOVAULT_PASSWORD_COMMAND", "pass show robovault")
+        .env("ROBOVAULT_PASSWORD", SECRET);
+    let mut command_opts = vec!["--password-command".to_owned(), "pass show robovault".into()];
+    command_opts.extend(plain.iter().cloned());
+    assert_eq!(cron("b", c, &["backup", "src", "repo"]), command_opts);
+    // An option of the scheduled run is moved in front, absolute; one of
+    // `schedule add` itself is saved too, and the run's own wins.
+    assert_eq!(
+        cron("c", env.cmd(), &["backup", "src", "--password-file", "pw", "repo"]),
+        file_opts(&plain)
+    );
+    let mut c = env.cmd();
+    c.args(["--password-command", "secret-tool lookup robovault nightly"]);
+    let mut want = vec![
+        "--password-command".to_owned(),
+        "secret-tool lookup robovault nightly".into(),
+    ];
+    want.extend(plain.iter().cloned());
+    assert_eq!(cron("d", c, &["backup", "src", "repo"]), want);
+    let mut c = env.cmd();
+    c.args(["--password-command", "pass show other"]);
+    assert_eq!(
+        cron("e", c, &["backup", "src", "repo", "--password-file=pw"]),
+        file_opts(&plain)
+    );
+    // No source: nothing is saved.
+    assert_eq!(cron("f", env.cmd(), &["backup", "src", "repo"]), plain);
+    let list = sched(&env, env.cmd(), &["schedule", "list"]);
+    assert!(
+        text(&list.stdout).contains(&format!("robovault --password-file {} backup src repo", pw.display())),
+        "{}",
+        text(&list.stdout)
+    );
+}
+
+#[test]
+fn schedule_add_hands_a_password_file_to_systemd_as_a_credential() {
+    let env = Env::new();
+    write(&env.src().join("a"), b"a");
+    let pw = password_file(&env);
+    let mut c = env.cmd();
+    c.env("ROBOVAULT_PASSWORD_FILE", &pw);
+    let out = sched(
+        &env,
+        c,
+        &[
+            "schedule",
+            "add",
+            "nightly",
+            "--daily",
+            "02:00",
+            "--unit-dir",
+            "units",
+            "--",
+            "backup",
+            "src",
+            "repo",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let service = fs::read_to_string(env.path("units/robovault-nightly.service")).unwrap();
+    assert!(
+        service.contains(&format!("\nLoadCredential=robovault-password:{}\n", pw.display())),
+        "{service}"
+    );
+    let bin = assert_cmd::cargo::cargo_bin("robovault");
+    assert!(
+        service.contains(&format!(
+            "\nExecStart={} --password-file ${{CREDENTIALS_DIRECTORY}}/robovault-password schedule run nightly\n",
+            bin.display()
+        )),
+        "{service}"
+    );
+    assert!(!service.contains(SECRET));
+    assert!(
+        !service.contains("CacheDirectory="),
+        "a user unit has a home: {service}"
+    );
+    // The run by hand reads the saved file; the unit reads its credential.
+    assert_eq!(
+        saved_args(&env, "nightly")[..2],
+        ["--password-file".to_owned(), pw.display().to_string()]
+    );
+    if !have("systemd-analyze") {
+        return;
+    }
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(env.path("units/robovault-nightly.timer"))
+        .arg(env.path("units/robovault-nightly.service"))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        text(&verify.stdout),
+        text(&verify.stderr)
+    );
+    // The check can fail: a credential that is not ID:PATH is refused.
+    fs::create_dir(env.path("broken")).unwrap();
+    fs::write(
+        env.path("broken/robovault-nightly.service"),
+        service.replace(
+            "LoadCredential=robovault-password:",
+            "LoadCredential=robovault/password:",
+        ),
+    )
+    .unwrap();
+    let broken = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(env.path("broken/robovault-nightly.service"))
+        .output()
+        .unwrap();
+    assert!(
+        !broken.status.success() || text(&broken.stderr).contains("Credential name \"robovault/password\" not valid"),
+        "systemd-analyze notices a bad credential: {}",
+        text(&broken.stderr)
+    );
+}
+
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(found || !in_ci(), "{tool} is needed; .ci/run installs it");
+    found
 }
