@@ -21,6 +21,12 @@ pub struct Cli {
     /// The S3 region [default: AWS_REGION, else us-east-1].
     #[arg(long, global = true, value_name = "REGION")]
     pub s3_region: Option<String>,
+    /// Read an encrypted repository's password from the first line of FILE.
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "password_command")]
+    pub password_file: Option<PathBuf>,
+    /// Run CMD with `sh -c`; the first line it prints is the password.
+    #[arg(long, global = true, value_name = "CMD")]
+    pub password_command: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

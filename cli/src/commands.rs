@@ -62,7 +62,7 @@ pub fn run(
         Command::Diff(a) => diff::diff(edge, a),
         Command::Find(a) => find::find(edge, a),
         Command::Stats(a) => stats::stats(edge, a),
-        Command::Schedule { what } => schedule::schedule(what),
+        Command::Schedule { what } => schedule::schedule(edge, what),
         Command::Completions { shell } => completions::completions(*shell),
         Command::Man => man::man(),
     }

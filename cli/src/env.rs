@@ -2,7 +2,8 @@
 //! (`AWS_*`, `ROBOVAULT_*`, `HOME` and the XDG directories) and the clock.
 //! Read here, and only here, into typed options that the engine receives;
 //! nothing below the command line looks at the environment or the time
-//! itself (DESIGN.md "Configuration").
+//! itself (DESIGN.md "Configuration"). The `ROBOVAULT_PASSWORD*` variables
+//! are read here too, and kept from every hook robovault starts.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +11,18 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use robovault::S3Options;
-use robovault::{Clock, Location, RepositoryOptions, SystemClock};
+use robovault::{Clock, Location, PasswordSource, RepositoryOptions, SystemClock};
+use zeroize::Zeroizing;
+
+use crate::password::{self, Choice};
+
+/// The variables that can carry a password or say where one is. No hook or
+/// password command robovault starts sees them.
+pub const PASSWORD_VARS: [&str; 3] = [
+    "ROBOVAULT_PASSWORD",
+    "ROBOVAULT_PASSWORD_FILE",
+    "ROBOVAULT_PASSWORD_COMMAND",
+];
 
 /// The user's home directory (`HOME`), if set.
 pub fn home() -> Option<PathBuf> {
@@ -28,6 +40,24 @@ pub fn cache_dir() -> Option<PathBuf> {
     var_path("ROBOVAULT_CACHE_DIR")
         .or_else(|| var_path("XDG_CACHE_HOME").map(|c| c.join("robovault")))
         .or_else(|| home().map(|h| h.join(".cache/robovault")))
+}
+
+/// `ROBOVAULT_PASSWORD_FILE`, `ROBOVAULT_PASSWORD_COMMAND` and
+/// `ROBOVAULT_PASSWORD`, each if set and not empty.
+pub fn password_vars() -> password::Vars {
+    password::Vars {
+        file: var_path("ROBOVAULT_PASSWORD_FILE"),
+        command: var("ROBOVAULT_PASSWORD_COMMAND"),
+        password: var("ROBOVAULT_PASSWORD").map(Zeroizing::new),
+    }
+}
+
+/// Removes the [`PASSWORD_VARS`] from the environment `c` will run in.
+pub fn without_password_vars(c: &mut std::process::Command) -> &mut std::process::Command {
+    for v in PASSWORD_VARS {
+        c.env_remove(v);
+    }
+    c
 }
 
 fn var(name: &str) -> Option<String> {
@@ -55,15 +85,29 @@ pub struct S3Flags {
 pub struct Edge {
     s3: S3Flags,
     clock: Arc<dyn Clock>,
+    password: Choice,
 }
 
 impl Edge {
-    /// The command line's global options, with the system clock.
-    pub fn new(s3: S3Flags) -> Edge {
+    /// The command line's global options, with the system clock; the
+    /// password source is chosen from `--password-file` and
+    /// `--password-command`, then the environment, then the terminal.
+    pub fn new(s3: S3Flags, password_file: Option<&Path>, password_command: Option<&str>) -> Edge {
         Edge {
             s3,
             clock: Arc::new(SystemClock),
+            password: password::choose(
+                password_file,
+                password_command,
+                password_vars(),
+                password::on_a_terminal(),
+            ),
         }
+    }
+
+    /// Where the password comes from, should one be needed.
+    pub fn password(&self) -> &Choice {
+        &self.password
     }
 
     /// The clock the commands ask.
@@ -87,6 +131,7 @@ impl Edge {
             s3,
             cache_dir: cache_dir(),
             clock: Arc::clone(&self.clock),
+            password: Arc::new(password::CliPassword(self.password.clone())) as Arc<dyn PasswordSource>,
             ..RepositoryOptions::new(location)
         })
     }
@@ -144,4 +189,27 @@ pub fn format_version() -> Result<Option<u32>> {
         .parse::<u32>()
         .map(Some)
         .map_err(|_| anyhow!("ROBOVAULT_FORMAT_VERSION={text:?}: give 1 or 2"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hooks_are_started_without_the_password_variables() {
+        let mut c = std::process::Command::new("sh");
+        for v in PASSWORD_VARS {
+            c.env(v, "secret");
+        }
+        c.env("ROBOVAULT_SERIES", "kept");
+        without_password_vars(&mut c);
+        let envs: Vec<_> = c.get_envs().collect();
+        for v in PASSWORD_VARS {
+            assert!(envs.contains(&(std::ffi::OsStr::new(v), None)), "{v} removed: {envs:?}");
+        }
+        assert!(envs.contains(&(
+            std::ffi::OsStr::new("ROBOVAULT_SERIES"),
+            Some(std::ffi::OsStr::new("kept"))
+        )));
+    }
 }

@@ -12,6 +12,7 @@ mod fuzzing;
 mod job;
 mod missing;
 mod output;
+mod password;
 mod progress;
 mod report;
 mod schedule;
@@ -106,7 +107,15 @@ fn subcommand_at(args: &[OsString]) -> usize {
     while i < args.len() {
         match args[i].to_str() {
             Some("--exit-codes") => i += 2,
-            Some(a) if a.starts_with("--exit-codes=") || a == "--s3-allow-http" => i += 1,
+            Some("--password-file" | "--password-command") => i += 2,
+            Some(a)
+                if a.starts_with("--exit-codes=")
+                    || a.starts_with("--password-file=")
+                    || a.starts_with("--password-command=")
+                    || a == "--s3-allow-http" =>
+            {
+                i += 1
+            }
             _ => break,
         }
     }
@@ -155,6 +164,7 @@ fn answer_failure(command: Option<&str>, error: &str) {
 }
 
 fn main() -> ExitCode {
+    not_dumpable();
     let raw: Vec<OsString> = std::env::args_os().collect();
     let style = exit_style(&raw);
     let json = json_command(&raw);
@@ -185,6 +195,16 @@ fn main() -> ExitCode {
             };
         }
     };
+    // clap sees a conflict only among the options given at one level
+    // (`history REPO --password-file F --password-command C`), not across
+    // levels (`--password-file F history REPO --password-command C`).
+    if cli.password_file.is_some() && cli.password_command.is_some() {
+        let text = "the argument '--password-file <FILE>' cannot be used with '--password-command <CMD>'";
+        answer_failure(json.as_deref(), text);
+        let _ = writeln!(std::io::stderr(), "ERROR : {text}");
+        let _ = writeln!(std::io::stderr(), "{}", missing::USAGE_HINT);
+        return ExitCode::from(map_exit(EXIT_FATAL, cli.exit_codes));
+    }
     let interrupt = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupt);
@@ -195,11 +215,15 @@ fn main() -> ExitCode {
     }
     // The raw arguments after the subcommand, for robocopy's parameter numbers.
     let after_cmd: Vec<OsString> = raw.iter().skip(2).cloned().collect();
-    let edge = env::Edge::new(env::S3Flags {
-        endpoint: cli.s3_endpoint.clone(),
-        region: cli.s3_region.clone(),
-        allow_http: cli.s3_allow_http,
-    });
+    let edge = env::Edge::new(
+        env::S3Flags {
+            endpoint: cli.s3_endpoint.clone(),
+            region: cli.s3_region.clone(),
+            allow_http: cli.s3_allow_http,
+        },
+        cli.password_file.as_deref(),
+        cli.password_command.as_deref(),
+    );
     let code = match commands::run(&cli, &edge, &after_cmd, job_file, &interrupt) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => 0,
@@ -209,6 +233,14 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(map_exit(code, cli.exit_codes))
+}
+
+/// Keeps other processes of the same user from reading this one's memory
+/// (ptrace, /proc/PID/mem) and the kernel from writing a core dump: it may
+/// hold a repository's password and keys. A failure is no reason to stop.
+fn not_dumpable() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
 }
 
 /// Prints a fatal or usage error to stderr and returns exit 16 (mapped).

@@ -167,9 +167,78 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
-/// The service and timer units of a definition.
+/// The name of the credential a service reads its password file as.
+pub const PASSWORD_CREDENTIAL: &str = "robovault-password";
+
+/// The password options robovault's global options take, each followed by
+/// its value.
+const PASSWORD_OPTIONS: [&str; 2] = ["--password-file", "--password-command"];
+
+/// `args` without `--password-file F` and `--password-command CMD` (either
+/// spelling) before a `--`: the source a run gets instead is decided apart.
+pub fn without_password_options(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            out.push(a.clone());
+            out.extend(it.cloned());
+            break;
+        }
+        if PASSWORD_OPTIONS.contains(&a.as_str()) {
+            it.next();
+        } else if !PASSWORD_OPTIONS
+            .iter()
+            .any(|o| a.strip_prefix(o).is_some_and(|r| r.starts_with('=')))
+        {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+/// The password file a definition's run reads, as `schedule add` saved it
+/// (`--password-file F` in front of the command).
+pub fn password_file(d: &Definition) -> Option<&str> {
+    match d.args.as_slice() {
+        [opt, file, ..] if opt == "--password-file" => Some(file),
+        _ => None,
+    }
+}
+
+/// The arguments `schedule run` starts robovault with: the definition's,
+/// where `given` (password options of `schedule run` itself, as the unit
+/// passes its credential) replaces the password source it saved.
+pub fn run_args(d: &Definition, given: Vec<String>) -> Vec<String> {
+    if given.is_empty() {
+        return d.args.clone();
+    }
+    given.into_iter().chain(without_password_options(&d.args)).collect()
+}
+
+/// The service and timer units of a definition. A password file is handed
+/// to the service as a credential (`LoadCredential=`): systemd reads it
+/// when the run starts and gives the service its own read-only copy.
 pub fn units(d: &Definition, exe: &Path, places: &Places) -> (String, String) {
     let scope = if places.system { "" } else { " --user" };
+    let (credential, password) = match password_file(d) {
+        Some(f) => (
+            format!(
+                "# The password file, read by systemd when the run starts.\n\
+                 LoadCredential={PASSWORD_CREDENTIAL}:{}\n",
+                f.replace('%', "%%")
+            ),
+            format!(" --password-file ${{CREDENTIALS_DIRECTORY}}/{PASSWORD_CREDENTIAL}"),
+        ),
+        None => (String::new(), String::new()),
+    };
+    // Root's services have no HOME: remote repositories keep their caches
+    // in /var/cache/robovault.
+    let cache = if places.system {
+        "CacheDirectory=robovault\nEnvironment=ROBOVAULT_CACHE_DIR=%C/robovault\n"
+    } else {
+        ""
+    };
     let service = format!(
         "# Written by robovault schedule add {name}; remove with robovault schedule remove {name}.\n\
          [Unit]\n\
@@ -178,7 +247,9 @@ pub fn units(d: &Definition, exe: &Path, places: &Places) -> (String, String) {
          \n\
          [Service]\n\
          Type=oneshot\n\
-         ExecStart={exe} schedule run {name}{sys}\n\
+         {credential}\
+         {cache}\
+         ExecStart={exe}{password} schedule run {name}{sys}\n\
          Nice=10\n\
          IOSchedulingClass=idle\n\
          # 0-7 are successes (robocopy's bitmask); 8 and more are failures.\n\
@@ -372,6 +443,83 @@ mod tests {
         assert_eq!(
             cron_line(&def(&["Mon", "Sun"]), exe).unwrap(),
             "0 2 * * 1,0 /usr/bin/robovault schedule run nightly"
+        );
+    }
+
+    #[test]
+    fn password_options_are_dropped_before_the_end_of_options_only() {
+        let args: Vec<String> = [
+            "backup",
+            "src",
+            "--password-file",
+            "f",
+            "repo",
+            "--password-command=pass show x",
+            "--series",
+            "s",
+            "--",
+            "--password-file",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            without_password_options(&args),
+            ["backup", "src", "repo", "--series", "s", "--", "--password-file"]
+        );
+    }
+
+    #[test]
+    fn a_password_file_becomes_a_credential_and_schedule_run_passes_it_on() {
+        let mut d = def(&[]);
+        let exe = Path::new("/usr/bin/robovault");
+        let user = Places {
+            definitions: "/d".into(),
+            units: "/u".into(),
+            system: false,
+        };
+        let (plain, _) = units(&d, exe, &user);
+        assert!(!plain.contains("LoadCredential"), "{plain}");
+        assert!(!plain.contains("CacheDirectory"), "{plain}");
+        d.args
+            .splice(0..0, ["--password-file".to_owned(), "/etc/rv/100%.pw".to_owned()]);
+        assert_eq!(password_file(&d), Some("/etc/rv/100%.pw"));
+        let (service, _) = units(&d, exe, &user);
+        assert!(
+            service.contains("\nLoadCredential=robovault-password:/etc/rv/100%%.pw\n"),
+            "{service}"
+        );
+        assert!(
+            service.contains(
+                "\nExecStart=/usr/bin/robovault --password-file ${CREDENTIALS_DIRECTORY}/robovault-password schedule run nightly\n"
+            ),
+            "{service}"
+        );
+        let system = Places { system: true, ..user };
+        let (service, _) = units(&d, exe, &system);
+        assert!(service.contains("\nCacheDirectory=robovault\n"), "{service}");
+        assert!(
+            service.contains("\nEnvironment=ROBOVAULT_CACHE_DIR=%C/robovault\n"),
+            "{service}"
+        );
+        assert_eq!(run_args(&d, Vec::new()), d.args);
+        let given = vec![
+            "--password-file".to_owned(),
+            "/run/credentials/x/robovault-password".to_owned(),
+        ];
+        assert_eq!(
+            run_args(&d, given),
+            [
+                "--password-file",
+                "/run/credentials/x/robovault-password",
+                "backup",
+                "/srv",
+                "/repo"
+            ]
+        );
+        let given = vec!["--password-command".to_owned(), "pass show rv".to_owned()];
+        assert_eq!(
+            run_args(&d, given)[..3],
+            ["--password-command", "pass show rv", "backup"]
         );
     }
 

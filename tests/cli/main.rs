@@ -22,6 +22,7 @@ mod lostpack;
 mod messages;
 mod mtlog;
 mod operations;
+mod passwords;
 mod readonly;
 mod s3;
 mod s3faults;

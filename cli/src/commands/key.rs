@@ -88,18 +88,17 @@ fn list(edge: &env::Edge, repo: &Path, json: bool) -> Result<u32> {
 }
 
 /// The new password of `key add` and `key passwd`: the first line of
-/// `--new-password-file`.
+/// `--new-password-file`, else asked twice on the terminal.
 fn new_password(file: Option<&Path>) -> Result<Zeroizing<String>> {
-    let Some(file) = file else {
-        return Err(crate::job::usage("give the new password with --new-password-file F"));
-    };
-    let text = Zeroizing::new(std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?);
-    let line = text.lines().next().unwrap_or_default();
-    if line.is_empty() {
-        return Err(crate::job::usage(format!(
-            "{} holds no password on its first line",
-            file.display()
-        )));
+    use crate::password::{on_a_terminal, Choice, CliPassword};
+    use robovault::{PasswordPurpose, PasswordSource};
+    match file {
+        Some(f) => crate::password::from_file(f),
+        None if on_a_terminal() => CliPassword(Choice::Prompt)
+            .password(PasswordPurpose::New)
+            .map_err(anyhow::Error::msg),
+        None => Err(crate::job::usage(
+            "no terminal to ask for the new password on: give it with --new-password-file F",
+        )),
     }
-    Ok(Zeroizing::new(line.to_owned()))
 }

@@ -8,10 +8,10 @@ use robovault::EXIT_FATAL;
 
 use super::{write_line, write_out};
 use crate::args::{self, Cli};
-use crate::{job, schedule};
+use crate::{env, job, password, schedule};
 use clap::Parser;
 
-pub(super) fn schedule(what: &args::ScheduleCmd) -> Result<u32> {
+pub(super) fn schedule(edge: &env::Edge, what: &args::ScheduleCmd) -> Result<u32> {
     use args::ScheduleCmd;
     match what {
         ScheduleCmd::Add(a) => {
@@ -46,12 +46,22 @@ pub(super) fn schedule(what: &args::ScheduleCmd) -> Result<u32> {
                 .map_err(|e| anyhow::anyhow!("checking the scheduled command: {}", crate::clap_usage(&e, &parsed)))?;
             let raw: Vec<OsString> = cmd.iter().skip(1).map(OsString::from).collect();
             job::validate(&cli.command, &raw).context("checking the scheduled command")?;
+            // The run has no terminal and no environment of ours: the
+            // password source becomes options of the run itself.
+            let source = match (&cli.password_file, &cli.password_command) {
+                (None, None) => edge.password().clone(),
+                (file, command) => {
+                    password::choose(file.as_deref(), command.as_deref(), password::Vars::default(), false)
+                }
+            };
+            let mut args = password::saved_options(&source).context("saving the password source")?;
+            args.extend(schedule::without_password_options(&cmd));
             let d = schedule::Definition {
                 version: schedule::SCHEDULE_VERSION,
                 name: a.name.clone(),
                 time: a.daily.clone(),
                 days,
-                args: cmd,
+                args,
                 dir: std::env::current_dir()
                     .context("reading the current directory")?
                     .display()
@@ -93,8 +103,11 @@ pub(super) fn schedule(what: &args::ScheduleCmd) -> Result<u32> {
             let places = schedule::Places::new(*system, None)?;
             let d = schedule::load(name, &places)?;
             let exe = std::env::current_exe().context("finding the robovault executable")?;
+            // A source given to `schedule run` itself (the unit's
+            // credential) replaces the one the definition saved.
+            let args = schedule::run_args(&d, password::given_options(edge.password())?);
             let status = std::process::Command::new(exe)
-                .args(&d.args)
+                .args(&args)
                 .current_dir(&d.dir)
                 .status()
                 .with_context(|| format!("running schedule {name} in {}", d.dir))?;

@@ -99,6 +99,7 @@ fn run_hooks(j: &JobArgs, o: &Outcome, r: &Result<u32>) {
         let Some(cmd) = cmd else { continue };
         let mut c = std::process::Command::new("sh");
         c.arg("-c").arg(cmd);
+        crate::env::without_password_vars(&mut c);
         for (k, v) in hook_env(j, o, code, r) {
             c.env(k, v);
         }

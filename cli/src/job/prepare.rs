@@ -50,14 +50,17 @@ pub(crate) fn filespec_check(filespecs: &[String], raw: &[OsString], allow_paths
 }
 
 /// Positions of positional arguments in translated arguments, skipping
-/// option values (a list option takes every following non-option).
+/// option values (a list option takes every following non-option). The
+/// global options (`--password-file F`) count as the command's own.
 fn positionals(args: &[OsString], cmd: &clap::Command) -> Vec<usize> {
     let mut out = Vec::new();
     let mut i = 0;
     let mut in_list = false;
+    let root = <crate::args::Cli as clap::CommandFactory>::command();
+    let globals: Vec<&clap::Arg> = root.get_arguments().filter(|a| a.is_global_set()).collect();
     let takes = |name: &str| -> Option<bool> {
         // Some(list?) when the option takes a value.
-        let arg = cmd.get_arguments().find(|a| {
+        let arg = cmd.get_arguments().chain(globals.iter().copied()).find(|a| {
             a.get_long() == Some(name)
                 || a.get_all_aliases().into_iter().flatten().any(|al| al == name)
                 || (name.len() == 1 && a.get_short() == name.chars().next())
