@@ -54,6 +54,19 @@ pub(crate) fn init(url: &S3Url, opts: &RepositoryOptions) -> Result<Repository> 
             path: PathBuf::from(url.to_string()),
         });
     }
+    // A prefix that held a repository whose config was lost is not free:
+    // a new repository there would mingle with its objects.
+    for kind in [ObjectKind::Key, ObjectKind::Pack, ObjectKind::Snapshot] {
+        if !backend.list(kind)?.is_empty() {
+            return Err(Error::NotARepository {
+                path: PathBuf::from(url.to_string()),
+                reason: format!(
+                    "it holds no config but {} objects of a repository: restore its config, or use another prefix",
+                    kind.dir_name()
+                ),
+            });
+        }
+    }
     let store = Arc::new(keys::create_store(backend, opts)?);
     let id = store.config().id.clone();
     let dir = opts.cache_for(&id)?;
