@@ -5,6 +5,8 @@
 //! nothing away without the repository's chunker key.
 
 mod keyed;
+#[cfg(test)]
+mod vectors;
 
 use std::io::Read;
 

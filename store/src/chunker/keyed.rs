@@ -1,4 +1,4 @@
-//! The keyed chunker `keyed-gear-aes128`: FastCDC-2020's
+//! The keyed chunker `keyed-gear-aes128` (store/CHUNKER.md): FastCDC-2020's
 //! gear digest over a table derived from the chunker key, and a cut wherever
 //! AES-128 of the digest, under a second key derived from it, falls below the
 //! normalized threshold. Without the key, cut points say nothing of content.
@@ -138,6 +138,23 @@ impl Cutter {
         scan.absorbed = i;
         scan.h = h;
         None
+    }
+}
+
+#[cfg(test)]
+impl Cutter {
+    /// One value of the gear table.
+    pub(super) fn gear_entry(&self, byte: u8) -> u64 {
+        self.gear[usize::from(byte)]
+    }
+
+    /// The PRF's value for the digest `h`.
+    pub(super) fn y(&self, h: u64) -> u64 {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&h.to_le_bytes());
+        let mut block = Array::from(b);
+        self.prf.encrypt_block(&mut block);
+        u64::from_le_bytes(block[..8].try_into().expect("a block has 16 bytes"))
     }
 }
 
