@@ -110,6 +110,10 @@ pub enum Error {
     /// given, or the one given failed (the message names it).
     #[error("{0}")]
     Password(String),
+    /// The repository's chunker is keyed (`keyed-gear-aes128`), and no
+    /// chunker key was given to cut with.
+    #[error("the keyed chunker (keyed-gear-aes128) needs the repository's chunker key, and none was given")]
+    ChunkerKeyMissing,
     /// The operating system gave no random bytes.
     #[error("the operating system's random source failed: {0}")]
     Random(String),
