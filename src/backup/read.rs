@@ -481,7 +481,7 @@ impl Run<'_> {
     /// compressing this one.
     fn read_chunked(&self, file: &mut File, size: u64) -> Result<std::io::Result<Vec<BlobId>>> {
         let mut chunks = Vec::new();
-        let mut chunker = Chunker::new(file, &self.repo()?.store().config().chunker);
+        let mut chunker = self.repo()?.store().chunker(file)?;
         let mut total = 0u64;
         let mut next = next_batch(&mut chunker);
         // Lets a test change the file while it is being read.

@@ -1,7 +1,7 @@
 //! Content-defined chunking: a file's bytes are cut where a rolling digest
 //! says, so an insertion shifts only the chunks around it. Plaintext
 //! repositories cut with FastCDC-2020 over its public gear table; encrypted
-//! ones with the keyed chunker of store/CHUNKER.md, whose cut points give
+//! ones with the keyed chunker of FORMAT.md "Keyed chunking", whose cut points give
 //! nothing away without the repository's chunker key.
 
 mod keyed;

@@ -293,6 +293,16 @@ impl Store {
         self.backend.delete(ObjectKind::Key, id)
     }
 
+    /// A chunker over `source` as this repository cuts: its parameters,
+    /// keyed by its chunker key when encrypted.
+    ///
+    /// # Errors
+    /// [`Error::ChunkerKeyMissing`] for a keyed chunker without keys.
+    pub fn chunker<R: std::io::Read>(&self, source: R) -> Result<Chunker<R>> {
+        let key = self.sealing.keys().map(|k| k.set().chunker_key());
+        Chunker::with_key(source, &self.config.chunker, key)
+    }
+
     /// How this store's objects are sealed.
     pub fn sealing(&self) -> &Sealing {
         &self.sealing

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A second implementation of the keyed chunker (store/CHUNKER.md,
+"""A second implementation of the keyed chunker (FORMAT.md "Keyed chunking",
 "keyed-gear-aes128"), from its text alone, on other libraries (the blake3
 module, AES from pyca/cryptography). It prints the test vectors that
 store/src/chunker/vectors.rs checks, so the two implementations agree on

@@ -38,6 +38,8 @@ fn known_source(env: &Env) -> Vec<u8> {
     let fragment = b"FRAGMENT-4f1d0c8e-of-a-file-that-must-never-be-stored-in-the-clear".to_vec();
     noise[150_000..150_000 + fragment.len()].copy_from_slice(&fragment);
     write(&env.src().join("quarterly-secret-plans.bin"), &noise);
+    // Several chunks, cut by the keyed chunker in an encrypted repository.
+    write(&env.src().join("large.bin"), &random_bytes(5 << 20, 11));
     write(
         &env.src().join("letters/note-to-the-board.txt"),
         "the merger happens on friday\n".repeat(50).as_bytes(),
@@ -219,6 +221,31 @@ fn a_config_replaced_by_an_unencrypted_one_is_refused() {
         let err = Repository::open(&repo).err().expect("the cache remembers encryption");
         assert!(err.to_string().contains("encrypted"), "{err}");
     }
+}
+
+#[test]
+fn the_keyed_chunker_cuts_where_its_key_says() {
+    let sizes = |env: &Env| -> Vec<u64> {
+        let repo = Repository::open(&v2(env, NewRepository::Encrypted, PASSWORD)).unwrap();
+        let index = repo.index().unwrap();
+        let conn = rusqlite::Connection::open(index.path()).unwrap();
+        let mut stmt = conn.prepare("SELECT raw_len FROM blobs ORDER BY raw_len").unwrap();
+        stmt.query_map([], |r| r.get::<_, u64>(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    let (a, b) = (Env::new(), Env::new());
+    for env in [&a, &b] {
+        write(&env.src().join("large.bin"), &random_bytes(12 << 20, 5));
+        backup_with(&env.src(), &v2(env, NewRepository::Encrypted, PASSWORD));
+    }
+    let (sa, sb) = (sizes(&a), sizes(&b));
+    assert!(
+        sa.iter().filter(|&&n| n >= 256 << 10).count() >= 3,
+        "several chunks: {sa:?}"
+    );
+    assert_ne!(sa, sb, "two repositories' keys cut the same file differently");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The keyed chunker `keyed-gear-aes128` (store/CHUNKER.md): FastCDC-2020's
+//! The keyed chunker `keyed-gear-aes128` (FORMAT.md "Keyed chunking"): FastCDC-2020's
 //! gear digest over a table derived from the chunker key, and a cut wherever
 //! AES-128 of the digest, under a second key derived from it, falls below the
 //! normalized threshold. Without the key, cut points say nothing of content.

@@ -1,6 +1,6 @@
 //! Test vectors of the keyed chunker, computed by the second implementation
 //! in store/vectors/chunker.py (the blake3 module, AES from pyca/cryptography),
-//! which follows store/CHUNKER.md to the letter: the digest from each chunk's
+//! which follows FORMAT.md "Keyed chunking" to the letter: the digest from each chunk's
 //! first byte, one candidate at a time.
 
 use super::keyed::Cutter;
