@@ -102,13 +102,27 @@ def differences(a, b):
 
 
 class Robovault:
-    name = "robovault"
+    """robovault as a repository is made: `robovault` is the default (format
+    version 2, encrypted, Argon2id at its defaults), `robovault-none` version
+    2 with `--encryption none`, `robovault-v1` format version 1."""
+
+    def __init__(self, name="robovault", create=()):
+        self.name = name
+        self.create = list(create)
+        self.work = None
 
     def init(self, repo):
+        # The options of a new repository only act on the first backup.
         pass
 
+    def cache(self, work):
+        self.work = work
+        path = os.path.join(work, f"cache-{self.name}")
+        ENV["ROBOVAULT_CACHE_DIR"] = path
+        return path
+
     def backup(self, repo, src, n):
-        return [ROBOVAULT, "backup", src, repo, "--series", "bench", "-r", "0", "--json"]
+        return [ROBOVAULT, "backup", src, repo, "--series", "bench", "-r", "0", "--json"] + self.create
 
     ok_backup = (0, 1, 2, 3)
 
@@ -217,8 +231,15 @@ def one_run(b, tools, corpus, n):
         tool.init(repo)
         b.timed("first backup", tool.name, tool.backup(repo, src, 1), ok_codes=tool.ok_backup)
         b.add("size", "after first backup", tool.name, repo_size(repo))
+        copies_before = index_copies(repo)
         b.timed("unchanged re-run", tool.name, tool.backup(repo, src, 2), ok_codes=tool.ok_backup)
         b.add("size", "after unchanged re-run", tool.name, repo_size(repo))
+        if isinstance(tool, Robovault):
+            new = {k: v for k, v in index_copies(repo).items() if k not in copies_before}
+            b.add("size", "index copies uploaded by the unchanged re-run", tool.name, sum(new.values()))
+            # One open: the Argon2id of the key file where there is one.
+            b.timed("open the repository (key list / history)", tool.name,
+                    [ROBOVAULT, "key", "list", repo] if not tool.create else [ROBOVAULT, "history", repo])
         sh([sys.executable, os.path.join(HERE, "mutate.py"), src, "--seed", "1"])
         b.timed("backup after 1% churn", tool.name, tool.backup(repo, src, 3), ok_codes=tool.ok_backup)
         b.add("size", "after churn backup", tool.name, repo_size(repo))
@@ -241,6 +262,14 @@ def one_run(b, tools, corpus, n):
             b.add("size", "read-back throughput, MB/s", tool.name, repo_size(repo) / 1e6 / b.results[("time", "read-back check", tool.name)][-1])
         shutil.rmtree(repo, ignore_errors=True)
     shutil.rmtree(src, ignore_errors=True)
+
+
+def index_copies(repo):
+    """The index copies of a robovault repository, by name, with their sizes."""
+    d = os.path.join(repo, "index")
+    if not os.path.isdir(d):
+        return {}
+    return {n: os.path.getsize(os.path.join(d, n)) for n in os.listdir(d)}
 
 
 def describe_files(root):
@@ -271,7 +300,7 @@ def ratio(a, b):
 
 
 STEPS = ["first backup", "unchanged re-run", "backup after 1% churn", "full restore",
-         "one file from an old snapshot", "read-back check"]
+         "one file from an old snapshot", "read-back check", "open the repository (key list / history)"]
 LIMITS = ["stat every file", "read every file", "b3sum over the files", "zstd -3 -T0 over a tar", "cp -a", "process start-up"]
 
 
@@ -300,6 +329,18 @@ def report(b, tools, corpus_desc):
         cells = [f"{statistics.median(get('size', row, n)) / 1e6:.1f}" if get('size', row, n) else "n/a" for n in names]
         lines.append(f"| {row} | " + " | ".join(cells) + f" | {ratio(get('size', row, 'robovault'), get('size', row, 'borg'))} |")
     lines.append("")
+    kb = [f"{statistics.median(get('size', 'index copies uploaded by the unchanged re-run', n)) / 1e3:.1f}"
+          if get('size', 'index copies uploaded by the unchanged re-run', n) else "n/a" for n in names]
+    lines.append("| index copies uploaded by an unchanged re-run, kB | " + " | ".join(kb) + " |")
+    lines.append("|---|" + "---|" * len(names))
+    if "robovault-none" in names or "robovault-v1" in names:
+        lines.append("")
+        lines.append("| cost of encryption (robovault / …), the open's Argon2id left out | " +
+                     " | ".join(n for n in ["robovault-none", "robovault-v1"] if n in names) + " |")
+        lines.append("|---|" + "---|" * len([n for n in ["robovault-none", "robovault-v1"] if n in names]))
+        for st in STEPS[:-1]:
+            lines.append(f"| {st} | " + " | ".join(ratio(get('time', st, 'robovault'), get('time', st, n))
+                                                   for n in ["robovault-none", "robovault-v1"] if n in names) + " |")
     thr = [f"{statistics.median(get('size', 'read-back throughput, MB/s', n)):.0f}" if get('size', 'read-back throughput, MB/s', n) else "n/a" for n in names]
     lines.append("")
     lines.append("| read-back check throughput, MB/s of repository | " + " | ".join(thr) + " |")
@@ -350,7 +391,7 @@ def main():
     ap.add_argument("--files", type=int, default=50000)
     ap.add_argument("--bytes", type=int, default=1 << 30)
     ap.add_argument("--big-db", type=int, default=300)
-    ap.add_argument("--tools", default="robovault,restic,borg")
+    ap.add_argument("--tools", default="robovault,robovault-none,robovault-v1,restic,borg")
     ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
     a = ap.parse_args()
     b = Bench(a)
@@ -365,7 +406,16 @@ def main():
     entries = sum(len(d) + len(f) for _, d, f in os.walk(corpus))
     size = repo_size(corpus)
     corpus_desc = f"{entries} entries, {size / 1e9:.2f} GB (files from /usr/share and /usr/lib, symlinks kept, plus a {a.big_db} MB SQLite database of their text)"
-    all_tools = {"robovault": Robovault(), "restic": Restic(), "borg": Borg()}
+    all_tools = {"robovault": Robovault(), "robovault-none": Robovault("robovault-none", ["--encryption", "none"]),
+                 "robovault-v1": Robovault("robovault-v1", ["--format-version", "1"]),
+                 "restic": Restic(), "borg": Borg()}
+    # The password of the encrypted repositories, from a file as a nightly
+    # job would give it.
+    pw = os.path.join(b.work, "password")
+    with open(pw, "w") as f:
+        f.write("benchmark password\n")
+    os.chmod(pw, 0o600)
+    ENV["ROBOVAULT_PASSWORD_FILE"] = pw
     tools = [all_tools[t] for t in a.tools.split(",")]
     sh(["cp", "-a", corpus, os.path.join(b.work, "src")])
     for n in range(a.runs):
@@ -381,7 +431,7 @@ def main():
         "",
         f"Last full run: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %z')}, {a.runs} runs, {mode}.",
         f"Corpus: {corpus_desc}; mutation: benches/mutate.py (1% of files edited, 300 added, 300 deleted, in-place edits in large files).",
-        "Figures are medians with min–max; restic with its default compression, borg with `--compression zstd,3`, no encryption.",
+        "Figures are medians with min–max. robovault: format version 2 encrypted (the default; Argon2id 256 MiB, 3 passes, paid once per command that opens the repository), `robovault-none` version 2 with `--encryption none`, `robovault-v1` format version 1; restic with its default compression (encrypted), borg with `--compression zstd,3`, no encryption.",
         "",
     ] + machine() + [""]
     text = "\n".join(head) + "\n" + table + "\n"

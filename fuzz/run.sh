@@ -14,7 +14,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 seconds="${FUZZ_SECONDS:-120}"
-targets=(pack tree snapshot config blob lock jobfile schedule defaults)
+targets=(pack tree snapshot config blob lock keyfile sealed jobfile schedule defaults)
 if [ $# -gt 0 ]; then targets=("$@"); fi
 
 # Fuzz builds (nightly, sanitizers) keep to their own target directory.

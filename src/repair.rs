@@ -67,7 +67,7 @@ pub fn repair_index(repo: &RepositoryOptions, lock_wait: Duration) -> Result<Rep
         Ok(store) => (store, WriterLock::acquire(&root, &holder, lock_wait)?),
         Err(Error::Store(robovault_store::Error::NotFound { .. })) if root.join("keys").is_dir() => {
             return Err(Error::Refused(format!(
-                "ERROR : repository {} has key files but no config: its config cannot be rebuilt \
+                "repository {} has key files but no config: its config cannot be rebuilt \
                  without it; put back a copy of REPO/config",
                 root.display()
             )))

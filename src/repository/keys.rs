@@ -80,7 +80,7 @@ pub(crate) fn open_store(backend: Arc<dyn Backend>, opts: &RepositoryOptions) ->
 
 fn downgrade(config: &Config) -> Error {
     Error::Refused(format!(
-        "ERROR : repository {} is encrypted, but its config now says it is not: refusing to open it \
+        "repository {} is encrypted, but its config now says it is not: refusing to open it \
          (the config was replaced or damaged; restore it from a copy)",
         config.id
     ))

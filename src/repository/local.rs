@@ -73,8 +73,13 @@ enum Found {
     ConfigMissing,
     Missing,
     EmptyDir,
+    /// Key files without a config: an `init` killed between the two.
+    KeysOnly,
     Other(String),
 }
+
+const KEYS_ONLY: &str = "it holds key files but no config (an init that was interrupted leaves this: \
+                         if the directory holds nothing else of value, remove it and init again)";
 
 /// Moves a rebuilt index (`index.sqlite.new`, left by `repair index`) into
 /// place, if there is one. The old database moves aside whole first, with
@@ -135,18 +140,34 @@ fn probe(path: &Path) -> Result<Found> {
         return Ok(Found::ConfigMissing);
     }
     if path.join("keys").is_dir() {
-        return Ok(Found::Other(
-            "it holds key files but no config (an init that was interrupted leaves this: \
-             if the directory holds nothing else of value, remove it and init again)"
-                .into(),
-        ));
+        return Ok(Found::KeysOnly);
     }
-    let mut entries = fs::read_dir(path).map_err(|e| Error::io("listing", path, e))?;
-    if entries.next().is_none() {
+    if only_empty_layout(path)? {
         Ok(Found::EmptyDir)
     } else {
         Ok(Found::Other("the directory holds no repository config".into()))
     }
+}
+
+/// Whether `path` holds nothing, or only the empty directories an `init`
+/// killed before its first file left (so `init` may start again there).
+fn only_empty_layout(path: &Path) -> Result<bool> {
+    let layout: Vec<&str> = ObjectKind::ALL
+        .iter()
+        .map(|k| k.dir_name())
+        .filter(|d| !d.is_empty())
+        .collect();
+    for entry in fs::read_dir(path).map_err(|e| Error::io("listing", path, e))? {
+        let entry = entry.map_err(|e| Error::io("listing", path, e))?;
+        let name = entry.file_name();
+        let is_layout = layout.iter().any(|d| name == std::ffi::OsStr::new(d));
+        let empty = entry.file_type().is_ok_and(|t| t.is_dir())
+            && fs::read_dir(entry.path()).is_ok_and(|mut d| d.next().is_none());
+        if !(is_layout && empty) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The backend of a local repository. Under the `testing` feature, crash
@@ -173,6 +194,12 @@ impl Repository {
                         reason,
                     });
                 }
+            }
+            Found::KeysOnly => {
+                return Err(Error::Refused(format!(
+                    "{} is not free for a new repository: {KEYS_ONLY}",
+                    path.display()
+                )))
             }
             Found::Repository | Found::ConfigMissing | Found::Other(_) => {
                 return Err(Error::RepositoryExists { path: path.to_owned() })
@@ -230,6 +257,12 @@ impl Repository {
                 return Err(Error::NotARepository {
                     path: path.to_owned(),
                     reason,
+                })
+            }
+            Found::KeysOnly => {
+                return Err(Error::NotARepository {
+                    path: path.to_owned(),
+                    reason: KEYS_ONLY.into(),
                 })
             }
         }

@@ -463,3 +463,90 @@ fn a_config_rewritten_to_none_or_an_object_copied_over_another_is_refused() {
     assert_eq!(code(&o), 16, "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("config"), "{}", text(&o.stderr));
 }
+
+/// Runs `args` (sealed) killed at `point`, and checks it died there.
+fn killed_at(env: &Env, point: &str, args: &[&str]) {
+    let o = env
+        .sealed()
+        .args(args)
+        .env("ROBOVAULT_CRASH_AT", point)
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(o.status.signal(), Some(9), "killed at {point}: {}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains(&format!("crash point {point} reached")),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn init_killed_at_each_step_leaves_no_repository_or_a_usable_one_and_init_starts_again() {
+    for point in ["init-before-key-file", "init-before-config"] {
+        let env = Env::new();
+        killed_at(&env, point, &args(&["init", "repo"], KDF));
+        let o = env.run_sealed(&["history", "repo"]);
+        assert_eq!(code(&o), 16, "{point}: no repository yet: {}", text(&o.stderr));
+        if point == "init-before-key-file" {
+            // Nothing but empty directories: init starts again there.
+            ok(&env.run_sealed(&args(&["init", "repo"], KDF)));
+            ok(&env.run_sealed(&["history", "repo"]));
+        } else {
+            // A key file without its config: refused, and said why.
+            let o = env.run_sealed(&args(&["init", "repo"], KDF));
+            assert_eq!(code(&o), 16);
+            assert!(text(&o.stderr).contains("interrupted"), "{}", text(&o.stderr));
+        }
+    }
+}
+
+#[test]
+fn key_commands_killed_at_each_step_never_leave_the_repository_without_a_usable_key() {
+    fs_ok_keys(
+        "key-before-write",
+        &["key", "add", "repo", "--new-password-file", "second"],
+        &[(PASSWORD_ONE, true), ("a second password", false)],
+    );
+    fs_ok_keys(
+        "key-before-write",
+        &["key", "passwd", "repo", "--new-password-file", "second"],
+        &[(PASSWORD_ONE, true), ("a second password", false)],
+    );
+    // passwd killed between its new key and the removal of the old: both open.
+    fs_ok_keys(
+        "key-before-remove",
+        &["key", "passwd", "repo", "--new-password-file", "second"],
+        &[(PASSWORD_ONE, true), ("a second password", true)],
+    );
+}
+
+/// The password of [`Env::password_file`].
+const PASSWORD_ONE: &str = "correct horse battery staple";
+
+/// Kills `args` at `point` in a fresh encrypted repository, then checks
+/// which passwords open it and that it restores.
+fn fs_ok_keys(point: &str, a: &[&str], opens: &[(&str, bool)]) {
+    let env = Env::new();
+    encrypted_repo(&env);
+    fs::write(env.path("second"), "a second password\n").unwrap();
+    killed_at(&env, point, &args(a, KDF));
+    for (i, (password, expected)) in opens.iter().enumerate() {
+        let file = env.path(&format!("try-{i}"));
+        fs::write(&file, format!("{password}\n")).unwrap();
+        let o = env
+            .sealed()
+            .env("ROBOVAULT_PASSWORD_FILE", &file)
+            .args(["history", "repo"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            code(&o) == 0,
+            *expected,
+            "{point} {a:?}: {password} opens: {}",
+            text(&o.stderr)
+        );
+    }
+    ok(&env.run_sealed(&["restore", "repo", "out"]));
+    assert_same_tree(&env.src(), &env.path("out"));
+}

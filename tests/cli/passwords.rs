@@ -27,6 +27,42 @@ fn password_file(env: &Env) -> PathBuf {
     p
 }
 
+/// `schedule add` of a nightly backup of src into repo, units in `units/`.
+const NIGHTLY: &[&str] = &[
+    "schedule",
+    "add",
+    "nightly",
+    "--daily",
+    "02:00",
+    "--unit-dir",
+    "units",
+    "--",
+    "backup",
+    "src",
+    "repo",
+];
+
+/// Checks the nightly schedule's units with `systemd-analyze verify`;
+/// false (outside CI) when it is not installed.
+fn units_pass_verify(env: &Env) -> bool {
+    if !have("systemd-analyze") {
+        return false;
+    }
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(env.path("units/robovault-nightly.timer"))
+        .arg(env.path("units/robovault-nightly.service"))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        text(&verify.stdout),
+        text(&verify.stderr)
+    );
+    true
+}
+
 fn sched(env: &Env, mut c: Command, a: &[&str]) -> Output {
     c.args(a).env("XDG_CONFIG_HOME", env.path("cfg")).output().unwrap()
 }
@@ -185,6 +221,8 @@ fn another_process_of_the_same_user_cannot_read_robovaults_environment() {
         .args(["backup", "src", "repo", "--on-finish", &hook, "--json"])
         .current_dir(env.dir.path())
         .env("ROBOVAULT_PASSWORD", SECRET)
+        .env("ROBOVAULT_CACHE_DIR", env.path("cache"))
+        .env("ROBOVAULT_FORMAT_VERSION", "2")
         .output()
         .expect("setpriv (util-linux) is installed");
     assert_eq!(code(&out), 1, "{}", text(&out.stderr));
@@ -306,23 +344,7 @@ fn schedule_add_hands_a_password_file_to_systemd_as_a_credential() {
     let pw = password_file(&env);
     let mut c = env.cmd();
     c.env("ROBOVAULT_PASSWORD_FILE", &pw);
-    let out = sched(
-        &env,
-        c,
-        &[
-            "schedule",
-            "add",
-            "nightly",
-            "--daily",
-            "02:00",
-            "--unit-dir",
-            "units",
-            "--",
-            "backup",
-            "src",
-            "repo",
-        ],
-    );
+    let out = sched(&env, c, NIGHTLY);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let service = fs::read_to_string(env.path("units/robovault-nightly.service")).unwrap();
     assert!(
@@ -347,21 +369,9 @@ fn schedule_add_hands_a_password_file_to_systemd_as_a_credential() {
         saved_args(&env, "nightly")[..2],
         ["--password-file".to_owned(), pw.display().to_string()]
     );
-    if !have("systemd-analyze") {
+    if !units_pass_verify(&env) {
         return;
     }
-    let verify = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(env.path("units/robovault-nightly.timer"))
-        .arg(env.path("units/robovault-nightly.service"))
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}{}",
-        text(&verify.stdout),
-        text(&verify.stderr)
-    );
     // The check can fail: a credential that is not ID:PATH is refused.
     fs::create_dir(env.path("broken")).unwrap();
     fs::write(
@@ -391,4 +401,30 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success());
     assert!(found || !in_ci(), "{tool} is needed; .ci/run installs it");
     found
+}
+
+#[test]
+fn a_schedule_of_an_encrypted_repository_runs_with_its_saved_password_file() {
+    let env = Env::new();
+    write(&env.src().join("a"), b"a");
+    let init = env.run_sealed(&["init", "repo", "--kdf-memory", "64K", "--kdf-iterations", "1"]);
+    assert_eq!(code(&init), 0, "{}", text(&init.stderr));
+    // Added with the password in the environment, as a shell session would.
+    let out = sched(&env, env.sealed(), NIGHTLY);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    // The timer's run has no variable: only what the schedule saved.
+    let mut c = env.cmd();
+    c.env("ROBOVAULT_CACHE_DIR", env.path("cache"));
+    let run = sched(&env, c, &["schedule", "run", "nightly"]);
+    assert!(
+        code(&run) < 8,
+        "exit {}: {}{}",
+        code(&run),
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    let hist = env.run_sealed(&["history", "repo", "--json"]);
+    let v: Value = serde_json::from_slice(&hist.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "the scheduled run made a snapshot");
+    units_pass_verify(&env);
 }
