@@ -550,3 +550,47 @@ fn fs_ok_keys(point: &str, a: &[&str], opens: &[(&str, bool)]) {
     ok(&env.run_sealed(&["restore", "repo", "out"]));
     assert_same_tree(&env.src(), &env.path("out"));
 }
+
+#[test]
+fn two_blobs_of_one_size_swapped_in_their_pack_fail_both_files_naming_each() {
+    let env = Env::new();
+    // Incompressible, so stored raw: the two sealed blobs have one size.
+    write(&env.src().join("one.bin"), &random_bytes(50_000, 1));
+    write(&env.src().join("two.bin"), &random_bytes(50_000, 2));
+    ok(&env.run_sealed(&args(&["init", "repo"], KDF)));
+    ok(&env.run_sealed(&["backup", "src", "repo", "--series", "s", "-r", "0", "-w", "0"]));
+    let cache = fs::read_dir(env.path("cache")).unwrap().next().unwrap().unwrap().path();
+    let db = rusqlite::Connection::open(cache.join("index.sqlite")).unwrap();
+    let rows: Vec<(Vec<u8>, Vec<u8>, u64, u64)> = db
+        .prepare("SELECT b.id, p.pack_id, b.offset, b.stored_len FROM blobs b JOIN packs p ON p.id = b.pack WHERE b.raw_len = 50000")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    drop(db);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].1, rows[1].1, "one pack");
+    assert_eq!(rows[0].3, rows[1].3, "one stored size");
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let pack_hex = hex(&rows[0].1);
+    let pack = env.repo().join("packs").join(&pack_hex[..2]).join(&pack_hex);
+    let mut bytes = fs::read(&pack).unwrap();
+    let (a, b, n) = (rows[0].2 as usize, rows[1].2 as usize, rows[0].3 as usize);
+    let first = bytes[a..a + n].to_vec();
+    bytes.copy_within(b..b + n, a);
+    bytes[b..b + n].copy_from_slice(&first);
+    fs::write(&pack, bytes).unwrap();
+    let o = env.run_sealed(&["restore", "repo", "out", "-r", "0", "-w", "0"]);
+    assert_eq!(code(&o) & 8, 8, "{}", text(&o.stdout));
+    let log = text(&o.stdout);
+    for (id, ..) in &rows {
+        assert!(log.contains(&hex(id)), "restore names blob {}: {log}", hex(id));
+    }
+    assert!(!env.path("out/one.bin").exists() && !env.path("out/two.bin").exists());
+    let o = env.run_sealed(&["verify", "repo", "--read-data"]);
+    assert_eq!(code(&o), 8);
+    for (id, ..) in &rows {
+        assert!(text(&o.stdout).contains(&hex(id)), "{}", text(&o.stdout));
+    }
+}
