@@ -297,7 +297,7 @@ impl ForgetPlan {
             summary.versions_deleted += w.prune_versions(series)?;
         }
         w.commit()?;
-        crate::repository::remote::publish_index(repo)?;
+        crate::repository::remote::publish_index(repo, crate::repository::remote::Publish::IfDue)?;
         Ok(summary)
     }
 }

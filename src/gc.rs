@@ -277,7 +277,7 @@ impl GcPlan {
         summary.forgotten_objects_removed = remove_forgotten(repo)?;
         if repo.index_is_cache() {
             crate::repository::remote::prune_index_copies(repo, grace)?;
-            crate::repository::remote::publish_index(repo)?;
+            crate::repository::remote::publish_index(repo, crate::repository::remote::Publish::Always)?;
         }
         Ok(summary)
     }

@@ -56,7 +56,7 @@ pub use repository::location::Location;
 pub use repository::options::{
     Clock, GivenPassword, NoPassword, PasswordPurpose, PasswordSource, RepositoryOptions, SystemClock,
 };
-pub use repository::remote::{prune_index_copies, publish_index};
+pub use repository::remote::{prune_index_copies, publish_index, Publish, SNAPSHOTS_PER_COPY};
 pub use restore::{restore, CopyFlags, RestoreOptions, RestoreSummary};
 pub use stats::{stats, RunStats, SeriesStats, StatsSummary};
 pub use summary::{Class, Counts, Row, RunError, EXIT_FATAL};

@@ -195,7 +195,7 @@ fn repair_cached(
     drop(lock);
     // Opening syncs the empty index with the store: every pack and snapshot.
     let repo = crate::Repository::open(opts)?;
-    crate::repository::remote::publish_index(&repo)?;
+    crate::repository::remote::publish_index(&repo, crate::repository::remote::Publish::Always)?;
     let index = repo.index()?;
     let snaps = index.snapshots(None)?;
     Ok(RepairSummary {

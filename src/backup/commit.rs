@@ -179,7 +179,7 @@ fn publish(repo: &Repository, index: &Index, key: SnapshotKey, object: &[u8]) ->
     repo.store().write_snapshot(object)?;
     crash_point("after-publish");
     index.mark_published(key)?;
-    crate::repository::remote::publish_index(repo)
+    crate::repository::remote::publish_index(repo, crate::repository::remote::Publish::IfDue)
 }
 
 impl Run<'_> {

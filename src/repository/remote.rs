@@ -462,13 +462,59 @@ pub(crate) fn collect_condemned(repo: &Repository, grace: Duration, used: &HashS
     Ok(deleted)
 }
 
-/// Uploads a compacted copy of the index (after a committing command) as
-/// `index/TIMESTAMP-HOST-HASH`; a new machine starts from the newest.
+/// How many snapshots may be committed after the newest index copy before a
+/// backup or forget publishes a new one; until then the snapshot objects and
+/// pack footers the store holds anyway are the deltas a new machine's sync
+/// applies to that copy (FORMAT.md "Index copies").
+pub const SNAPSHOTS_PER_COPY: usize = 16;
+
+/// The age past which the newest index copy is replaced at the next commit.
+const COPY_MAX_AGE_DAYS: i64 = 7;
+
+/// When a committing command uploads an index copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// Always: gc and repair, which compact.
+    Always,
+    /// When the newest copy is missing, older than a week, or
+    /// [`SNAPSHOTS_PER_COPY`] snapshots behind: backup and forget.
+    IfDue,
+}
+
+/// Whether the newest index copy is due for replacement.
+fn copy_due(repo: &Repository) -> Result<bool> {
+    let Some(newest) = repo.store().backend().list(ObjectKind::Index)?.into_iter().max() else {
+        return Ok(true);
+    };
+    let stamp = newest.split('-').next().unwrap_or_default();
+    let Ok(at) = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.fZ") else {
+        return Ok(true);
+    };
+    let at = at.and_utc();
+    if repo.clock().now() - at > chrono::Duration::days(COPY_MAX_AGE_DAYS) {
+        return Ok(true);
+    }
+    let at_ns = at.timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let since = repo
+        .index()?
+        .snapshots(None)?
+        .iter()
+        .filter(|s| s.ended_ns >= at_ns)
+        .count();
+    Ok(since >= SNAPSHOTS_PER_COPY)
+}
+
+/// Uploads a compacted copy of the index (after a committing command, when
+/// `when` says) as `index/TIMESTAMP-…`; a new machine starts from the newest
+/// and syncs what was committed since.
 ///
 /// # Errors
 /// Store and index errors.
-pub fn publish_index(repo: &Repository) -> Result<()> {
+pub fn publish_index(repo: &Repository, when: Publish) -> Result<()> {
     if !repo.index_is_cache() {
+        return Ok(());
+    }
+    if when == Publish::IfDue && !copy_due(repo)? {
         return Ok(());
     }
     let tmp = repo.index_dir().join(format!("{INDEX_FILE}.copy"));

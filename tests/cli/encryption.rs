@@ -84,14 +84,7 @@ fn known_source(env: &Env) -> (PathBuf, Known) {
 /// object of every kind under an S3 one.
 fn objects(repo: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     if repo.starts_with("s3://") {
-        let url = robovault_store::S3Url::parse(repo).unwrap().unwrap();
-        let opts = robovault_store::S3Options {
-            endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
-            settings: std::env::vars().filter(|(k, _)| k.starts_with("AWS_")).collect(),
-            allow_http: true,
-            ..Default::default()
-        };
-        let backend = robovault_store::S3Backend::new(url, &opts).unwrap();
+        let backend = super::s3::s3_backend(repo);
         let mut out = Vec::new();
         for kind in ObjectKind::ALL {
             for name in backend.list(kind).unwrap() {

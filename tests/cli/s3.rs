@@ -21,6 +21,30 @@ pub(super) fn s3_repo() -> Option<String> {
     Some(format!("s3://{}/cli/{:016x}", s3_bucket()?, rand::random::<u64>()))
 }
 
+/// The store of the S3 repository `repo`, reached directly (not through
+/// robovault), as the gateway's environment gives it.
+pub(super) fn s3_backend(repo: &str) -> robovault_store::S3Backend {
+    let url = robovault_store::S3Url::parse(repo).unwrap().unwrap();
+    let opts = robovault_store::S3Options {
+        endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
+        settings: std::env::vars().filter(|(k, _)| k.starts_with("AWS_")).collect(),
+        allow_http: true,
+        ..Default::default()
+    };
+    robovault_store::S3Backend::new(url, &opts).unwrap()
+}
+
+/// Removes every index copy of `repo`, so that the next committing
+/// command publishes one (a backup publishes only every
+/// `robovault::SNAPSHOTS_PER_COPY` snapshots).
+pub(super) fn drop_index_copies(repo: &str) {
+    use robovault_store::Backend;
+    let backend = s3_backend(repo);
+    for name in backend.list(robovault_store::ObjectKind::Index).unwrap() {
+        backend.delete(robovault_store::ObjectKind::Index, &name).unwrap();
+    }
+}
+
 /// Runs robovault with a cache directory of its own ("a machine").
 fn on(env: &Env, cache: &str, a: &[&str]) -> Output {
     env.cmd()

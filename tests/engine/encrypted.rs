@@ -67,6 +67,15 @@ fn found_in(root: &Path, needle: &[u8]) -> Vec<PathBuf> {
         .collect()
 }
 
+fn restore_latest(repo: &RepositoryOptions, target: &Path) {
+    let o = RestoreOptions {
+        snapshot: SnapshotChoice::Latest,
+        run: quick(),
+        ..RestoreOptions::default()
+    };
+    restore(repo, target, &o, &Silent).expect("restore");
+}
+
 fn backup_with(src: &Path, repo: &RepositoryOptions) -> robovault::BackupSummary {
     backup(src, repo, &opts(), &Silent).expect("backup")
 }
@@ -135,12 +144,7 @@ fn an_encrypted_repository_restores_after_its_cache_is_lost_and_passes_gc_repair
 
     // A new machine: no cache. The newest index copy seeds it.
     fs::remove_dir_all(env.path("cache")).unwrap();
-    let o = RestoreOptions {
-        snapshot: SnapshotChoice::Latest,
-        run: quick(),
-        ..RestoreOptions::default()
-    };
-    restore(&repo, &env.path("out"), &o, &Silent).expect("restore");
+    restore_latest(&repo, &env.path("out"));
     assert_same_tree(&env.src(), &env.path("out"));
     let index = Repository::open(&repo).unwrap();
     assert_eq!(index.index().unwrap().snapshots(None).unwrap().len(), 2);
@@ -264,4 +268,32 @@ fn a_deletion_marker_planted_without_the_keys_forgets_nothing() {
     fs::remove_file(env.repo().join("deleted").join(&id)).unwrap();
     let index = Repository::open(&repo).unwrap();
     assert_eq!(index.index().unwrap().snapshots(None).unwrap().len(), 1);
+}
+
+#[test]
+fn a_backup_publishes_an_index_copy_only_every_so_many_snapshots_and_a_new_machine_syncs_the_rest() {
+    let env = Env::new();
+    write(&env.src().join("a.txt"), b"night 0");
+    let repo = v2(&env, NewRepository::Encrypted, PASSWORD);
+    let copies = || fs::read_dir(env.repo().join("index")).unwrap().count();
+    backup_with(&env.src(), &repo);
+    assert_eq!(copies(), 1, "the first backup publishes the first copy");
+    for night in 1..robovault::SNAPSHOTS_PER_COPY {
+        write(&env.src().join("a.txt"), format!("night {night}").as_bytes());
+        backup_with(&env.src(), &repo);
+    }
+    assert_eq!(copies(), 1, "nights after it upload no copy");
+    write(&env.src().join("a.txt"), b"the last night");
+    backup_with(&env.src(), &repo);
+    assert_eq!(copies(), 2, "so many snapshots behind, a new copy");
+    write(&env.src().join("b.txt"), b"after the copy");
+    backup_with(&env.src(), &repo);
+    // A new machine: the newest copy, then the snapshot committed after it.
+    fs::remove_dir_all(env.path("cache")).unwrap();
+    let opened = Repository::open(&repo).unwrap();
+    let n = robovault::SNAPSHOTS_PER_COPY + 2;
+    assert_eq!(opened.index().unwrap().snapshots(None).unwrap().len(), n);
+    drop(opened);
+    restore_latest(&repo, &env.path("out"));
+    assert_same_tree(&env.src(), &env.path("out"));
 }
