@@ -158,6 +158,22 @@ pub fn verify_with(repo: &RepositoryOptions, read: ReadData, reporter: &dyn crat
             paths: paths.into_iter().collect(),
         });
     }
+    if repo.store().config().encrypted() {
+        // A marker makes every cache forget its snapshot: it must be one
+        // that was sealed with the repository's keys.
+        for name in repo.store().backend().list(robovault_store::ObjectKind::Marker)? {
+            match crate::repository::remote::check_marker(repo.store(), &name) {
+                Ok(()) => {}
+                Err(Error::Store(e)) => summary.problems.push(Problem {
+                    object: format!("deletion marker deleted/{name}"),
+                    message: e.to_string(),
+                    snapshots: Vec::new(),
+                    paths: Vec::new(),
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+    }
     summary.unreferenced_packs = repo.orphan_packs()?;
     Ok(summary)
 }

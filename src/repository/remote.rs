@@ -289,7 +289,11 @@ fn drop_forgotten(
     Ok(())
 }
 
-fn check_marker(store: &Store, name: &str) -> Result<()> {
+/// Opens deletion marker `name` under its snapshot's id (sealed stores).
+///
+/// # Errors
+/// The marker does not open; store errors.
+pub(crate) fn check_marker(store: &Store, name: &str) -> Result<()> {
     let id = SnapshotId::from_hex(name)?;
     let bytes = match store.backend().read(ObjectKind::Marker, name) {
         Ok(b) => b,

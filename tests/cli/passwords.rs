@@ -409,6 +409,14 @@ fn a_schedule_of_an_encrypted_repository_runs_with_its_saved_password_file() {
     write(&env.src().join("a"), b"a");
     let init = env.run_sealed(&["init", "repo", "--kdf-memory", "64K", "--kdf-iterations", "1"]);
     assert_eq!(code(&init), 0, "{}", text(&init.stderr));
+    // A wrong password fails when the schedule is added, not at night.
+    fs::write(env.path("wrong"), "not it\n").unwrap();
+    let mut wrong = env.sealed();
+    wrong.env("ROBOVAULT_PASSWORD_FILE", env.path("wrong"));
+    let out = sched(&env, wrong, NIGHTLY);
+    assert_eq!(code(&out), 16, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("password"), "{}", text(&out.stderr));
+    assert!(!env.path("units/robovault-nightly.service").exists());
     // Added with the password in the environment, as a shell session would.
     let out = sched(&env, env.sealed(), NIGHTLY);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));

@@ -268,6 +268,13 @@ fn a_deletion_marker_planted_without_the_keys_forgets_nothing() {
     fs::remove_file(env.repo().join("deleted").join(&id)).unwrap();
     let index = Repository::open(&repo).unwrap();
     assert_eq!(index.index().unwrap().snapshots(None).unwrap().len(), 1);
+    drop(index);
+    // One for a snapshot no cache holds: verify names it.
+    let other = "ab".repeat(32);
+    fs::write(env.repo().join("deleted").join(&other), b"{}\n").unwrap();
+    let checked = verify(&repo, ReadData::None).expect("verify");
+    assert_eq!(checked.problems.len(), 1, "{:?}", checked.problems);
+    assert_eq!(checked.problems[0].object, format!("deletion marker deleted/{other}"));
 }
 
 #[test]

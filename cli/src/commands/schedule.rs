@@ -54,6 +54,7 @@ pub(super) fn schedule(edge: &env::Edge, what: &args::ScheduleCmd) -> Result<u32
                     password::choose(file.as_deref(), command.as_deref(), password::Vars::default(), false)
                 }
             };
+            check_repository(edge, &cli.command, &source)?;
             let mut args = password::saved_options(&source).context("saving the password source")?;
             args.extend(schedule::without_password_options(&cmd));
             let d = schedule::Definition {
@@ -115,4 +116,24 @@ pub(super) fn schedule(edge: &env::Edge, what: &args::ScheduleCmd) -> Result<u32
             Ok(status.code().map_or(EXIT_FATAL, |c| c as u32))
         }
     }
+}
+
+/// Opens the scheduled run's repository once, with the password source the
+/// run will have, so that a wrong or missing password fails now rather than
+/// at night. A repository the run will create, or one inside a job file, is
+/// not opened.
+fn check_repository(edge: &env::Edge, command: &crate::args::Command, source: &password::Choice) -> Result<()> {
+    let repo = match command {
+        crate::args::Command::Backup(a) if a.job.job.is_none() => &a.repo,
+        crate::args::Command::Restore(a) if a.job.job.is_none() => &a.repo,
+        _ => return Ok(()),
+    };
+    let mut opts = edge.repository(repo)?;
+    opts.password = std::sync::Arc::new(password::CliPassword(source.clone()));
+    if robovault::Repository::would_create(&opts)? {
+        return Ok(());
+    }
+    robovault::Repository::open(&opts)
+        .map(drop)
+        .with_context(|| format!("checking the scheduled run's repository {}", repo.display()))
 }
