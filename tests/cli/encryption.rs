@@ -135,35 +135,14 @@ fn backup_args<'a>(src: &'a str, repo: &'a str) -> Vec<&'a str> {
 /// returns what the scan found, after checking a restore is whole.
 fn backed_up_and_scanned(env: &Env, repo: &str, extra: &[&str]) -> Vec<String> {
     let (src, known) = known_source(env);
-    ok(&env
-        .sealed()
-        .arg("--s3-allow-http")
-        .args(["init", repo])
-        .args(KDF)
-        .args(extra)
-        .output()
-        .unwrap());
+    let run = |a: &[&str]| ok(&env.sealed().arg("--s3-allow-http").args(a).output().unwrap());
+    run(&args(&args(&["init", repo], KDF), extra));
     let src = src.to_str().unwrap();
-    ok(&env
-        .sealed()
-        .arg("--s3-allow-http")
-        .args(backup_args(src, repo))
-        .output()
-        .unwrap());
+    run(&backup_args(src, repo));
     // A second night, so the repository holds a parent and a child.
     write(&env.path(SOURCE_DIR).join("minutes-2.txt"), b"the second night's file");
-    ok(&env
-        .sealed()
-        .arg("--s3-allow-http")
-        .args(backup_args(src, repo))
-        .output()
-        .unwrap());
-    ok(&env
-        .sealed()
-        .arg("--s3-allow-http")
-        .args(["restore", repo, "out"])
-        .output()
-        .unwrap());
+    run(&backup_args(src, repo));
+    run(&["restore", repo, "out"]);
     assert_same_tree(&env.path(SOURCE_DIR), &env.path("out"));
     scan(repo, &known)
 }
@@ -190,14 +169,18 @@ fn the_same_scan_finds_names_and_fragments_in_a_repository_without_encryption() 
     let env = Env::new();
     let repo = env.repo();
     let found = backed_up_and_scanned(&env, repo.to_str().unwrap(), &["--encryption", "none"]);
-    // (The text is compressed: it is not there as written.)
-    for what in [
-        "random name 0",
-        "random name 199",
-        "fragment of noise-0.bin",
-        "the series",
-        "the source path",
-    ] {
+    // (The text is compressed: it is not there as written. Nor are the
+    // random names zstd Huffman-codes with the rest of their tree's
+    // literals, which changes from run to run with the times and inodes
+    // beside them: 135 to 138 of the 200 were found raw in five runs here.)
+    let names = (0..200)
+        .filter(|i| {
+            let what = format!("random name {i} in");
+            found.iter().any(|f| f.starts_with(&what))
+        })
+        .count();
+    assert!(names >= 100, "{names} of the 200 random names found: {found:#?}");
+    for what in ["fragment of noise-0.bin", "the series", "the source path"] {
         assert!(
             found.iter().any(|f| f.starts_with(what)),
             "{what} not found: {found:#?}"

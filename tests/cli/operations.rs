@@ -13,15 +13,6 @@ fn sched(env: &Env, a: &[&str]) -> Output {
         .unwrap()
 }
 
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(found || !in_ci(), "{tool} is needed; .ci/run installs it");
-    found
-}
-
 #[test]
 fn schedule_add_writes_units_that_systemd_accepts() {
     let env = Env::new();

@@ -394,15 +394,6 @@ fn schedule_add_hands_a_password_file_to_systemd_as_a_credential() {
     );
 }
 
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(found || !in_ci(), "{tool} is needed; .ci/run installs it");
-    found
-}
-
 #[test]
 fn a_schedule_of_an_encrypted_repository_runs_with_its_saved_password_file() {
     let env = Env::new();

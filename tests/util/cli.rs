@@ -181,6 +181,16 @@ pub fn setpriv_nobody(env: &Env, args: &[&str]) -> Output {
         .expect("setpriv (util-linux) is installed")
 }
 
+/// Whether `tool` is on the PATH; under CI a missing one fails the test.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(found || !in_ci(), "{tool} is needed; .ci/run installs it");
+    found
+}
+
 pub fn require_root() -> bool {
     let root = rustix::process::geteuid().is_root();
     assert!(root || !in_ci(), "CI runs as root: the privilege tests must run");

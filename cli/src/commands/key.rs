@@ -21,9 +21,7 @@ pub(super) fn key(edge: &env::Edge, what: &KeyCmd) -> Result<u32> {
             new_password_file,
             kdf,
         } => {
-            let mut opts = edge.repository(repo)?;
-            opts.kdf = kdf_params(kdf)?;
-            let password = new_password(new_password_file.as_deref())?;
+            let (opts, password) = with_new_password(edge, repo, new_password_file.as_deref(), kdf)?;
             let k =
                 robovault::key_add(&opts, &password).with_context(|| format!("adding a key to {}", repo.display()))?;
             write_line(&format!("added key {}", k.id))?;
@@ -41,9 +39,7 @@ pub(super) fn key(edge: &env::Edge, what: &KeyCmd) -> Result<u32> {
             new_password_file,
             kdf,
         } => {
-            let mut opts = edge.repository(repo)?;
-            opts.kdf = kdf_params(kdf)?;
-            let password = new_password(new_password_file.as_deref())?;
+            let (opts, password) = with_new_password(edge, repo, new_password_file.as_deref(), kdf)?;
             let (new, old) = robovault::key_passwd(&opts, &password)
                 .with_context(|| format!("changing the password of {}", repo.display()))?;
             write_line(&format!("key {old} replaced by key {} with the new password", new.id))?;
@@ -85,6 +81,19 @@ fn list(edge: &env::Edge, repo: &Path, json: bool) -> Result<u32> {
         ))?;
     }
     Ok(0)
+}
+
+/// The repository of `key add` and `key passwd` with the KDF costs of the
+/// new key file, and its new password.
+fn with_new_password(
+    edge: &env::Edge,
+    repo: &Path,
+    file: Option<&Path>,
+    kdf: &crate::args::KdfArgs,
+) -> Result<(robovault::RepositoryOptions, Zeroizing<String>)> {
+    let mut opts = edge.repository(repo)?;
+    opts.kdf = kdf_params(kdf)?;
+    Ok((opts, new_password(file)?))
 }
 
 /// The new password of `key add` and `key passwd`: the first line of
